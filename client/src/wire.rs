@@ -1,0 +1,531 @@
+//! The wire types of the REST API (`/v1`): one definition of the protocol, shared by the
+//! server, the CLI, the console and the tests. Pure data: no I/O here.
+
+use std::collections::BTreeMap;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+
+/// Message attributes: string keys to string values, kept sorted.
+pub type Attributes = BTreeMap<String, String>;
+
+/// The error body every non-2xx response carries.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ErrorBody {
+    /// The error itself.
+    pub error: ErrorDetail,
+}
+
+/// A stable snake_case `code` and a human-readable `message`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ErrorDetail {
+    /// Stable, machine-readable code such as `queue_not_found`.
+    pub code: String,
+    /// What went wrong, in words.
+    pub message: String,
+}
+
+// ---------------------------------------------------------------- topics
+
+/// `POST /v1/topics`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateTopic {
+    /// `[A-Za-z0-9._-]{1,128}`.
+    pub name: String,
+}
+
+/// A topic as the API shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Topic {
+    /// The topic's name.
+    pub name: String,
+    /// When it was created (Unix ms).
+    pub created_at_ms: u64,
+    /// Queues subscribed to it.
+    #[serde(default)]
+    pub subscriptions: u64,
+}
+
+/// `GET /v1/topics`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TopicList {
+    /// All topics, sorted by name.
+    pub topics: Vec<Topic>,
+}
+
+// ---------------------------------------------------------------- queues
+
+/// `POST /v1/queues`. Absent settings take the defaults (SQS's).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateQueue {
+    /// `[A-Za-z0-9._-]{1,128}`.
+    pub name: String,
+    /// Lease length of a received message; default 30 s, at most 12 h.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub visibility_timeout_ms: Option<u64>,
+    /// Deliveries before a message moves to the dead-letter queue.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_receive_count: Option<u32>,
+    /// Where messages go after `max_receive_count` deliveries; must exist.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dead_letter_queue: Option<String>,
+    /// Delay before a new message becomes visible; default 0, at most 15 min.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delay_ms: Option<u64>,
+    /// How long a message is kept; default 4 days, at most 14 days.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retention_ms: Option<u64>,
+}
+
+/// `PATCH /v1/queues/{q}`: the settings to change; absent ones stay as they are.
+/// `dead_letter_queue: null` removes the dead-letter queue.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PatchQueue {
+    /// See [`CreateQueue::visibility_timeout_ms`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub visibility_timeout_ms: Option<u64>,
+    /// See [`CreateQueue::max_receive_count`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_receive_count: Option<u32>,
+    /// `Some(None)` (JSON `null`) removes the dead-letter queue.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "double_option"
+    )]
+    pub dead_letter_queue: Option<Option<String>>,
+    /// See [`CreateQueue::delay_ms`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delay_ms: Option<u64>,
+    /// See [`CreateQueue::retention_ms`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retention_ms: Option<u64>,
+}
+
+/// A queue with its settings and, on `GET /v1/queues/{q}` and lists, live stats.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Queue {
+    /// The queue's name.
+    pub name: String,
+    /// Lease length of a received message.
+    pub visibility_timeout_ms: u64,
+    /// Deliveries before dead-lettering (none: never).
+    pub max_receive_count: Option<u32>,
+    /// The dead-letter queue, if any.
+    pub dead_letter_queue: Option<String>,
+    /// Delay before a new message becomes visible.
+    pub delay_ms: u64,
+    /// How long a message is kept.
+    pub retention_ms: u64,
+    /// When it was created (Unix ms).
+    pub created_at_ms: u64,
+    /// Live counts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stats: Option<QueueStats>,
+}
+
+/// Live counts of a queue.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QueueStats {
+    /// Visible, waiting to be received.
+    pub ready: u64,
+    /// Leased to a receiver.
+    pub in_flight: u64,
+    /// Not yet visible (queue delay, message delay, nack delay).
+    pub delayed: u64,
+    /// Messages in this queue that were dead-lettered into it from another queue.
+    pub dead_lettered: u64,
+    /// Age of the oldest message in the queue (any state), in ms.
+    pub oldest_age_ms: Option<u64>,
+}
+
+/// `GET /v1/queues`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct QueueList {
+    /// All queues, sorted by name.
+    pub queues: Vec<Queue>,
+}
+
+// ---------------------------------------------------------------- subscriptions
+
+/// `POST /v1/subscriptions`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateSubscription {
+    /// The topic to subscribe to.
+    pub topic: String,
+    /// The queue that receives a copy of each matching message.
+    pub queue: String,
+    /// An optional pattern over `{"payload": .., "attributes": {..}, "key": ..}`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub filter: Option<serde_json::Value>,
+}
+
+/// `PATCH /v1/subscriptions/{id}`: replace the filter (`null` removes it).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PatchSubscription {
+    /// The new filter.
+    pub filter: Option<serde_json::Value>,
+}
+
+/// A subscription: topic → queue, with an optional filter.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Subscription {
+    /// Its id (a ULID).
+    pub id: String,
+    /// The topic.
+    pub topic: String,
+    /// The queue.
+    pub queue: String,
+    /// The filter, if any.
+    pub filter: Option<serde_json::Value>,
+    /// When it was created (Unix ms).
+    pub created_at_ms: u64,
+}
+
+/// `GET /v1/subscriptions`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SubscriptionList {
+    /// All subscriptions (optionally of one topic).
+    pub subscriptions: Vec<Subscription>,
+}
+
+// ---------------------------------------------------------------- publish
+
+/// One message to publish to a topic or send to a queue. Exactly one of `payload` (any JSON)
+/// and `payload_base64` (bytes) is given.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PublishMessage {
+    /// A JSON payload, kept verbatim.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payload: Option<Box<RawValue>>,
+    /// A binary payload, base64 (standard alphabet, padded).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payload_base64: Option<String>,
+    /// String attributes.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub attributes: Attributes,
+    /// An optional key (for ordering and fairness).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    /// A publish with a dedup id seen within the dedup window returns the first id and
+    /// stores nothing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dedup_id: Option<String>,
+    /// Extra delay before this message becomes visible, at most 15 min.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delay_ms: Option<u64>,
+}
+
+impl PublishMessage {
+    /// A message whose payload is `value` serialized as JSON.
+    pub fn json<T: Serialize + ?Sized>(value: &T) -> serde_json::Result<Self> {
+        let text = serde_json::to_string(value)?;
+        Ok(Self {
+            payload: Some(RawValue::from_string(text)?),
+            ..Self::default()
+        })
+    }
+
+    /// A message whose payload is raw bytes.
+    pub fn bytes(payload: &[u8]) -> Self {
+        Self {
+            payload_base64: Some(BASE64.encode(payload)),
+            ..Self::default()
+        }
+    }
+
+    /// Adds an attribute.
+    pub fn attribute(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.attributes.insert(name.into(), value.into());
+        self
+    }
+
+    /// Sets the key.
+    pub fn key(mut self, key: impl Into<String>) -> Self {
+        self.key = Some(key.into());
+        self
+    }
+
+    /// Sets the dedup id.
+    pub fn dedup_id(mut self, dedup_id: impl Into<String>) -> Self {
+        self.dedup_id = Some(dedup_id.into());
+        self
+    }
+
+    /// Sets a per-message delay.
+    pub fn delay_ms(mut self, delay_ms: u64) -> Self {
+        self.delay_ms = Some(delay_ms);
+        self
+    }
+}
+
+/// `201` answer to a single publish or send.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Published {
+    /// The message id (a ULID).
+    pub id: String,
+}
+
+/// `POST /v1/topics/{t}/batch`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PublishBatch {
+    /// The messages, in order.
+    pub messages: Vec<PublishMessage>,
+}
+
+/// `201` answer to a batch publish: one id per message, in order.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PublishedBatch {
+    /// Message ids, in the order of the request.
+    pub ids: Vec<String>,
+}
+
+// ---------------------------------------------------------------- receive, ack, nack, extend
+
+/// `POST /v1/queues/{q}/receive`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReceiveRequest {
+    /// 1..=1000, default 1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_messages: Option<u32>,
+    /// Long-poll wait when nothing is ready, at most 20 000 ms; default 0.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wait_ms: Option<u64>,
+    /// Lease length for this receive; default the queue's visibility timeout.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub visibility_timeout_ms: Option<u64>,
+}
+
+/// Why and how a message reached a dead-letter queue.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeadLetterInfo {
+    /// The queue it came from.
+    pub source_queue: String,
+    /// The reason, in words.
+    pub reason: String,
+    /// How many times it had been delivered from the source queue.
+    pub receive_count: u32,
+    /// First delivery from the source queue (Unix ms).
+    pub first_received_at_ms: Option<u64>,
+    /// When it was dead-lettered (Unix ms).
+    pub dead_lettered_at_ms: u64,
+}
+
+/// A message handed out by `receive` (with a receipt) or by peek (without).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Message {
+    /// The message id (a ULID).
+    pub id: String,
+    /// Receipt for ack / nack / extend; only on receive.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub receipt: Option<String>,
+    /// The payload, when it was published as JSON.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payload: Option<Box<RawValue>>,
+    /// The payload, when it was published as bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payload_base64: Option<String>,
+    /// String attributes.
+    #[serde(default)]
+    pub attributes: Attributes,
+    /// The key, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    /// The topic it was published to (none for a direct send).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub topic: Option<String>,
+    /// When it was published (Unix ms).
+    pub published_at_ms: u64,
+    /// Deliveries so far, this one included.
+    pub receive_count: u32,
+    /// Its state in the queue (peek only): `ready`, `delayed` or `in_flight`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<DeliveryState>,
+    /// Set when the message was dead-lettered into this queue.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dead_letter: Option<DeadLetterInfo>,
+}
+
+impl Message {
+    /// The payload as bytes, whichever way it was published.
+    pub fn payload_bytes(&self) -> Result<Vec<u8>, base64::DecodeError> {
+        match (&self.payload, &self.payload_base64) {
+            (Some(json), _) => Ok(json.get().as_bytes().to_vec()),
+            (None, Some(b64)) => BASE64.decode(b64),
+            (None, None) => Ok(Vec::new()),
+        }
+    }
+
+    /// The JSON payload, parsed.
+    pub fn payload_json<T: serde::de::DeserializeOwned>(&self) -> Option<serde_json::Result<T>> {
+        self.payload.as_ref().map(|raw| serde_json::from_str(raw.get()))
+    }
+}
+
+/// `200` answer to receive.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ReceiveResponse {
+    /// Up to `max_messages` messages, each with a receipt.
+    pub messages: Vec<Message>,
+}
+
+/// `POST /v1/queues/{q}/ack`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AckRequest {
+    /// Receipts from receive.
+    pub receipts: Vec<String>,
+}
+
+/// A receipt that could not be acked, nacked or extended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReceiptFailure {
+    /// The receipt as given.
+    pub receipt: String,
+    /// `receipt_expired` (the lease ended; the message may be redelivered) or
+    /// `message_not_found` (acked or deleted meanwhile).
+    pub code: String,
+    /// In words.
+    pub message: String,
+}
+
+/// `200` answer to ack.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AckResponse {
+    /// How many were acked (deleted).
+    pub acked: u64,
+    /// The receipts that were not.
+    pub failed: Vec<ReceiptFailure>,
+}
+
+/// `POST /v1/queues/{q}/nack`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NackRequest {
+    /// Receipts from receive.
+    pub receipts: Vec<String>,
+    /// Delay before the messages become visible again; default 0, at most 12 h.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delay_ms: Option<u64>,
+}
+
+/// `200` answer to nack.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct NackResponse {
+    /// How many were returned to the queue.
+    pub nacked: u64,
+    /// The receipts that were not.
+    pub failed: Vec<ReceiptFailure>,
+}
+
+/// `POST /v1/queues/{q}/extend`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExtendRequest {
+    /// A receipt from receive.
+    pub receipt: String,
+    /// The new lease length, counted from now; at most 12 h.
+    pub visibility_timeout_ms: u64,
+}
+
+/// `200` answer to extend.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ExtendResponse {
+    /// When the lease now ends (Unix ms).
+    pub visible_at_ms: u64,
+}
+
+/// `200` answer to purge.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PurgeResponse {
+    /// How many messages were deleted.
+    pub purged: u64,
+}
+
+/// `GET /v1/queues/{q}/messages`: browse without leasing.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PeekResponse {
+    /// Messages in id (publish) order, without receipts.
+    pub messages: Vec<Message>,
+}
+
+// ---------------------------------------------------------------- message status
+
+/// Where a message is in one queue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeliveryState {
+    /// Visible, waiting to be received.
+    Ready,
+    /// Not yet visible.
+    Delayed,
+    /// Leased to a receiver.
+    InFlight,
+}
+
+/// One queue's copy of a message.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Delivery {
+    /// The queue.
+    pub queue: String,
+    /// The state there.
+    pub state: DeliveryState,
+    /// Deliveries so far.
+    pub receive_count: u32,
+    /// When it becomes (or became) visible (Unix ms).
+    pub visible_at_ms: u64,
+    /// Set when it was dead-lettered into this queue.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dead_letter: Option<DeadLetterInfo>,
+}
+
+/// `GET /v1/messages/{id}`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct MessageStatus {
+    /// The message id.
+    pub id: String,
+    /// The topic it was published to (none for a direct send).
+    pub topic: Option<String>,
+    /// When it was published (Unix ms).
+    pub published_at_ms: u64,
+    /// Every queue that still holds a copy.
+    pub deliveries: Vec<Delivery>,
+}
+
+/// `GET /healthz`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Health {
+    /// `ok` when serving.
+    pub status: String,
+}
+
+/// serde helper so that `"field": null` and an absent field differ.
+mod double_option {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub(super) fn serialize<S: Serializer>(
+        value: &Option<Option<String>>,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        match value {
+            Some(inner) => inner.serialize(serializer),
+            None => serializer.serialize_none(),
+        }
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Option<Option<String>>, D::Error> {
+        Option::<String>::deserialize(deserializer).map(Some)
+    }
+}

@@ -1,0 +1,192 @@
+//! Server configuration: built-in defaults, overlaid by a TOML file, then `SWITCHYARD_*`
+//! environment variables, then command-line flags; parsed once into [`Config`].
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+/// The commented default configuration; `switchyard serve --print-config` shows it.
+pub const DEFAULT_CONFIG: &str = r#"# Switchyard server configuration.
+# Every setting can also be given as SWITCHYARD_<NAME> (upper case) or as a --flag.
+
+# Directory of the embedded redb database.
+data_dir = "./switchyard-data"
+
+# Address of the REST API and the console. Bind to loopback unless you mean otherwise.
+listen = "127.0.0.1:7700"
+
+# Largest payload accepted, in bytes (1 MiB).
+max_message_bytes = 1048576
+
+# Largest number of messages in one batch publish.
+max_batch_messages = 1000
+
+# Most write requests the writer applies in one transaction (group commit).
+max_group_commit = 4096
+
+# How long a dedup id is remembered, in ms (5 minutes).
+dedup_window_ms = 300000
+"#;
+
+/// The parsed configuration.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Directory of the embedded redb database.
+    pub data_dir: PathBuf,
+    /// Address of the REST API and the console.
+    pub listen: SocketAddr,
+    /// Largest payload accepted, in bytes.
+    pub max_message_bytes: usize,
+    /// Largest number of messages in one batch publish.
+    pub max_batch_messages: usize,
+    /// Most write requests the writer applies in one transaction.
+    pub max_group_commit: usize,
+    /// How long a dedup id is remembered, in ms.
+    pub dedup_window_ms: u64,
+}
+
+/// Settings given by flags or environment variables; each one set overrides the file.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    /// `--data-dir` / `SWITCHYARD_DATA_DIR`.
+    pub data_dir: Option<PathBuf>,
+    /// `--listen` / `SWITCHYARD_LISTEN`.
+    pub listen: Option<SocketAddr>,
+    /// `--max-message-bytes` / `SWITCHYARD_MAX_MESSAGE_BYTES`.
+    pub max_message_bytes: Option<usize>,
+}
+
+/// A configuration that could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML or has unknown or mistyped settings.
+    #[error("invalid config file {path}: {source}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: toml::de::Error,
+    },
+    /// A setting has a value out of range.
+    #[error("invalid setting {name}: {reason}")]
+    Invalid {
+        /// The setting.
+        name: &'static str,
+        /// Why.
+        reason: String,
+    },
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        toml::from_str(DEFAULT_CONFIG).expect("the default configuration parses")
+    }
+}
+
+impl Config {
+    /// Defaults, overlaid by `file` (if given), then by `overrides`.
+    pub fn load(file: Option<&Path>, overrides: Overrides) -> Result<Self, ConfigError> {
+        let mut table: toml::Table =
+            toml::from_str(DEFAULT_CONFIG).expect("the default configuration parses");
+        if let Some(path) = file {
+            let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                path: path.to_path_buf(),
+                source,
+            })?;
+            let user: toml::Table = toml::from_str(&text).map_err(|source| ConfigError::Parse {
+                path: path.to_path_buf(),
+                source,
+            })?;
+            table.extend(user);
+        }
+        let text = toml::to_string(&table).expect("a TOML table serializes");
+        let mut config: Config = toml::from_str(&text).map_err(|source| ConfigError::Parse {
+            path: file.map(Path::to_path_buf).unwrap_or_default(),
+            source,
+        })?;
+        if let Some(data_dir) = overrides.data_dir {
+            config.data_dir = data_dir;
+        }
+        if let Some(listen) = overrides.listen {
+            config.listen = listen;
+        }
+        if let Some(max) = overrides.max_message_bytes {
+            config.max_message_bytes = max;
+        }
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// A configuration for tests: a given data directory, port 0 on loopback.
+    pub fn for_data_dir(data_dir: impl Into<PathBuf>) -> Self {
+        Self {
+            data_dir: data_dir.into(),
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            ..Self::default()
+        }
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |name, reason: &str| ConfigError::Invalid {
+            name,
+            reason: reason.to_string(),
+        };
+        if self.max_message_bytes == 0 || self.max_message_bytes > 64 << 20 {
+            return Err(invalid("max_message_bytes", "must be between 1 and 67108864"));
+        }
+        if self.max_batch_messages == 0 || self.max_batch_messages > 10_000 {
+            return Err(invalid("max_batch_messages", "must be between 1 and 10000"));
+        }
+        if self.max_group_commit == 0 {
+            return Err(invalid("max_group_commit", "must be at least 1"));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_parse_and_validate() {
+        let config = Config::load(None, Overrides::default()).unwrap();
+        assert_eq!(config.listen.to_string(), "127.0.0.1:7700");
+        assert_eq!(config.max_message_bytes, 1 << 20);
+    }
+
+    #[test]
+    fn file_then_overrides_win() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("switchyard.toml");
+        std::fs::write(&path, "listen = \"127.0.0.1:9000\"\nmax_message_bytes = 2048\n").unwrap();
+        let overrides = Overrides {
+            max_message_bytes: Some(4096),
+            ..Overrides::default()
+        };
+        let config = Config::load(Some(&path), overrides).unwrap();
+        assert_eq!(config.listen.port(), 9000);
+        assert_eq!(config.max_message_bytes, 4096);
+    }
+
+    #[test]
+    fn unknown_settings_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("switchyard.toml");
+        std::fs::write(&path, "lisen = \"127.0.0.1:9000\"\n").unwrap();
+        let err = Config::load(Some(&path), Overrides::default()).unwrap_err();
+        assert!(err.to_string().contains("lisen"), "{err}");
+    }
+}

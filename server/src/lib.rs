@@ -1,0 +1,14 @@
+//! Switchyard: a self-hosted event bus. Topics fan out to durable queues kept in redb.
+//!
+//! Layers, one direction of flow: [`api`] (HTTP) → [`broker`] (the rules) → [`storage`]
+//! (redb, one writer thread with group commit). [`cli`] is a client of the REST API.
+
+pub mod api;
+pub mod broker;
+pub mod cli;
+pub mod config;
+pub mod server;
+pub mod storage;
+
+pub use config::Config;
+pub use server::{Server, StartError, start};

@@ -19,6 +19,10 @@ listen = "127.0.0.1:7700"
 # Largest payload accepted, in bytes (1 MiB).
 max_message_bytes = 1048576
 
+# Largest request body, in bytes (16 MiB); a batch must fit in it. A single message of
+# max_message_bytes (base64-encoded) is always accepted.
+max_request_bytes = 16777216
+
 # Largest number of messages in one batch publish.
 max_batch_messages = 1000
 
@@ -39,6 +43,8 @@ pub struct Config {
     pub listen: SocketAddr,
     /// Largest payload accepted, in bytes.
     pub max_message_bytes: usize,
+    /// Largest request body, in bytes.
+    pub max_request_bytes: usize,
     /// Largest number of messages in one batch publish.
     pub max_batch_messages: usize,
     /// Most write requests the writer applies in one transaction.

@@ -1,0 +1,177 @@
+//! `ApiError` (every refusal as `{"error":{"code","message"}}` with a stable code), the
+//! JSON body extractor that makes malformed bodies answer in that shape, and the
+//! middleware that logs server faults (whose details never reach the client).
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Request};
+use axum::http::StatusCode;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use switchyard_client::{ErrorBody, ErrorDetail};
+
+use crate::broker::BrokerError;
+
+/// An API failure.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// The broker refused or failed.
+    #[error(transparent)]
+    Broker(#[from] BrokerError),
+    /// The request body or query is malformed.
+    #[error("{message}")]
+    InvalidBody {
+        /// 400, 413 or 415.
+        status: StatusCode,
+        /// Stable code.
+        code: &'static str,
+        /// What is wrong, in words.
+        message: String,
+    },
+    /// No such route.
+    #[error("no route for {method} {path}")]
+    NoRoute {
+        /// The method.
+        method: String,
+        /// The path.
+        path: String,
+    },
+}
+
+/// A server fault, riding on the response for [`log_failures`] to log.
+#[derive(Clone)]
+struct Fault(std::sync::Arc<String>);
+
+impl ApiError {
+    pub(crate) fn invalid_body(message: impl Into<String>) -> Self {
+        ApiError::InvalidBody {
+            status: StatusCode::BAD_REQUEST,
+            code: "invalid_body",
+            message: message.into(),
+        }
+    }
+
+    fn status(&self) -> StatusCode {
+        match self {
+            ApiError::InvalidBody { status, .. } => *status,
+            ApiError::NoRoute { .. } => StatusCode::NOT_FOUND,
+            ApiError::Broker(error) => match error {
+                BrokerError::TopicNotFound { .. }
+                | BrokerError::QueueNotFound { .. }
+                | BrokerError::SubscriptionNotFound { .. }
+                | BrokerError::MessageNotFound { .. }
+                | BrokerError::ReceiptMessageGone => StatusCode::NOT_FOUND,
+                BrokerError::TopicExists { .. }
+                | BrokerError::QueueExists { .. }
+                | BrokerError::SubscriptionExists { .. }
+                | BrokerError::QueueInUse { .. } => StatusCode::CONFLICT,
+                BrokerError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+                BrokerError::Storage(_) => StatusCode::INTERNAL_SERVER_ERROR,
+                _ => StatusCode::BAD_REQUEST,
+            },
+        }
+    }
+
+    fn code(&self) -> &'static str {
+        match self {
+            ApiError::Broker(error) => error.code(),
+            ApiError::InvalidBody { code, .. } => code,
+            ApiError::NoRoute { .. } => "not_found",
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        let message = if status.is_server_error() {
+            "internal error; the request was not applied".to_string()
+        } else {
+            self.to_string()
+        };
+        let body = ErrorBody {
+            error: ErrorDetail {
+                code: self.code().to_string(),
+                message,
+            },
+        };
+        let mut response = (status, axum::Json(body)).into_response();
+        if status.is_server_error() {
+            let detail = error_chain(&self);
+            response.extensions_mut().insert(Fault(std::sync::Arc::new(detail)));
+        }
+        response
+    }
+}
+
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+/// Logs the cause of every 5xx the API produces.
+pub(crate) async fn log_failures(request: Request, next: Next) -> Response {
+    let method = request.method().clone();
+    let path = request.uri().path().to_string();
+    let response = next.run(request).await;
+    if let Some(Fault(detail)) = response.extensions().get::<Fault>() {
+        tracing::error!(%method, %path, status = %response.status(), error = %detail, "request failed");
+    }
+    response
+}
+
+pub(crate) async fn no_route(request: Request) -> ApiError {
+    ApiError::NoRoute {
+        method: request.method().to_string(),
+        path: request.uri().path().to_string(),
+    }
+}
+
+/// JSON in and out. Reading accepts a body with or without a JSON content type, and
+/// answers malformed JSON, wrong types and unknown fields with `invalid_body`.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct ApiJson<T>(pub(crate) T);
+
+impl<S, T> FromRequest<S> for ApiJson<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let bytes = Bytes::from_request(request, state).await.map_err(|rejection| {
+            let status = rejection.status();
+            if status == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::InvalidBody {
+                    status,
+                    code: "request_too_large",
+                    message: "the request body is over the server's limit (max_request_bytes)"
+                        .into(),
+                }
+            } else {
+                ApiError::InvalidBody {
+                    status: StatusCode::BAD_REQUEST,
+                    code: "invalid_body",
+                    message: rejection.body_text(),
+                }
+            }
+        })?;
+        let value = serde_json::from_slice(&bytes)
+            .map_err(|e| ApiError::invalid_body(format!("invalid JSON body: {e}")))?;
+        Ok(ApiJson(value))
+    }
+}
+
+impl<T: Serialize> IntoResponse for ApiJson<T> {
+    fn into_response(self) -> Response {
+        axum::Json(self.0).into_response()
+    }
+}

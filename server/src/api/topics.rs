@@ -1,0 +1,70 @@
+//! `/v1/topics`: create, list, get, delete, publish one or a batch.
+
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use switchyard_client::{
+    CreateTopic, PublishBatch, PublishMessage, Published, PublishedBatch, Topic, TopicList,
+};
+use tracing::instrument;
+
+use super::{ApiError, ApiJson, AppState};
+
+pub(super) fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/topics", post(create_topic).get(list_topics))
+        .route("/topics/{topic}", get(get_topic).delete(delete_topic))
+        .route("/topics/{topic}/messages", post(publish_message))
+        .route("/topics/{topic}/batch", post(publish_batch))
+}
+
+#[instrument(skip_all, fields(topic = %body.name))]
+async fn create_topic(
+    State(broker): State<AppState>,
+    ApiJson(body): ApiJson<CreateTopic>,
+) -> Result<(StatusCode, ApiJson<Topic>), ApiError> {
+    let topic = broker.create_topic(&body.name).await?;
+    Ok((StatusCode::CREATED, ApiJson(topic)))
+}
+
+async fn list_topics(State(broker): State<AppState>) -> ApiJson<TopicList> {
+    ApiJson(TopicList {
+        topics: broker.list_topics(),
+    })
+}
+
+async fn get_topic(
+    State(broker): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<ApiJson<Topic>, ApiError> {
+    Ok(ApiJson(broker.get_topic(&name)?))
+}
+
+#[instrument(skip_all, fields(topic = %name))]
+async fn delete_topic(
+    State(broker): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    broker.delete_topic(&name).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn publish_message(
+    State(broker): State<AppState>,
+    Path(name): Path<String>,
+    ApiJson(message): ApiJson<PublishMessage>,
+) -> Result<(StatusCode, ApiJson<Published>), ApiError> {
+    let mut ids = broker.publish(&name, vec![message], false).await?;
+    let id = ids.pop().expect("one id per message");
+    Ok((StatusCode::CREATED, ApiJson(Published { id })))
+}
+
+async fn publish_batch(
+    State(broker): State<AppState>,
+    Path(name): Path<String>,
+    ApiJson(batch): ApiJson<PublishBatch>,
+) -> Result<(StatusCode, ApiJson<PublishedBatch>), ApiError> {
+    let ids = broker.publish(&name, batch.messages, true).await?;
+    Ok((StatusCode::CREATED, ApiJson(PublishedBatch { ids })))
+}

@@ -1,0 +1,554 @@
+//! Consuming a queue: receive with long polling and leases, ack, nack, extend, peek,
+//! message status, and the transitions time drives (visibility, dead letters, retention).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use serde_json::value::RawValue;
+use switchyard_client::{
+    AckResponse, DeadLetterInfo, Delivery, Message, MessageStatus, NackResponse, ReceiptFailure,
+    ReceiveRequest,
+};
+
+use super::publish::add_copies;
+use super::queue::{DeadLetterMove, Entry, QueueHandle, ReceiptProblem};
+use super::receipt::Receipt;
+use super::{
+    Broker, BrokerError, MAX_RECEIVE, MAX_VISIBILITY_MS, MAX_WAIT_MS, format_id, now_ms, parse_id,
+};
+use crate::storage::{DeadLetterRecord, DeliveryRecord, MessageId, Op, OpOutcome, StoredMessage};
+
+const MAX_RECEIPTS: usize = 1000;
+
+impl Broker {
+    /// Leases up to `max_messages` ready messages, waiting up to `wait_ms` for the first.
+    /// Each lease (and its receive count) is durable before the messages are handed out.
+    pub async fn receive(
+        &self,
+        queue: &str,
+        request: ReceiveRequest,
+    ) -> Result<Vec<Message>, BrokerError> {
+        let max = request.max_messages.unwrap_or(1);
+        if !(1..=MAX_RECEIVE).contains(&max) {
+            return Err(setting("max_messages", format!("{max} is outside 1..={MAX_RECEIVE}")));
+        }
+        let wait = request.wait_ms.unwrap_or(0);
+        if wait > MAX_WAIT_MS {
+            return Err(setting("wait_ms", format!("{wait} is over the maximum of {MAX_WAIT_MS} (20 s)")));
+        }
+        if let Some(ms) = request.visibility_timeout_ms
+            && ms > MAX_VISIBILITY_MS
+        {
+            return Err(setting(
+                "visibility_timeout_ms",
+                format!("{ms} is over the maximum of {MAX_VISIBILITY_MS} (12 h)"),
+            ));
+        }
+        let handle = self.queue(queue)?;
+        let deadline = tokio::time::Instant::now() + Duration::from_millis(wait);
+        loop {
+            let notified = handle.ready.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if handle.is_deleted() {
+                return Err(BrokerError::QueueNotFound { name: queue.into() });
+            }
+            let now = now_ms();
+            let (leased, moves, pending) = {
+                let mut state = handle.lock();
+                let (_, moves) = state.promote_due(now);
+                let visibility = request
+                    .visibility_timeout_ms
+                    .unwrap_or(state.settings.visibility_timeout_ms);
+                let leased = state.lease(max as usize, now, visibility);
+                let pending = (!leased.is_empty()).then(|| {
+                    let ops = leased
+                        .iter()
+                        .map(|(id, entry)| Op::UpdateDelivery {
+                            queue: handle.id,
+                            id: *id,
+                            record: entry.record(),
+                        })
+                        .collect();
+                    self.storage.submit(ops)
+                });
+                (leased, moves, pending)
+            };
+            self.dead_letter_later(&handle, moves);
+            if let Some(pending) = pending {
+                let outcomes = pending.wait().await?;
+                return self.hand_out(&handle, leased, &outcomes).await;
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Ok(Vec::new());
+            }
+            let _ = tokio::time::timeout_at(deadline, notified).await;
+        }
+    }
+
+    async fn hand_out(
+        &self,
+        handle: &Arc<QueueHandle>,
+        leased: Vec<(MessageId, Entry)>,
+        outcomes: &[OpOutcome],
+    ) -> Result<Vec<Message>, BrokerError> {
+        let mut kept = Vec::with_capacity(leased.len());
+        for ((id, entry), outcome) in leased.into_iter().zip(outcomes) {
+            if *outcome == OpOutcome::Missing {
+                // Purged or deleted on disk meanwhile: it is gone.
+                handle.lock().remove(id);
+            } else {
+                kept.push((id, entry));
+            }
+        }
+        let bodies = self.read_bodies(kept.iter().map(|(id, _)| *id).collect()).await?;
+        Ok(kept
+            .into_iter()
+            .zip(bodies)
+            .filter_map(|((id, entry), body)| {
+                let receipt = Receipt {
+                    queue: handle.id,
+                    id,
+                    receive_count: entry.receive_count,
+                };
+                Some(message_view(id, body?, &entry, Some(receipt.encode()), false))
+            })
+            .collect())
+    }
+
+    /// Deletes received messages. Every receipt is checked first: a malformed one refuses
+    /// the whole request. When none can be acked, the first failure is the error.
+    pub async fn ack(&self, queue: &str, receipts: Vec<String>) -> Result<AckResponse, BrokerError> {
+        let handle = self.queue(queue)?;
+        let decoded = decode_receipts(&receipts, handle.id)?;
+        let now = now_ms();
+        let mut failed = Vec::new();
+        let mut removed = Vec::new();
+        let pending = {
+            let mut state = handle.lock();
+            for (text, receipt) in receipts.iter().zip(&decoded) {
+                match state.check_receipt(receipt.id, receipt.receive_count, now) {
+                    Ok(()) => {
+                        let entry = state.remove(receipt.id).expect("checked above");
+                        removed.push((receipt.id, entry));
+                    }
+                    Err(problem) => failed.push(failure(text, problem)),
+                }
+            }
+            if removed.is_empty() {
+                return Err(first_failure(&failed));
+            }
+            let ops = removed
+                .iter()
+                .map(|(id, _)| Op::DeleteDelivery {
+                    queue: handle.id,
+                    id: *id,
+                })
+                .collect();
+            self.storage.submit(ops)
+        };
+        if let Err(error) = pending.wait().await {
+            let mut state = handle.lock();
+            for (id, entry) in &removed {
+                state.restore(*id, entry, now);
+            }
+            return Err(error.into());
+        }
+        Ok(AckResponse {
+            acked: removed.len() as u64,
+            failed,
+        })
+    }
+
+    /// Returns received messages to the queue, visible again after `delay_ms`.
+    pub async fn nack(
+        &self,
+        queue: &str,
+        receipts: Vec<String>,
+        delay_ms: Option<u64>,
+    ) -> Result<NackResponse, BrokerError> {
+        let delay = delay_ms.unwrap_or(0);
+        if delay > MAX_VISIBILITY_MS {
+            return Err(setting("delay_ms", format!("{delay} is over the maximum of {MAX_VISIBILITY_MS} (12 h)")));
+        }
+        let handle = self.queue(queue)?;
+        let decoded = decode_receipts(&receipts, handle.id)?;
+        let now = now_ms();
+        let mut failed = Vec::new();
+        let mut ops = Vec::new();
+        let (pending, moves) = {
+            let mut state = handle.lock();
+            for (text, receipt) in receipts.iter().zip(&decoded) {
+                match state.check_receipt(receipt.id, receipt.receive_count, now) {
+                    Ok(()) => {
+                        let record = state
+                            .reschedule(receipt.id, now + delay, true)
+                            .expect("checked above");
+                        ops.push(Op::UpdateDelivery {
+                            queue: handle.id,
+                            id: receipt.id,
+                            record,
+                        });
+                    }
+                    Err(problem) => failed.push(failure(text, problem)),
+                }
+            }
+            if ops.is_empty() {
+                return Err(first_failure(&failed));
+            }
+            let nacked = ops.len();
+            let pending = self.storage.submit(ops);
+            let (_, moves) = state.promote_due(now);
+            ((pending, nacked), moves)
+        };
+        let (pending, nacked) = pending;
+        pending.wait().await?;
+        handle.ready.notify_waiters();
+        self.dead_letter_later(&handle, moves);
+        Ok(NackResponse {
+            nacked: nacked as u64,
+            failed,
+        })
+    }
+
+    /// Sets a received message's lease to end `visibility_ms` from now; returns when.
+    pub async fn extend(
+        &self,
+        queue: &str,
+        receipt: &str,
+        visibility_ms: u64,
+    ) -> Result<u64, BrokerError> {
+        if visibility_ms > MAX_VISIBILITY_MS {
+            return Err(setting(
+                "visibility_timeout_ms",
+                format!("{visibility_ms} is over the maximum of {MAX_VISIBILITY_MS} (12 h)"),
+            ));
+        }
+        let handle = self.queue(queue)?;
+        let receipt = Receipt::decode(receipt, handle.id)?;
+        let now = now_ms();
+        let until = now + visibility_ms;
+        let pending = {
+            let mut state = handle.lock();
+            state
+                .check_receipt(receipt.id, receipt.receive_count, now)
+                .map_err(problem_error)?;
+            let record = state
+                .reschedule(receipt.id, until, false)
+                .expect("checked above");
+            self.storage.submit(vec![Op::UpdateDelivery {
+                queue: handle.id,
+                id: receipt.id,
+                record,
+            }])
+        };
+        pending.wait().await?;
+        Ok(until)
+    }
+
+    /// Browses a queue in id order without leasing anything.
+    pub async fn peek(
+        &self,
+        queue: &str,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<Message>, BrokerError> {
+        if !(1..=MAX_RECEIVE).contains(&limit) {
+            return Err(setting("limit", format!("{limit} is outside 1..={MAX_RECEIVE}")));
+        }
+        let after = match after {
+            Some(text) => Some(parse_id(text).ok_or_else(|| BrokerError::InvalidMessageId {
+                id: text.into(),
+            })?),
+            None => None,
+        };
+        let handle = self.queue(queue)?;
+        let entries = handle.lock().browse(after, limit as usize);
+        let bodies = self.read_bodies(entries.iter().map(|(id, _)| *id).collect()).await?;
+        Ok(entries
+            .into_iter()
+            .zip(bodies)
+            .filter_map(|((id, entry), body)| Some(message_view(id, body?, &entry, None, true)))
+            .collect())
+    }
+
+    /// Every queue that holds a message, and in which state.
+    pub async fn message_status(&self, id: &str) -> Result<MessageStatus, BrokerError> {
+        let message_id =
+            parse_id(id).ok_or_else(|| BrokerError::InvalidMessageId { id: id.into() })?;
+        let mut deliveries = Vec::new();
+        for queue in self.queues() {
+            let state = queue.lock();
+            if let Some(entry) = state.get(message_id) {
+                deliveries.push(Delivery {
+                    queue: queue.name.clone(),
+                    state: entry.state(),
+                    receive_count: entry.receive_count,
+                    visible_at_ms: entry.visible_at_ms,
+                    dead_letter: entry.dead_letter.as_deref().map(dead_letter_view),
+                });
+            }
+        }
+        let body = self.read_bodies(vec![message_id]).await?.pop().flatten();
+        match body {
+            Some(body) if !deliveries.is_empty() => Ok(MessageStatus {
+                id: format_id(message_id),
+                topic: body.topic,
+                published_at_ms: body.published_at_ms,
+                deliveries,
+            }),
+            _ => Err(BrokerError::MessageNotFound { id: id.into() }),
+        }
+    }
+
+    /// Makes due messages visible in one queue and dead-letters what is over its limit.
+    pub(crate) async fn promote(&self, handle: &Arc<QueueHandle>, now: u64) {
+        let (promoted, moves) = handle.lock().promote_due(now);
+        if promoted > 0 {
+            handle.ready.notify_waiters();
+        }
+        if !moves.is_empty() {
+            self.dead_letter(handle, moves).await;
+        }
+    }
+
+    /// Deletes messages older than the queue's retention.
+    pub(crate) async fn drop_expired(
+        &self,
+        handle: &Arc<QueueHandle>,
+        now: u64,
+    ) -> Result<(), BrokerError> {
+        let pending = {
+            let mut state = handle.lock();
+            let expired = state.expired(now);
+            if expired.is_empty() {
+                return Ok(());
+            }
+            for id in &expired {
+                state.remove(*id);
+            }
+            tracing::debug!(queue = %handle.name, count = expired.len(), "retention expired messages");
+            let ops = expired
+                .into_iter()
+                .map(|id| Op::DeleteDelivery {
+                    queue: handle.id,
+                    id,
+                })
+                .collect();
+            self.storage.submit(ops)
+        };
+        pending.wait().await?;
+        Ok(())
+    }
+
+    fn dead_letter_later(&self, handle: &Arc<QueueHandle>, moves: Vec<DeadLetterMove>) {
+        if moves.is_empty() {
+            return;
+        }
+        // The moves are out of the source queue's memory; the next housekeeping pass would
+        // not see them again, so they are carried out here, off the request's path.
+        let handle = handle.clone();
+        let storage_moves = self.plan_dead_letters(&handle, moves);
+        if let Some((target, planned, pending)) = storage_moves {
+            tokio::spawn(async move {
+                finish_dead_letters(&handle, target, planned, pending.wait().await);
+            });
+        }
+    }
+
+    async fn dead_letter(&self, handle: &Arc<QueueHandle>, moves: Vec<DeadLetterMove>) {
+        if let Some((target, planned, pending)) = self.plan_dead_letters(handle, moves) {
+            finish_dead_letters(handle, target, planned, pending.wait().await);
+        }
+    }
+
+    /// Submits the moves of `moves` to the source queue's dead-letter queue.
+    fn plan_dead_letters(
+        &self,
+        handle: &Arc<QueueHandle>,
+        moves: Vec<DeadLetterMove>,
+    ) -> Option<(Arc<QueueHandle>, Vec<Planned>, crate::storage::PendingWrite)> {
+        let now = now_ms();
+        let target = {
+            let dlq = handle.lock().settings.dead_letter_queue.clone();
+            dlq.and_then(|name| self.catalog().queues.get(&name).cloned())
+        };
+        let Some(target) = target else {
+            let mut state = handle.lock();
+            for planned in moves {
+                state.restore(planned.id, &planned.entry, now);
+            }
+            return None;
+        };
+        let planned: Vec<Planned> = moves
+            .into_iter()
+            .map(|m| {
+                let record = DeliveryRecord {
+                    visible_at_ms: now,
+                    receive_count: 0,
+                    leased: false,
+                    first_received_at_ms: None,
+                    dead_letter: Some(Box::new(DeadLetterRecord {
+                        source_queue: handle.name.clone(),
+                        reason: m.reason,
+                        receive_count: m.entry.receive_count,
+                        first_received_at_ms: m.entry.first_received_at_ms,
+                        dead_lettered_at_ms: now,
+                    })),
+                };
+                Planned {
+                    id: m.id,
+                    source: m.entry,
+                    record,
+                }
+            })
+            .collect();
+        let ops = planned
+            .iter()
+            .map(|p| Op::MoveDelivery {
+                from: handle.id,
+                to: target.id,
+                id: p.id,
+                record: p.record.clone(),
+            })
+            .collect();
+        let pending = self.storage.submit(ops);
+        Some((target, planned, pending))
+    }
+
+    async fn read_bodies(
+        &self,
+        ids: Vec<MessageId>,
+    ) -> Result<Vec<Option<StoredMessage>>, BrokerError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let storage = self.storage.clone();
+        let bodies = tokio::task::spawn_blocking(move || storage.read_messages(&ids))
+            .await
+            .expect("reading messages does not panic")?;
+        Ok(bodies)
+    }
+}
+
+struct Planned {
+    id: MessageId,
+    source: Entry,
+    record: DeliveryRecord,
+}
+
+fn finish_dead_letters(
+    source: &Arc<QueueHandle>,
+    target: Arc<QueueHandle>,
+    planned: Vec<Planned>,
+    result: Result<Vec<OpOutcome>, crate::storage::StorageError>,
+) {
+    let now = now_ms();
+    match result {
+        Ok(outcomes) => {
+            let mut moved = Vec::new();
+            let mut state = source.lock();
+            for (planned, outcome) in planned.into_iter().zip(outcomes) {
+                if outcome == OpOutcome::Done {
+                    moved.push((planned.id, planned.record));
+                } else {
+                    state.restore(planned.id, &planned.source, now);
+                }
+            }
+            drop(state);
+            tracing::info!(queue = %source.name, dead_letter_queue = %target.name, count = moved.len(), "dead-lettered");
+            add_copies(&target, moved, now);
+        }
+        Err(error) => {
+            tracing::error!(%error, queue = %source.name, "dead-lettering failed; messages stay");
+            let mut state = source.lock();
+            for planned in planned {
+                state.restore(planned.id, &planned.source, now);
+            }
+        }
+    }
+}
+
+fn decode_receipts(
+    receipts: &[String],
+    queue: crate::storage::QueueId,
+) -> Result<Vec<Receipt>, BrokerError> {
+    if receipts.is_empty() {
+        return Err(BrokerError::InvalidReceipt {
+            reason: "no receipts given".into(),
+        });
+    }
+    if receipts.len() > MAX_RECEIPTS {
+        return Err(BrokerError::InvalidReceipt {
+            reason: format!("{} receipts; the limit is {MAX_RECEIPTS}", receipts.len()),
+        });
+    }
+    receipts.iter().map(|r| Receipt::decode(r, queue)).collect()
+}
+
+fn failure(receipt: &str, problem: ReceiptProblem) -> ReceiptFailure {
+    let error = problem_error(problem);
+    ReceiptFailure {
+        receipt: receipt.into(),
+        code: error.code().into(),
+        message: error.to_string(),
+    }
+}
+
+fn problem_error(problem: ReceiptProblem) -> BrokerError {
+    match problem {
+        ReceiptProblem::Expired => BrokerError::ReceiptExpired,
+        ReceiptProblem::Gone => BrokerError::ReceiptMessageGone,
+    }
+}
+
+fn first_failure(failed: &[ReceiptFailure]) -> BrokerError {
+    match failed.first().map(|f| f.code.as_str()) {
+        Some("receipt_expired") => BrokerError::ReceiptExpired,
+        _ => BrokerError::ReceiptMessageGone,
+    }
+}
+
+fn setting(name: &'static str, reason: String) -> BrokerError {
+    BrokerError::InvalidSetting { name, reason }
+}
+
+fn dead_letter_view(record: &DeadLetterRecord) -> DeadLetterInfo {
+    DeadLetterInfo {
+        source_queue: record.source_queue.clone(),
+        reason: record.reason.clone(),
+        receive_count: record.receive_count,
+        first_received_at_ms: record.first_received_at_ms,
+        dead_lettered_at_ms: record.dead_lettered_at_ms,
+    }
+}
+
+fn message_view(
+    id: MessageId,
+    body: StoredMessage,
+    entry: &Entry,
+    receipt: Option<String>,
+    with_state: bool,
+) -> Message {
+    let (payload, payload_base64) = if body.is_json {
+        let text = String::from_utf8(body.payload).unwrap_or_default();
+        (RawValue::from_string(text).ok(), None)
+    } else {
+        (None, Some(BASE64.encode(&body.payload)))
+    };
+    Message {
+        id: format_id(id),
+        receipt,
+        payload,
+        payload_base64,
+        attributes: body.attributes,
+        key: body.key,
+        topic: body.topic,
+        published_at_ms: body.published_at_ms,
+        receive_count: entry.receive_count,
+        state: with_state.then(|| entry.state()),
+        dead_letter: entry.dead_letter.as_deref().map(dead_letter_view),
+    }
+}

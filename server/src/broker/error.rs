@@ -1,0 +1,174 @@
+//! The broker's error: every way a request can be refused, with a stable code.
+
+use crate::storage::StorageError;
+
+/// Why the broker refused or failed a request. Refusals change nothing.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BrokerError {
+    /// No such topic.
+    #[error("topic {name:?} does not exist")]
+    TopicNotFound {
+        /// The name asked for.
+        name: String,
+    },
+    /// No such queue.
+    #[error("queue {name:?} does not exist")]
+    QueueNotFound {
+        /// The name asked for.
+        name: String,
+    },
+    /// No such subscription.
+    #[error("subscription {id:?} does not exist")]
+    SubscriptionNotFound {
+        /// The id asked for.
+        id: String,
+    },
+    /// No queue holds this message (never published, or acked, purged or expired).
+    #[error("no queue holds message {id:?}")]
+    MessageNotFound {
+        /// The id asked for.
+        id: String,
+    },
+    /// The id is not a message id.
+    #[error("{id:?} is not a message id (a 26-character ULID)")]
+    InvalidMessageId {
+        /// The id given.
+        id: String,
+    },
+    /// A topic by that name exists.
+    #[error("topic {name:?} already exists")]
+    TopicExists {
+        /// The name.
+        name: String,
+    },
+    /// A queue by that name exists.
+    #[error("queue {name:?} already exists")]
+    QueueExists {
+        /// The name.
+        name: String,
+    },
+    /// The queue is already subscribed to the topic.
+    #[error("queue {queue:?} is already subscribed to topic {topic:?} (subscription {id})")]
+    SubscriptionExists {
+        /// The topic.
+        topic: String,
+        /// The queue.
+        queue: String,
+        /// The existing subscription.
+        id: String,
+    },
+    /// A name breaks the naming rule.
+    #[error("invalid {kind} name {name:?}: {reason}")]
+    InvalidName {
+        /// `topic` or `queue`.
+        kind: &'static str,
+        /// The name given.
+        name: String,
+        /// Why.
+        reason: String,
+    },
+    /// A setting is out of range or inconsistent.
+    #[error("invalid {name}: {reason}")]
+    InvalidSetting {
+        /// The setting.
+        name: &'static str,
+        /// Why.
+        reason: String,
+    },
+    /// The dead-letter queue named does not exist.
+    #[error("dead-letter queue {name:?} does not exist; create it first")]
+    DeadLetterQueueNotFound {
+        /// The name given.
+        name: String,
+    },
+    /// Another queue uses this one as its dead-letter queue.
+    #[error("queue {name:?} is the dead-letter queue of {by:?}; change that queue first")]
+    QueueInUse {
+        /// The queue.
+        name: String,
+        /// The queue that points at it.
+        by: String,
+    },
+    /// A message's payload or attributes are malformed.
+    #[error("{location}{reason}")]
+    InvalidPayload {
+        /// `messages[3]: ` in a batch, empty otherwise.
+        location: String,
+        /// Why.
+        reason: String,
+    },
+    /// A payload is larger than `max_message_bytes`.
+    #[error("{location}payload is {size} bytes; the limit is {max}")]
+    PayloadTooLarge {
+        /// `messages[3]: ` in a batch, empty otherwise.
+        location: String,
+        /// Its size.
+        size: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// A batch has no messages.
+    #[error("the batch has no messages")]
+    EmptyBatch,
+    /// A batch has too many messages.
+    #[error("the batch has {count} messages; the limit is {max}")]
+    BatchTooLarge {
+        /// How many.
+        count: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// A receipt is not one this queue handed out.
+    #[error("invalid receipt: {reason}")]
+    InvalidReceipt {
+        /// Why.
+        reason: String,
+    },
+    /// The receipt's lease ended (the message may have been redelivered).
+    #[error("the receipt's lease has ended; the message is visible again or was redelivered")]
+    ReceiptExpired,
+    /// The receipt's message was acked, purged, dead-lettered or expired.
+    #[error("the receipt's message is no longer in the queue")]
+    ReceiptMessageGone,
+    /// A filter pattern is invalid.
+    #[error("invalid filter at {path}: {reason}")]
+    InvalidFilter {
+        /// JSON path of the offending part, such as `$.payload.plan[0]`.
+        path: String,
+        /// Why.
+        reason: String,
+    },
+    /// Storage failed; nothing was acknowledged.
+    #[error("storage failed")]
+    Storage(#[from] StorageError),
+}
+
+impl BrokerError {
+    /// The stable snake_case code the API shows.
+    pub fn code(&self) -> &'static str {
+        match self {
+            BrokerError::TopicNotFound { .. } => "topic_not_found",
+            BrokerError::QueueNotFound { .. } => "queue_not_found",
+            BrokerError::SubscriptionNotFound { .. } => "subscription_not_found",
+            BrokerError::MessageNotFound { .. } => "message_not_found",
+            BrokerError::InvalidMessageId { .. } => "invalid_message_id",
+            BrokerError::TopicExists { .. } => "topic_exists",
+            BrokerError::QueueExists { .. } => "queue_exists",
+            BrokerError::SubscriptionExists { .. } => "subscription_exists",
+            BrokerError::InvalidName { .. } => "invalid_name",
+            BrokerError::InvalidSetting { .. } => "invalid_setting",
+            BrokerError::DeadLetterQueueNotFound { .. } => "dead_letter_queue_not_found",
+            BrokerError::QueueInUse { .. } => "queue_in_use",
+            BrokerError::InvalidPayload { .. } => "invalid_payload",
+            BrokerError::PayloadTooLarge { .. } => "payload_too_large",
+            BrokerError::EmptyBatch => "empty_batch",
+            BrokerError::BatchTooLarge { .. } => "batch_too_large",
+            BrokerError::InvalidReceipt { .. } => "invalid_receipt",
+            BrokerError::ReceiptExpired => "receipt_expired",
+            BrokerError::ReceiptMessageGone => "message_not_found",
+            BrokerError::InvalidFilter { .. } => "invalid_filter",
+            BrokerError::Storage(_) => "internal",
+        }
+    }
+}

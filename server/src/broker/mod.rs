@@ -1,0 +1,271 @@
+//! The rules: topics, queues, subscriptions, routing, leases, dead letters. Knows neither
+//! HTTP (api), nor redb (storage internals), nor wasm. Every change is decided here, made
+//! durable through [`crate::storage`], and only then reported as done.
+
+mod catalog;
+mod delivery;
+mod error;
+mod filter;
+mod publish;
+mod queue;
+mod receipt;
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+pub use error::BrokerError;
+
+use crate::config::Config;
+use crate::storage::{MessageId, Op, Storage, SubscriptionRecord, TopicRecord};
+use filter::Filter;
+use queue::QueueHandle;
+
+/// Longest visibility timeout, lease extension or nack delay: 12 hours.
+pub const MAX_VISIBILITY_MS: u64 = 12 * 60 * 60 * 1000;
+/// Longest queue or message delay: 15 minutes.
+pub const MAX_DELAY_MS: u64 = 15 * 60 * 1000;
+/// Longest retention: 14 days.
+pub const MAX_RETENTION_MS: u64 = 14 * 24 * 60 * 60 * 1000;
+/// Longest long-poll wait: 20 seconds.
+pub const MAX_WAIT_MS: u64 = 20_000;
+/// Most messages one receive hands out.
+pub const MAX_RECEIVE: u32 = 1000;
+
+/// The broker: the catalog of topics, queues and subscriptions, each queue's hot state,
+/// and the storage that makes it durable.
+pub struct Broker {
+    storage: Arc<Storage>,
+    catalog: RwLock<Catalog>,
+    /// Serializes catalog changes (create, patch, delete) across their durable write.
+    admin: tokio::sync::Mutex<()>,
+    next_queue_id: AtomicU64,
+    ids: Mutex<ulid::Generator>,
+    limits: Limits,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Limits {
+    max_message_bytes: usize,
+    max_batch_messages: usize,
+    dedup_window_ms: u64,
+}
+
+#[derive(Default)]
+struct Catalog {
+    topics: BTreeMap<String, TopicRecord>,
+    queues: BTreeMap<String, Arc<QueueHandle>>,
+    subscriptions: BTreeMap<String, SubscriptionRecord>,
+    /// Per topic, the queues a publish goes to, with their compiled filters.
+    routes: HashMap<String, Arc<Vec<Route>>>,
+}
+
+struct Route {
+    queue: Arc<QueueHandle>,
+    filter: Option<Arc<Filter>>,
+}
+
+impl Catalog {
+    fn rebuild_routes(&mut self, topic: &str) {
+        let routes: Vec<Route> = self
+            .subscriptions
+            .values()
+            .filter(|s| s.topic == topic)
+            .filter_map(|s| {
+                let queue = self.queues.get(&s.queue)?.clone();
+                let filter = s.filter.as_ref().map(|pattern| {
+                    Arc::new(Filter::compile(pattern).expect("stored filters were validated"))
+                });
+                Some(Route { queue, filter })
+            })
+            .collect();
+        self.routes.insert(topic.to_string(), Arc::new(routes));
+    }
+}
+
+impl Broker {
+    /// Opens storage under `config.data_dir` and rebuilds every queue's state (blocking).
+    pub fn open(config: &Config) -> Result<Self, BrokerError> {
+        let (storage, recovered) = Storage::open(&config.data_dir, config.max_group_commit)?;
+        let now = now_ms();
+        let mut catalog = Catalog::default();
+        let mut by_id = HashMap::new();
+        for topic in recovered.topics {
+            catalog.topics.insert(topic.name.clone(), topic);
+        }
+        for settings in recovered.queues {
+            let handle = Arc::new(QueueHandle::new(settings));
+            by_id.insert(handle.id, handle.clone());
+            catalog.queues.insert(handle.name.clone(), handle);
+        }
+        let mut restored = 0usize;
+        for (queue_id, deliveries) in recovered.deliveries {
+            let Some(handle) = by_id.get(&queue_id) else {
+                continue;
+            };
+            let mut state = handle.lock();
+            for (id, record) in deliveries {
+                state.insert(id, record, now);
+                restored += 1;
+            }
+        }
+        for subscription in recovered.subscriptions {
+            catalog
+                .subscriptions
+                .insert(subscription.id.clone(), subscription);
+        }
+        let topics: Vec<String> = catalog.topics.keys().cloned().collect();
+        for topic in topics {
+            catalog.rebuild_routes(&topic);
+        }
+        tracing::info!(
+            topics = catalog.topics.len(),
+            queues = catalog.queues.len(),
+            messages = restored,
+            "recovered state"
+        );
+        Ok(Self {
+            storage: Arc::new(storage),
+            catalog: RwLock::new(catalog),
+            admin: tokio::sync::Mutex::new(()),
+            next_queue_id: AtomicU64::new(recovered.next_queue_id.max(1)),
+            ids: Mutex::new(ulid::Generator::new()),
+            limits: Limits {
+                max_message_bytes: config.max_message_bytes,
+                max_batch_messages: config.max_batch_messages,
+                dedup_window_ms: config.dedup_window_ms,
+            },
+        })
+    }
+
+    /// Stops the storage writer once everything submitted is applied (blocking).
+    pub fn close(&self) {
+        self.storage.close();
+    }
+
+    fn catalog(&self) -> std::sync::RwLockReadGuard<'_, Catalog> {
+        self.catalog.read().expect("catalog lock poisoned")
+    }
+
+    fn catalog_mut(&self) -> std::sync::RwLockWriteGuard<'_, Catalog> {
+        self.catalog.write().expect("catalog lock poisoned")
+    }
+
+    fn queue(&self, name: &str) -> Result<Arc<QueueHandle>, BrokerError> {
+        self.catalog()
+            .queues
+            .get(name)
+            .cloned()
+            .ok_or_else(|| BrokerError::QueueNotFound { name: name.into() })
+    }
+
+    fn queues(&self) -> Vec<Arc<QueueHandle>> {
+        self.catalog().queues.values().cloned().collect()
+    }
+
+    fn next_ids(&self, count: usize) -> Vec<MessageId> {
+        let mut generator = self.ids.lock().expect("id generator lock");
+        (0..count)
+            .map(|_| loop {
+                // The generator fails only when 2^80 ids were made in one millisecond.
+                if let Ok(id) = generator.generate() {
+                    break u128::from(id);
+                }
+                std::thread::yield_now();
+            })
+            .collect()
+    }
+}
+
+/// Background upkeep: makes delayed and expired-lease messages visible, dead-letters
+/// what reached `max_receive_count`, drops messages past retention, forgets old dedup ids.
+pub async fn housekeeping(broker: Arc<Broker>) {
+    let mut tick = tokio::time::interval(Duration::from_millis(20));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut last_retention = 0u64;
+    let mut last_dedup_sweep = now_ms();
+    loop {
+        tick.tick().await;
+        let now = now_ms();
+        for queue in broker.queues() {
+            broker.promote(&queue, now).await;
+        }
+        if now.saturating_sub(last_retention) >= 1000 {
+            last_retention = now;
+            for queue in broker.queues() {
+                if let Err(error) = broker.drop_expired(&queue, now).await {
+                    tracing::warn!(%error, queue = %queue.name, "retention sweep failed");
+                }
+            }
+        }
+        if now.saturating_sub(last_dedup_sweep) >= 60_000 {
+            last_dedup_sweep = now;
+            if let Err(error) = broker.storage.write(vec![Op::SweepDedup { now_ms: now }]).await {
+                tracing::warn!(%error, "dedup sweep failed");
+            }
+        }
+    }
+}
+
+/// Unix time in ms.
+pub(crate) fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// The publish time a message id carries (its top 48 bits).
+pub(crate) fn id_time_ms(id: MessageId) -> u64 {
+    (id >> 80) as u64
+}
+
+fn format_id(id: MessageId) -> String {
+    ulid::Ulid(id).to_string()
+}
+
+fn parse_id(text: &str) -> Option<MessageId> {
+    ulid::Ulid::from_string(text).ok().map(u128::from)
+}
+
+/// Topic and queue names: `[A-Za-z0-9._-]{1,128}`.
+fn validate_name(kind: &'static str, name: &str) -> Result<(), BrokerError> {
+    let reason = if name.is_empty() {
+        Some("must not be empty".to_string())
+    } else if name.len() > 128 {
+        Some(format!("is {} characters long; the limit is 128", name.len()))
+    } else {
+        name.chars()
+            .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')))
+            .map(|c| format!("contains {c:?}; use only letters, digits, '.', '_' and '-'"))
+    };
+    match reason {
+        Some(reason) => Err(BrokerError::InvalidName {
+            kind,
+            name: name.chars().take(200).collect(),
+            reason,
+        }),
+        None => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_follow_the_documented_alphabet() {
+        assert!(validate_name("queue", "mail-dlq_1.v2").is_ok());
+        assert!(validate_name("queue", "").is_err());
+        assert!(validate_name("queue", "has space").is_err());
+        assert!(validate_name("queue", &"a".repeat(129)).is_err());
+        assert!(validate_name("queue", &"a".repeat(128)).is_ok());
+    }
+
+    #[test]
+    fn ids_carry_their_time() {
+        let id = u128::from(ulid::Ulid::from_parts(1_700_000_000_123, 42));
+        assert_eq!(id_time_ms(id), 1_700_000_000_123);
+        assert_eq!(parse_id(&format_id(id)), Some(id));
+    }
+}

@@ -1,0 +1,280 @@
+//! Publishing to a topic (fan-out through subscriptions and their filters) and sending
+//! straight to a queue. A message id is returned only after the message and all its
+//! queue copies are committed; the payload is stored once, whatever the fan-out.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use switchyard_client::PublishMessage;
+
+use super::filter::Envelope;
+use super::queue::QueueHandle;
+use super::{Broker, BrokerError, MAX_DELAY_MS, Route, format_id, now_ms};
+use crate::storage::{
+    DedupEntry, DeliveryRecord, EncodedMessage, MessageId, Op, OpOutcome, StoredMessage,
+};
+
+const MAX_ATTRIBUTES: usize = 64;
+const MAX_ATTRIBUTE_NAME: usize = 256;
+const MAX_ATTRIBUTE_VALUE: usize = 4096;
+const MAX_KEY: usize = 256;
+const MAX_DEDUP_ID: usize = 128;
+
+struct Prepared {
+    stored: StoredMessage,
+    dedup_id: Option<String>,
+    delay_ms: u64,
+}
+
+impl Broker {
+    /// Publishes messages to a topic; returns their ids, in order, once durable. A message
+    /// whose dedup id was seen within the dedup window gets the first message's id.
+    pub async fn publish(
+        &self,
+        topic: &str,
+        messages: Vec<PublishMessage>,
+        batch: bool,
+    ) -> Result<Vec<String>, BrokerError> {
+        let routes = {
+            let catalog = self.catalog();
+            if !catalog.topics.contains_key(topic) {
+                return Err(BrokerError::TopicNotFound { name: topic.into() });
+            }
+            catalog.routes.get(topic).cloned().unwrap_or_default()
+        };
+        let prepared = self.prepare_all(messages, Some(topic), batch)?;
+        self.store(&format!("t:{topic}"), prepared, &routes).await
+    }
+
+    /// Sends messages straight to a queue; returns their ids, in order, once durable.
+    pub async fn send(
+        &self,
+        queue: &str,
+        messages: Vec<PublishMessage>,
+        batch: bool,
+    ) -> Result<Vec<String>, BrokerError> {
+        let handle = self.queue(queue)?;
+        let prepared = self.prepare_all(messages, None, batch)?;
+        let routes = [Route {
+            queue: handle,
+            filter: None,
+        }];
+        self.store(&format!("q:{queue}"), prepared, &routes).await
+    }
+
+    fn prepare_all(
+        &self,
+        messages: Vec<PublishMessage>,
+        topic: Option<&str>,
+        batch: bool,
+    ) -> Result<Vec<Prepared>, BrokerError> {
+        if batch {
+            if messages.is_empty() {
+                return Err(BrokerError::EmptyBatch);
+            }
+            if messages.len() > self.limits.max_batch_messages {
+                return Err(BrokerError::BatchTooLarge {
+                    count: messages.len(),
+                    max: self.limits.max_batch_messages,
+                });
+            }
+        }
+        let now = now_ms();
+        messages
+            .into_iter()
+            .enumerate()
+            .map(|(index, message)| {
+                let location = if batch {
+                    format!("messages[{index}]: ")
+                } else {
+                    String::new()
+                };
+                self.prepare(message, topic, now, location)
+            })
+            .collect()
+    }
+
+    fn prepare(
+        &self,
+        message: PublishMessage,
+        topic: Option<&str>,
+        now: u64,
+        location: String,
+    ) -> Result<Prepared, BrokerError> {
+        let invalid = |reason: String| BrokerError::InvalidPayload {
+            location: location.clone(),
+            reason,
+        };
+        let (payload, is_json) = match (message.payload, message.payload_base64) {
+            (Some(json), None) => (json.get().as_bytes().to_vec(), true),
+            (None, Some(b64)) => match BASE64.decode(b64.as_bytes()) {
+                Ok(bytes) => (bytes, false),
+                Err(e) => return Err(invalid(format!("payload_base64 is not valid base64: {e}"))),
+            },
+            (Some(_), Some(_)) => {
+                return Err(invalid("give either payload or payload_base64, not both".into()));
+            }
+            (None, None) => {
+                return Err(invalid("give a payload (any JSON) or payload_base64 (bytes)".into()));
+            }
+        };
+        if payload.len() > self.limits.max_message_bytes {
+            return Err(BrokerError::PayloadTooLarge {
+                location,
+                size: payload.len(),
+                max: self.limits.max_message_bytes,
+            });
+        }
+        if message.attributes.len() > MAX_ATTRIBUTES {
+            return Err(invalid(format!(
+                "{} attributes; the limit is {MAX_ATTRIBUTES}",
+                message.attributes.len()
+            )));
+        }
+        for (name, value) in &message.attributes {
+            if name.is_empty() || name.len() > MAX_ATTRIBUTE_NAME {
+                return Err(invalid(format!(
+                    "attribute name {name:?} must be 1 to {MAX_ATTRIBUTE_NAME} bytes"
+                )));
+            }
+            if value.len() > MAX_ATTRIBUTE_VALUE {
+                return Err(invalid(format!(
+                    "attribute {name:?} is {} bytes; the limit is {MAX_ATTRIBUTE_VALUE}",
+                    value.len()
+                )));
+            }
+        }
+        if let Some(key) = &message.key
+            && (key.is_empty() || key.len() > MAX_KEY)
+        {
+            return Err(invalid(format!("key must be 1 to {MAX_KEY} bytes")));
+        }
+        if let Some(dedup_id) = &message.dedup_id
+            && (dedup_id.is_empty() || dedup_id.len() > MAX_DEDUP_ID)
+        {
+            return Err(invalid(format!("dedup_id must be 1 to {MAX_DEDUP_ID} bytes")));
+        }
+        let delay_ms = message.delay_ms.unwrap_or(0);
+        if delay_ms > MAX_DELAY_MS {
+            return Err(BrokerError::InvalidSetting {
+                name: "delay_ms",
+                reason: format!("{location}{delay_ms} is over the maximum of {MAX_DELAY_MS} (15 min)"),
+            });
+        }
+        Ok(Prepared {
+            stored: StoredMessage {
+                topic: topic.map(str::to_string),
+                key: message.key,
+                attributes: message.attributes,
+                published_at_ms: now,
+                is_json,
+                payload,
+            },
+            dedup_id: message.dedup_id,
+            delay_ms,
+        })
+    }
+
+    /// Routes each message, stores it with its copies in one durable write, then makes the
+    /// copies visible to receivers.
+    async fn store(
+        &self,
+        scope: &str,
+        prepared: Vec<Prepared>,
+        routes: &[Route],
+    ) -> Result<Vec<String>, BrokerError> {
+        let now = now_ms();
+        let ids = self.next_ids(prepared.len());
+        let parse_payload = routes
+            .iter()
+            .any(|r| r.filter.as_ref().is_some_and(|f| f.reads_payload()));
+        let mut ops = Vec::with_capacity(prepared.len());
+        let mut copies: Vec<Vec<(usize, DeliveryRecord)>> = Vec::with_capacity(prepared.len());
+        for (message, id) in prepared.iter().zip(&ids) {
+            let parsed = if parse_payload && message.stored.is_json {
+                serde_json::from_slice::<serde_json::Value>(&message.stored.payload).ok()
+            } else {
+                None
+            };
+            let envelope = Envelope {
+                payload: parsed.as_ref(),
+                attributes: &message.stored.attributes,
+                key: message.stored.key.as_deref(),
+            };
+            let mut targets = Vec::new();
+            for (index, route) in routes.iter().enumerate() {
+                if route.filter.as_ref().is_none_or(|f| f.matches(&envelope)) {
+                    let delay = route
+                        .queue
+                        .delay_ms
+                        .load(std::sync::atomic::Ordering::Relaxed)
+                        .max(message.delay_ms);
+                    targets.push((index, fresh_delivery(now + delay)));
+                }
+            }
+            ops.push(Op::PutMessage {
+                id: *id,
+                message: EncodedMessage::new(&message.stored),
+                deliveries: targets
+                    .iter()
+                    .map(|(index, record)| (routes[*index].queue.id, record.clone()))
+                    .collect(),
+                dedup: message.dedup_id.as_ref().map(|dedup_id| DedupEntry {
+                    scope: scope.to_string(),
+                    dedup_id: dedup_id.clone(),
+                    now_ms: now,
+                    expires_at_ms: now + self.limits.dedup_window_ms,
+                }),
+            });
+            copies.push(targets);
+        }
+        let outcomes = self.storage.write(ops).await?;
+        let mut answer = Vec::with_capacity(ids.len());
+        let mut per_queue: HashMap<usize, Vec<(MessageId, DeliveryRecord)>> = HashMap::new();
+        for ((id, outcome), targets) in ids.iter().zip(outcomes).zip(copies) {
+            match outcome {
+                OpOutcome::Duplicate(first) => answer.push(format_id(first)),
+                _ => {
+                    answer.push(format_id(*id));
+                    for (index, record) in targets {
+                        per_queue.entry(index).or_default().push((*id, record));
+                    }
+                }
+            }
+        }
+        for (index, deliveries) in per_queue {
+            add_copies(&routes[index].queue, deliveries, now);
+        }
+        Ok(answer)
+    }
+}
+
+fn fresh_delivery(visible_at_ms: u64) -> DeliveryRecord {
+    DeliveryRecord {
+        visible_at_ms,
+        receive_count: 0,
+        leased: false,
+        first_received_at_ms: None,
+        dead_letter: None,
+    }
+}
+
+/// Makes committed copies visible in a queue's memory and wakes its long polls.
+pub(crate) fn add_copies(
+    queue: &Arc<QueueHandle>,
+    deliveries: Vec<(MessageId, DeliveryRecord)>,
+    now: u64,
+) {
+    if queue.is_deleted() {
+        return;
+    }
+    {
+        let mut state = queue.lock();
+        for (id, record) in deliveries {
+            state.insert(id, record, now);
+        }
+    }
+    queue.ready.notify_waiters();
+}

@@ -1,0 +1,409 @@
+//! One queue's hot state in memory: which messages are ready, which are invisible until
+//! when (delayed or leased), and their receive counts. Rebuilt from storage at start;
+//! storage is the truth. No I/O here: callers persist what these methods decide.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Mutex;
+
+use switchyard_client::{DeliveryState, QueueStats};
+use tokio::sync::Notify;
+
+use crate::storage::{DeadLetterRecord, DeliveryRecord, MessageId, QueueId, QueueRecord};
+
+/// A queue: its settings and state behind one lock, and a notifier for long polls.
+pub(crate) struct QueueHandle {
+    pub(crate) id: QueueId,
+    pub(crate) name: String,
+    pub(crate) state: Mutex<QueueState>,
+    /// Woken whenever messages become ready (and when the queue is deleted).
+    pub(crate) ready: Notify,
+    pub(crate) deleted: AtomicBool,
+    /// Copy of the queue's delay, read on every publish without taking the lock.
+    pub(crate) delay_ms: AtomicU64,
+}
+
+impl QueueHandle {
+    pub(crate) fn new(settings: QueueRecord) -> Self {
+        Self {
+            id: settings.id,
+            name: settings.name.clone(),
+            delay_ms: AtomicU64::new(settings.delay_ms),
+            state: Mutex::new(QueueState::new(settings)),
+            ready: Notify::new(),
+            deleted: AtomicBool::new(false),
+        }
+    }
+
+    pub(crate) fn lock(&self) -> std::sync::MutexGuard<'_, QueueState> {
+        self.state.lock().expect("queue state lock poisoned")
+    }
+
+    pub(crate) fn is_deleted(&self) -> bool {
+        self.deleted.load(Ordering::Acquire)
+    }
+}
+
+/// One message copy in this queue.
+#[derive(Debug, Clone)]
+pub(crate) struct Entry {
+    pub(crate) visible_at_ms: u64,
+    pub(crate) receive_count: u32,
+    pub(crate) leased: bool,
+    pub(crate) first_received_at_ms: Option<u64>,
+    pub(crate) dead_letter: Option<Box<DeadLetterRecord>>,
+    is_ready: bool,
+}
+
+impl Entry {
+    pub(crate) fn record(&self) -> DeliveryRecord {
+        DeliveryRecord {
+            visible_at_ms: self.visible_at_ms,
+            receive_count: self.receive_count,
+            leased: self.leased,
+            first_received_at_ms: self.first_received_at_ms,
+            dead_letter: self.dead_letter.clone(),
+        }
+    }
+
+    pub(crate) fn state(&self) -> DeliveryState {
+        if self.is_ready {
+            DeliveryState::Ready
+        } else if self.leased {
+            DeliveryState::InFlight
+        } else {
+            DeliveryState::Delayed
+        }
+    }
+}
+
+/// Why a receipt does not hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ReceiptProblem {
+    /// The message is no longer in the queue.
+    Gone,
+    /// The lease ended, or the receipt is from an earlier delivery.
+    Expired,
+}
+
+/// A message taken out of the queue to be dead-lettered.
+pub(crate) struct DeadLetterMove {
+    pub(crate) id: MessageId,
+    pub(crate) entry: Entry,
+    pub(crate) reason: String,
+}
+
+pub(crate) struct QueueState {
+    pub(crate) settings: QueueRecord,
+    entries: BTreeMap<MessageId, Entry>,
+    ready: BTreeSet<MessageId>,
+    timers: BTreeSet<(u64, MessageId)>,
+    in_flight: u64,
+    dead_lettered: u64,
+}
+
+impl QueueState {
+    fn new(settings: QueueRecord) -> Self {
+        Self {
+            settings,
+            entries: BTreeMap::new(),
+            ready: BTreeSet::new(),
+            timers: BTreeSet::new(),
+            in_flight: 0,
+            dead_lettered: 0,
+        }
+    }
+
+    /// Adds a copy. A fresh message that is already visible is ready at once; anything
+    /// else waits for its time (and a redelivery passes the dead-letter check then).
+    pub(crate) fn insert(&mut self, id: MessageId, record: DeliveryRecord, now_ms: u64) {
+        if self.entries.contains_key(&id) {
+            return;
+        }
+        let fresh = record.receive_count == 0 && !record.leased;
+        let mut entry = Entry {
+            visible_at_ms: record.visible_at_ms,
+            receive_count: record.receive_count,
+            leased: record.leased,
+            first_received_at_ms: record.first_received_at_ms,
+            dead_letter: record.dead_letter,
+            is_ready: false,
+        };
+        if entry.dead_letter.is_some() {
+            self.dead_lettered += 1;
+        }
+        if fresh && entry.visible_at_ms <= now_ms {
+            entry.is_ready = true;
+            self.ready.insert(id);
+        } else {
+            if entry.leased {
+                self.in_flight += 1;
+            }
+            self.timers.insert((entry.visible_at_ms, id));
+        }
+        self.entries.insert(id, entry);
+    }
+
+    /// Removes a copy wherever it is.
+    pub(crate) fn remove(&mut self, id: MessageId) -> Option<Entry> {
+        let entry = self.entries.remove(&id)?;
+        self.unlink(id, &entry);
+        if entry.dead_letter.is_some() {
+            self.dead_lettered -= 1;
+        }
+        Some(entry)
+    }
+
+    fn unlink(&mut self, id: MessageId, entry: &Entry) {
+        if entry.is_ready {
+            self.ready.remove(&id);
+        } else {
+            self.timers.remove(&(entry.visible_at_ms, id));
+            if entry.leased {
+                self.in_flight -= 1;
+            }
+        }
+    }
+
+    /// Makes every copy whose time has come visible; copies that were delivered
+    /// `max_receive_count` times come back as dead-letter moves instead (when the queue
+    /// has a dead-letter queue). Returns how many became ready, and the moves.
+    pub(crate) fn promote_due(&mut self, now_ms: u64) -> (usize, Vec<DeadLetterMove>) {
+        let mut promoted = 0;
+        let mut moves = Vec::new();
+        while let Some(&(at, id)) = self.timers.first() {
+            if at > now_ms {
+                break;
+            }
+            self.timers.pop_first();
+            let max = self.settings.max_receive_count;
+            let has_dlq = self.settings.dead_letter_queue.is_some();
+            let entry = self.entries.get_mut(&id).expect("timer of a live entry");
+            let was_leased = entry.leased;
+            if was_leased {
+                self.in_flight -= 1;
+                entry.leased = false;
+            }
+            if let (Some(max), true) = (max, has_dlq)
+                && entry.receive_count >= max
+            {
+                let last = if was_leased {
+                    "the last lease expired"
+                } else {
+                    "the last delivery was nacked"
+                };
+                let reason = format!(
+                    "delivered {} times (max_receive_count {max}); {last}",
+                    entry.receive_count
+                );
+                let entry = self.entries.remove(&id).expect("present");
+                if entry.dead_letter.is_some() {
+                    self.dead_lettered -= 1;
+                }
+                moves.push(DeadLetterMove { id, entry, reason });
+                continue;
+            }
+            entry.is_ready = true;
+            self.ready.insert(id);
+            promoted += 1;
+        }
+        (promoted, moves)
+    }
+
+    /// Leases up to `max` ready messages until `now_ms + visibility_ms`.
+    pub(crate) fn lease(
+        &mut self,
+        max: usize,
+        now_ms: u64,
+        visibility_ms: u64,
+    ) -> Vec<(MessageId, Entry)> {
+        let until = now_ms.saturating_add(visibility_ms);
+        let mut leased = Vec::with_capacity(max.min(self.ready.len()));
+        while leased.len() < max {
+            let Some(id) = self.ready.pop_first() else { break };
+            let entry = self.entries.get_mut(&id).expect("ready entry exists");
+            entry.is_ready = false;
+            entry.leased = true;
+            entry.visible_at_ms = until;
+            entry.receive_count += 1;
+            entry.first_received_at_ms.get_or_insert(now_ms);
+            self.timers.insert((until, id));
+            self.in_flight += 1;
+            leased.push((id, entry.clone()));
+        }
+        leased
+    }
+
+    /// Whether a receipt for delivery number `receive_count` of `id` still holds.
+    pub(crate) fn check_receipt(
+        &self,
+        id: MessageId,
+        receive_count: u32,
+        now_ms: u64,
+    ) -> Result<(), ReceiptProblem> {
+        let entry = self.entries.get(&id).ok_or(ReceiptProblem::Gone)?;
+        if !entry.leased || entry.receive_count != receive_count || entry.visible_at_ms <= now_ms {
+            return Err(ReceiptProblem::Expired);
+        }
+        Ok(())
+    }
+
+    /// Moves an in-flight copy's visibility to `visible_at_ms`; `release` ends the lease
+    /// (nack), otherwise the lease is extended. Returns the new record to persist.
+    pub(crate) fn reschedule(
+        &mut self,
+        id: MessageId,
+        visible_at_ms: u64,
+        release: bool,
+    ) -> Option<DeliveryRecord> {
+        let mut entry = self.entries.remove(&id)?;
+        self.unlink(id, &entry);
+        entry.visible_at_ms = visible_at_ms;
+        entry.is_ready = false;
+        if release {
+            entry.leased = false;
+        } else {
+            self.in_flight += 1;
+        }
+        self.timers.insert((visible_at_ms, id));
+        let record = entry.record();
+        self.entries.insert(id, entry);
+        Some(record)
+    }
+
+    /// Puts a copy that left the queue back (a write that failed).
+    pub(crate) fn restore(&mut self, id: MessageId, entry: &Entry, now_ms: u64) {
+        self.insert(id, entry.record(), now_ms);
+    }
+
+    /// Removes everything; returns how many copies there were.
+    pub(crate) fn clear(&mut self) -> u64 {
+        let count = self.entries.len() as u64;
+        self.entries.clear();
+        self.ready.clear();
+        self.timers.clear();
+        self.in_flight = 0;
+        self.dead_lettered = 0;
+        count
+    }
+
+    /// Ids of copies older than the retention period (by publish time).
+    pub(crate) fn expired(&self, now_ms: u64) -> Vec<MessageId> {
+        let cutoff = now_ms.saturating_sub(self.settings.retention_ms);
+        self.entries
+            .keys()
+            .take_while(|id| super::id_time_ms(**id) < cutoff)
+            .copied()
+            .collect()
+    }
+
+    pub(crate) fn get(&self, id: MessageId) -> Option<&Entry> {
+        self.entries.get(&id)
+    }
+
+    /// Up to `limit` copies after `after`, in id order.
+    pub(crate) fn browse(&self, after: Option<MessageId>, limit: usize) -> Vec<(MessageId, Entry)> {
+        let start = after.map_or(std::ops::Bound::Unbounded, std::ops::Bound::Excluded);
+        self.entries
+            .range((start, std::ops::Bound::Unbounded))
+            .take(limit)
+            .map(|(id, entry)| (*id, entry.clone()))
+            .collect()
+    }
+
+    pub(crate) fn stats(&self, now_ms: u64) -> QueueStats {
+        let total = self.entries.len() as u64;
+        let ready = self.ready.len() as u64;
+        QueueStats {
+            ready,
+            in_flight: self.in_flight,
+            delayed: total - ready - self.in_flight,
+            dead_lettered: self.dead_lettered,
+            oldest_age_ms: self
+                .entries
+                .keys()
+                .next()
+                .map(|id| now_ms.saturating_sub(super::id_time_ms(*id))),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(max: Option<u32>) -> QueueRecord {
+        QueueRecord {
+            id: 1,
+            name: "q".into(),
+            visibility_timeout_ms: 1000,
+            max_receive_count: max,
+            dead_letter_queue: max.map(|_| "dlq".into()),
+            delay_ms: 0,
+            retention_ms: u64::MAX,
+            created_at_ms: 0,
+        }
+    }
+
+    fn fresh(visible_at_ms: u64) -> DeliveryRecord {
+        DeliveryRecord {
+            visible_at_ms,
+            receive_count: 0,
+            leased: false,
+            first_received_at_ms: None,
+            dead_letter: None,
+        }
+    }
+
+    #[test]
+    fn lease_then_expiry_makes_it_ready_with_count_kept() {
+        let mut q = QueueState::new(settings(None));
+        q.insert(10, fresh(0), 100);
+        let leased = q.lease(10, 100, 50);
+        assert_eq!(leased.len(), 1);
+        assert_eq!(q.stats(100).in_flight, 1);
+        assert_eq!(q.check_receipt(10, 1, 120), Ok(()));
+        assert_eq!(q.promote_due(149).0, 0);
+        assert_eq!(q.promote_due(150).0, 1);
+        assert_eq!(q.check_receipt(10, 1, 151), Err(ReceiptProblem::Expired));
+        let again = q.lease(10, 200, 50);
+        assert_eq!(again[0].1.receive_count, 2);
+    }
+
+    #[test]
+    fn delayed_messages_wait_for_their_time() {
+        let mut q = QueueState::new(settings(None));
+        q.insert(1, fresh(500), 100);
+        assert_eq!(q.stats(100).delayed, 1);
+        assert!(q.lease(1, 100, 10).is_empty());
+        q.promote_due(500);
+        assert_eq!(q.lease(1, 500, 10).len(), 1);
+    }
+
+    #[test]
+    fn max_receive_count_turns_into_a_dead_letter_move() {
+        let mut q = QueueState::new(settings(Some(2)));
+        q.insert(1, fresh(0), 0);
+        q.lease(1, 0, 10);
+        q.promote_due(10);
+        q.lease(1, 10, 10);
+        let (ready, moves) = q.promote_due(20);
+        assert_eq!(ready, 0);
+        assert_eq!(moves.len(), 1);
+        assert!(moves[0].reason.contains("max_receive_count 2"), "{}", moves[0].reason);
+        assert_eq!(q.stats(20), QueueStats { oldest_age_ms: None, ..QueueStats::default() });
+    }
+
+    #[test]
+    fn nack_releases_and_extend_keeps_the_lease() {
+        let mut q = QueueState::new(settings(None));
+        q.insert(1, fresh(0), 0);
+        q.lease(1, 0, 10);
+        q.reschedule(1, 100, false).unwrap();
+        assert_eq!(q.check_receipt(1, 1, 50), Ok(()));
+        q.reschedule(1, 60, true).unwrap();
+        assert_eq!(q.check_receipt(1, 1, 55), Err(ReceiptProblem::Expired));
+        assert_eq!(q.stats(55).delayed, 1);
+        assert_eq!(q.promote_due(60).0, 1);
+    }
+}

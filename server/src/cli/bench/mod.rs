@@ -1,0 +1,414 @@
+//! `switchyard bench`: measures a running server through its REST API. It creates its own
+//! topic, queue and subscription (`bench-<ulid>`), runs batched, single-message and serial
+//! publishes against them, deletes them and prints the figures.
+
+mod load;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use anyhow::Context as _;
+use axum::http::Method;
+use clap::{Args, ValueEnum};
+use serde::Serialize;
+use switchyard_client::{Client, CreateQueue, Published, PublishedBatch};
+
+use super::output::{Output, Table};
+use load::{Budget, Measured, thousands};
+
+const JSON: &str = "application/json";
+
+/// Benchmark options.
+#[derive(Debug, Args)]
+pub(super) struct BenchArgs {
+    /// Which runs: batched publishes (256 B and 4 KiB), single-message publishes over many
+    /// connections, serial publish latency, or all of them.
+    #[arg(long, value_enum, default_value_t = Scenario::All)]
+    scenario: Scenario,
+    /// How long each run lasts, in seconds.
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=600))]
+    seconds: u64,
+    /// Messages per batch request.
+    #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    batch_size: u32,
+    /// Batch requests in flight at once.
+    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=1024))]
+    in_flight: u32,
+    /// Concurrent connections (one request each at a time) for single-message publishes.
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=1024))]
+    connections: u32,
+    /// Most messages one run publishes; it ends early when they are all sent.
+    #[arg(long, default_value_t = 2_000_000, value_name = "N")]
+    max_messages: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Scenario {
+    All,
+    Batch,
+    Single,
+    Latency,
+}
+
+/// One run of the plan.
+#[derive(Debug, Clone, Copy)]
+enum Plan {
+    Batch { size: usize },
+    Single { size: usize },
+    Serial { size: usize },
+}
+
+pub(super) async fn run(client: &Client, out: Output, args: BenchArgs) -> anyhow::Result<()> {
+    client
+        .health()
+        .await
+        .with_context(|| format!("no healthy server at {}", client.base_url()))?;
+    let stop = Arc::new(AtomicBool::new(false));
+    tokio::spawn(stop_on_ctrl_c(stop.clone()));
+    let budget = Budget {
+        duration: Duration::from_secs(args.seconds),
+        max_messages: args.max_messages,
+        stop: stop.clone(),
+    };
+    let name = format!("bench-{}", ulid::Ulid::new().to_string().to_lowercase());
+    create_fixture(client, &name).await?;
+    eprintln!(
+        "bench: topic and queue {name} on {}, {} s per run",
+        client.base_url(),
+        args.seconds
+    );
+
+    let mut reports = Vec::new();
+    let mut failure = None;
+    for (index, plan) in plans(args.scenario).into_iter().enumerate() {
+        if stop.load(Ordering::Relaxed) {
+            break;
+        }
+        if index > 0 {
+            // Start every run from an empty queue.
+            if let Err(error) = client.purge(&name).await {
+                eprintln!("warning: cannot purge {name} between runs: {error}");
+            }
+        }
+        match run_plan(client, &name, &args, &budget, plan).await {
+            Ok(report) => reports.push(report),
+            Err(error) => {
+                failure = Some(error);
+                break;
+            }
+        }
+    }
+
+    if let Err(error) = delete_fixture(client, &name).await {
+        eprintln!("warning: cannot delete the bench topic and queue {name}: {error}");
+    }
+    if !reports.is_empty() {
+        print_report(out, client.base_url(), &args, &reports)?;
+    }
+    match failure {
+        Some(error) => Err(error),
+        None => Ok(()),
+    }
+}
+
+fn plans(scenario: Scenario) -> Vec<Plan> {
+    let batch = [Plan::Batch { size: 256 }, Plan::Batch { size: 4096 }];
+    let single = [Plan::Single { size: 256 }];
+    let serial = [Plan::Serial { size: 256 }];
+    match scenario {
+        Scenario::All => [&batch[..], &single, &serial].concat(),
+        Scenario::Batch => batch.to_vec(),
+        Scenario::Single => single.to_vec(),
+        Scenario::Latency => serial.to_vec(),
+    }
+}
+
+/// The first Ctrl-C ends the runs and lets the bench clean up; a second one exits at once.
+async fn stop_on_ctrl_c(stop: Arc<AtomicBool>) {
+    if tokio::signal::ctrl_c().await.is_err() {
+        return;
+    }
+    stop.store(true, Ordering::Relaxed);
+    eprintln!("bench: stopping (Ctrl-C again to exit without cleaning up)");
+    if tokio::signal::ctrl_c().await.is_ok() {
+        std::process::exit(130);
+    }
+}
+
+async fn create_fixture(client: &Client, name: &str) -> anyhow::Result<()> {
+    client
+        .create_topic(name)
+        .await
+        .with_context(|| format!("cannot create the bench topic {name}"))?;
+    let queue = CreateQueue {
+        name: name.to_string(),
+        ..CreateQueue::default()
+    };
+    if let Err(error) = client.create_queue(&queue).await {
+        let _ = client.delete_topic(name).await;
+        return Err(error).with_context(|| format!("cannot create the bench queue {name}"));
+    }
+    if let Err(error) = client.subscribe(name, name, None).await {
+        let _ = delete_fixture(client, name).await;
+        return Err(error).context("cannot subscribe the bench queue to the bench topic");
+    }
+    Ok(())
+}
+
+async fn delete_fixture(client: &Client, name: &str) -> anyhow::Result<()> {
+    // Deleting the queue removes its messages and its subscription.
+    let queue = client.delete_queue(name).await;
+    let topic = client.delete_topic(name).await;
+    queue?;
+    topic?;
+    Ok(())
+}
+
+async fn run_plan(
+    client: &Client,
+    name: &str,
+    args: &BenchArgs,
+    budget: &Budget,
+    plan: Plan,
+) -> anyhow::Result<RunReport> {
+    match plan {
+        Plan::Batch { size } => {
+            let path: Arc<str> = format!("/v1/topics/{name}/batch").into();
+            let (count, body) = warm_up_batch(client, &path, args.batch_size, size).await?;
+            let label = format!("batch {} B", size);
+            let request = {
+                let client = client.clone();
+                let body = Arc::new(body);
+                move || {
+                    let (client, body, path) = (client.clone(), body.clone(), path.clone());
+                    async move {
+                        let answer: PublishedBatch = client
+                            .call_bytes(Method::POST, &path, JSON, body.to_vec())
+                            .await
+                            .map_err(|error| error.to_string())?;
+                        match answer.ids.len() == count as usize {
+                            true => Ok(u64::from(count)),
+                            false => Err(format!("{} ids for {count} messages", answer.ids.len())),
+                        }
+                    }
+                }
+            };
+            let measured = load::drive(&label, args.in_flight, budget, request).await;
+            Ok(RunReport::new("batch", size, Some(count), args.in_flight, measured))
+        }
+        Plan::Single { size } | Plan::Serial { size } => {
+            let path: Arc<str> = format!("/v1/topics/{name}/messages").into();
+            let body = Arc::new(load::single_body(size)?);
+            let request = {
+                let client = client.clone();
+                move || {
+                    let (client, body, path) = (client.clone(), body.clone(), path.clone());
+                    async move {
+                        client
+                            .call_bytes::<Published>(Method::POST, &path, JSON, body.to_vec())
+                            .await
+                            .map(|_| 1)
+                            .map_err(|error| error.to_string())
+                    }
+                }
+            };
+            request()
+                .await
+                .map_err(anyhow::Error::msg)
+                .context("the warm-up publish failed")?;
+            let (scenario, workers) = match plan {
+                Plan::Single { .. } => ("single", args.connections),
+                _ => ("serial", 1),
+            };
+            let label = format!("{scenario} {size} B");
+            let measured = load::drive(&label, workers, budget, request).await;
+            Ok(RunReport::new(scenario, size, None, workers, measured))
+        }
+    }
+}
+
+/// Sends one batch before the clock starts (connections, server caches). A server whose
+/// body limit refuses the batch gets half as many messages per request until one fits.
+async fn warm_up_batch(
+    client: &Client,
+    path: &str,
+    batch_size: u32,
+    size: usize,
+) -> anyhow::Result<(u32, Vec<u8>)> {
+    let mut count = batch_size;
+    loop {
+        let body = load::batch_body(count, size)?;
+        let sent = client
+            .call_bytes::<PublishedBatch>(Method::POST, path, JSON, body.clone())
+            .await;
+        match sent {
+            Ok(_) => return Ok((count, body)),
+            Err(error) if count > 1 && too_large(&error) => {
+                eprintln!(
+                    "  the server refuses {count} x {size} B per batch ({error}); trying {}",
+                    count / 2
+                );
+                count /= 2;
+            }
+            Err(error) => return Err(error).context("the warm-up batch failed"),
+        }
+    }
+}
+
+fn too_large(error: &switchyard_client::ClientError) -> bool {
+    error.status().is_some_and(|status| status.as_u16() == 413)
+        || error.code().is_some_and(|code| code.contains("too_large") || code.contains("too_many"))
+}
+
+/// The figures of one run, as printed and as `--json` shows them.
+#[derive(Debug, Serialize)]
+struct RunReport {
+    scenario: &'static str,
+    payload_bytes: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    batch_size: Option<u32>,
+    concurrency: u32,
+    messages: u64,
+    requests: u64,
+    errors: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    first_error: Option<String>,
+    elapsed_s: f64,
+    msg_per_s: f64,
+    mb_per_s: f64,
+    /// Request latency in µs (a batch request carries the whole batch).
+    latency_us: Latency,
+}
+
+#[derive(Debug, Serialize)]
+struct Latency {
+    p50: u64,
+    p99: u64,
+    p999: u64,
+    max: u64,
+}
+
+impl RunReport {
+    fn new(
+        scenario: &'static str,
+        payload_bytes: usize,
+        batch_size: Option<u32>,
+        concurrency: u32,
+        measured: Measured,
+    ) -> Self {
+        let seconds = measured.elapsed.as_secs_f64().max(f64::EPSILON);
+        let msg_per_s = measured.messages as f64 / seconds;
+        let latency = &measured.latency;
+        Self {
+            scenario,
+            payload_bytes,
+            batch_size,
+            concurrency,
+            messages: measured.messages,
+            requests: measured.requests,
+            errors: measured.errors,
+            first_error: measured.first_error,
+            elapsed_s: (seconds * 1000.0).round() / 1000.0,
+            msg_per_s: msg_per_s.round(),
+            mb_per_s: (msg_per_s * payload_bytes as f64 / 1e4).round() / 100.0,
+            latency_us: Latency {
+                p50: latency.value_at_quantile(0.5),
+                p99: latency.value_at_quantile(0.99),
+                p999: latency.value_at_quantile(0.999),
+                max: latency.max(),
+            },
+        }
+    }
+
+    fn title(&self) -> String {
+        match (self.scenario, self.batch_size) {
+            ("batch", Some(size)) => format!("batch {size}, {} in flight", self.concurrency),
+            ("single", _) => format!("single, {} connections", self.concurrency),
+            (scenario, _) => scenario.to_string(),
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct BenchReport<'a> {
+    url: &'a str,
+    seconds: u64,
+    runs: &'a [RunReport],
+}
+
+fn print_report(out: Output, url: &str, args: &BenchArgs, runs: &[RunReport]) -> anyhow::Result<()> {
+    if out.json {
+        return out.print_json(&BenchReport {
+            url,
+            seconds: args.seconds,
+            runs,
+        });
+    }
+    let mut table = Table::new(&[
+        "RUN", "PAYLOAD", "MESSAGES", "MSG/S", "MB/S", "P50", "P99", "P99.9", "MAX", "ERRORS",
+    ]);
+    for run in runs {
+        table.row(vec![
+            run.title(),
+            size_text(run.payload_bytes),
+            thousands(run.messages),
+            thousands(run.msg_per_s as u64),
+            format!("{:.1}", run.mb_per_s),
+            latency_text(run.latency_us.p50),
+            latency_text(run.latency_us.p99),
+            latency_text(run.latency_us.p999),
+            latency_text(run.latency_us.max),
+            run.errors.to_string(),
+        ]);
+    }
+    println!();
+    println!("switchyard bench against {url}, {} s per run", args.seconds);
+    println!();
+    table.print();
+    println!();
+    println!("latency is per request (one batch request carries the whole batch); MB/s counts payload bytes (10^6)");
+    for run in runs {
+        if let Some(error) = &run.first_error {
+            println!("{}: {} failed requests, the first: {error}", run.title(), run.errors);
+        }
+    }
+    Ok(())
+}
+
+fn size_text(bytes: usize) -> String {
+    match bytes {
+        b if b >= 1024 && b % 1024 == 0 => format!("{} KiB", b / 1024),
+        b => format!("{b} B"),
+    }
+}
+
+fn latency_text(us: u64) -> String {
+    match us {
+        0..1_000 => format!("{us} µs"),
+        1_000..1_000_000 => format!("{:.2} ms", us as f64 / 1e3),
+        _ => format!("{:.2} s", us as f64 / 1e6),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn all_runs_every_plan_in_order() {
+        let plans = plans(Scenario::All);
+        assert_eq!(plans.len(), 4);
+        assert!(matches!(plans[1], Plan::Batch { size: 4096 }));
+        assert!(matches!(plans[3], Plan::Serial { .. }));
+    }
+
+    #[test]
+    fn sizes_and_latencies_read_well() {
+        assert_eq!(size_text(256), "256 B");
+        assert_eq!(size_text(4096), "4 KiB");
+        assert_eq!(latency_text(850), "850 µs");
+        assert_eq!(latency_text(1_250), "1.25 ms");
+        assert_eq!(latency_text(2_500_000), "2.50 s");
+    }
+}

@@ -1,0 +1,418 @@
+//! The `switchyard` command line: argument parsing and dispatch. `serve` runs the server;
+//! every other subcommand is a client of the REST API through `switchyard_client::Client`
+//! and never reaches into the broker or storage.
+
+mod bench;
+mod commands;
+mod compose;
+mod output;
+mod serve;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+use switchyard_client::{Client, ClientError};
+
+/// Runs the `switchyard` binary: parses the arguments, runs the subcommand on a tokio
+/// runtime and turns its outcome into an exit code (0 ok, 1 error, 2 usage error).
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => {
+            // Help and version go to stdout with 0, usage errors to stderr with 2.
+            let _ = error.print();
+            return ExitCode::from(u8::try_from(error.exit_code()).unwrap_or(2));
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: cannot start the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(dispatch(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {}", describe(&error));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn dispatch(cli: Cli) -> anyhow::Result<()> {
+    let out = output::Output { json: cli.json };
+    let client = Client::new(cli.url.clone());
+    match cli.command {
+        Command::Serve(args) => serve::run(args).await,
+        Command::Topic(command) => commands::topic(&client, out, command).await,
+        Command::Queue(command) => commands::queue(&client, out, command).await,
+        Command::Sub(command) => commands::subscription(&client, out, command).await,
+        Command::Publish(args) => commands::publish(&client, out, args).await,
+        Command::Send(args) => commands::send(&client, out, args).await,
+        Command::Receive(args) => commands::receive(&client, out, args).await,
+        Command::Ack(args) => commands::ack(&client, out, args).await,
+        Command::Nack(args) => commands::nack(&client, out, args).await,
+        Command::Extend(args) => commands::extend(&client, out, args).await,
+        Command::Message(args) => commands::message(&client, out, args).await,
+        Command::Bench(args) => bench::run(&client, out, args).await,
+    }
+}
+
+/// One line for an error: the context chain, with API errors shown as the server's message
+/// and code, and transport errors reduced to the URL and the root cause.
+fn describe(error: &anyhow::Error) -> String {
+    let mut parts = Vec::new();
+    for cause in error.chain() {
+        match cause.downcast_ref::<ClientError>() {
+            Some(ClientError::Api { code, message, .. }) => {
+                parts.push(format!("{message} ({code})"));
+                break;
+            }
+            Some(ClientError::Transport { url, .. }) => {
+                let mut root: &dyn std::error::Error = cause;
+                while let Some(source) = root.source() {
+                    root = source;
+                }
+                parts.push(format!("cannot reach the server at {url}: {root}"));
+                break;
+            }
+            _ => parts.push(cause.to_string()),
+        }
+    }
+    parts.join(": ")
+}
+
+/// Switchyard: a self-hosted event bus. Topics fan out to durable queues.
+#[derive(Debug, Parser)]
+#[command(name = "switchyard", version, propagate_version = true)]
+struct Cli {
+    /// Base URL of the server the client subcommands talk to.
+    #[arg(
+        long,
+        global = true,
+        env = "SWITCHYARD_URL",
+        default_value = "http://127.0.0.1:7700",
+        value_name = "URL"
+    )]
+    url: String,
+
+    /// Print the JSON response instead of human-readable output.
+    #[arg(long, global = true)]
+    json: bool,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the server.
+    Serve(ServeArgs),
+    /// Create, list, inspect and delete topics.
+    #[command(subcommand)]
+    Topic(TopicCommand),
+    /// Create, list, inspect, change, purge, browse and delete queues.
+    #[command(subcommand)]
+    Queue(QueueCommand),
+    /// Subscribe queues to topics, with optional filters.
+    #[command(subcommand, visible_alias = "subscription")]
+    Sub(SubCommand),
+    /// Publish a message (or a batch) to a topic; prints the id(s).
+    Publish(PublishArgs),
+    /// Send a message straight to a queue; prints the id.
+    Send(SendArgs),
+    /// Receive messages from a queue (long polling), each with a receipt.
+    Receive(ReceiveArgs),
+    /// Acknowledge (delete) received messages.
+    Ack(AckArgs),
+    /// Return received messages to the queue, optionally after a delay.
+    Nack(NackArgs),
+    /// Extend the lease of a received message.
+    Extend(ExtendArgs),
+    /// Show where a message is: which queues hold it, and in which state.
+    Message(MessageArgs),
+    /// Benchmark a running server: batched, single-message and serial publishes.
+    Bench(bench::BenchArgs),
+}
+
+#[derive(Debug, Args)]
+struct ServeArgs {
+    /// A TOML config file overlaid on the defaults (see --print-config).
+    #[arg(long, env = "SWITCHYARD_CONFIG", value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Directory of the embedded database [config default: ./switchyard-data].
+    #[arg(long, env = "SWITCHYARD_DATA_DIR", value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// Address to listen on [config default: 127.0.0.1:7700].
+    #[arg(long, env = "SWITCHYARD_LISTEN", value_name = "ADDR")]
+    listen: Option<SocketAddr>,
+    /// Largest payload accepted, in bytes [config default: 1048576].
+    #[arg(long, env = "SWITCHYARD_MAX_MESSAGE_BYTES", value_name = "N")]
+    max_message_bytes: Option<usize>,
+    /// Print the commented default configuration and exit.
+    #[arg(long)]
+    print_config: bool,
+}
+
+#[derive(Debug, Subcommand)]
+enum TopicCommand {
+    /// Create a topic.
+    Create { name: String },
+    /// List topics.
+    List,
+    /// Show one topic.
+    Get { name: String },
+    /// Delete a topic and its subscriptions (queues and their messages stay).
+    Delete { name: String },
+}
+
+/// Queue settings, shared by `queue create` and `queue update`.
+#[derive(Debug, Args)]
+struct QueueSettings {
+    /// Lease length of a received message (default 30000, at most 12 h).
+    #[arg(long, value_name = "MS")]
+    visibility_timeout_ms: Option<u64>,
+    /// Deliveries before a message moves to the dead-letter queue.
+    #[arg(long, value_name = "N")]
+    max_receive_count: Option<u32>,
+    /// Queue that receives messages after --max-receive-count deliveries.
+    #[arg(long, value_name = "QUEUE")]
+    dead_letter_queue: Option<String>,
+    /// Delay before a new message becomes visible.
+    #[arg(long, value_name = "MS")]
+    delay_ms: Option<u64>,
+    /// How long a message is kept (default 4 days).
+    #[arg(long, value_name = "MS")]
+    retention_ms: Option<u64>,
+}
+
+#[derive(Debug, Subcommand)]
+enum QueueCommand {
+    /// Create a queue.
+    Create {
+        name: String,
+        #[command(flatten)]
+        settings: QueueSettings,
+    },
+    /// List queues with their counts.
+    List,
+    /// Show a queue's settings and live counts.
+    Get { name: String },
+    /// Change a queue's settings; the ones not given stay as they are.
+    Update {
+        name: String,
+        #[command(flatten)]
+        settings: QueueSettings,
+        /// Remove the dead-letter queue.
+        #[arg(long, conflicts_with = "dead_letter_queue")]
+        no_dead_letter_queue: bool,
+    },
+    /// Delete a queue, its messages and the subscriptions that feed it.
+    Delete { name: String },
+    /// Delete every message in a queue.
+    Purge { name: String },
+    /// Browse a queue's messages without leasing them.
+    Peek {
+        name: String,
+        /// How many messages to show.
+        #[arg(long, default_value_t = 20, value_name = "N")]
+        limit: u32,
+        /// Start after this message id (the last id of the previous page).
+        #[arg(long, value_name = "ID")]
+        after: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum SubCommand {
+    /// Subscribe a queue to a topic.
+    Create {
+        topic: String,
+        queue: String,
+        /// A filter pattern (JSON) over {"payload", "attributes", "key"}.
+        #[arg(long, value_name = "JSON")]
+        filter: Option<String>,
+    },
+    /// List subscriptions.
+    List {
+        /// Only the subscriptions of this topic.
+        #[arg(long, value_name = "TOPIC")]
+        topic: Option<String>,
+    },
+    /// Replace or remove a subscription's filter.
+    Update {
+        id: String,
+        /// The new filter pattern (JSON).
+        #[arg(
+            long,
+            value_name = "JSON",
+            required_unless_present = "no_filter",
+            conflicts_with = "no_filter"
+        )]
+        filter: Option<String>,
+        /// Remove the filter: every message matches.
+        #[arg(long)]
+        no_filter: bool,
+    },
+    /// Delete a subscription.
+    Delete { id: String },
+}
+
+/// One message from the command line: its payload and its options.
+#[derive(Debug, Args)]
+struct MessageInput {
+    /// The payload as JSON text (with --text: any text, sent as a JSON string).
+    #[arg(value_name = "PAYLOAD")]
+    payload: Option<String>,
+    /// Send PAYLOAD as a JSON string instead of parsing it as JSON.
+    #[arg(long, requires = "payload")]
+    text: bool,
+    /// Send the bytes of FILE as a binary payload ("-" reads stdin).
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["payload", "text"])]
+    file: Option<PathBuf>,
+    /// An attribute (repeatable).
+    #[arg(long = "attr", value_name = "K=V", value_parser = compose::parse_attribute)]
+    attributes: Vec<(String, String)>,
+    /// Message key (ordering and fairness).
+    #[arg(long, value_name = "KEY")]
+    key: Option<String>,
+    /// Deduplication id: a repeat within the dedup window returns the first id.
+    #[arg(long, value_name = "ID")]
+    dedup_id: Option<String>,
+    /// Delay before the message becomes visible.
+    #[arg(long, value_name = "MS")]
+    delay_ms: Option<u64>,
+    /// Send many messages: a JSON file {"messages":[..]} or JSON lines, one message body
+    /// ({"payload":..,"attributes":..}) per line ("-" reads stdin).
+    #[arg(
+        long,
+        value_name = "FILE",
+        conflicts_with_all = ["payload", "text", "file", "attributes", "key", "dedup_id", "delay_ms"]
+    )]
+    batch_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+struct PublishArgs {
+    /// The topic.
+    topic: String,
+    #[command(flatten)]
+    message: MessageInput,
+}
+
+#[derive(Debug, Args)]
+struct SendArgs {
+    /// The queue.
+    queue: String,
+    #[command(flatten)]
+    message: MessageInput,
+}
+
+#[derive(Debug, Args)]
+struct ReceiveArgs {
+    /// The queue.
+    queue: String,
+    /// Most messages to receive (1..=1000).
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    max: u32,
+    /// Wait up to this long for a message when none is ready (at most 20000).
+    #[arg(long, default_value_t = 0, value_name = "MS")]
+    wait_ms: u64,
+    /// Lease length for these messages (default: the queue's visibility timeout).
+    #[arg(long, value_name = "MS")]
+    visibility_timeout_ms: Option<u64>,
+    /// Ack the messages after printing them.
+    #[arg(long)]
+    ack: bool,
+}
+
+#[derive(Debug, Args)]
+struct AckArgs {
+    /// The queue.
+    queue: String,
+    /// Receipts from `receive`.
+    #[arg(required = true, value_name = "RECEIPT")]
+    receipts: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+struct NackArgs {
+    /// The queue.
+    queue: String,
+    /// Receipts from `receive`.
+    #[arg(required = true, value_name = "RECEIPT")]
+    receipts: Vec<String>,
+    /// Delay before the messages become visible again.
+    #[arg(long, value_name = "MS")]
+    delay_ms: Option<u64>,
+}
+
+#[derive(Debug, Args)]
+struct ExtendArgs {
+    /// The queue.
+    queue: String,
+    /// A receipt from `receive`.
+    receipt: String,
+    /// New lease length, counted from now (at most 12 h).
+    #[arg(long, value_name = "MS")]
+    visibility_timeout_ms: u64,
+}
+
+#[derive(Debug, Args)]
+struct MessageArgs {
+    /// The message id.
+    id: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn command_line_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn global_flags_are_accepted_after_the_subcommand() {
+        let cli = Cli::try_parse_from(["switchyard", "queue", "list", "--json", "--url", "http://x"])
+            .unwrap();
+        assert!(cli.json);
+        assert_eq!(cli.url, "http://x");
+    }
+
+    #[test]
+    fn batch_file_excludes_a_payload() {
+        let err = Cli::try_parse_from(["switchyard", "publish", "t", "{}", "--batch-file", "f"])
+            .unwrap_err();
+        assert_eq!(err.kind(), clap::error::ErrorKind::ArgumentConflict);
+    }
+
+    #[test]
+    fn subscription_update_needs_a_filter_or_no_filter() {
+        let err = Cli::try_parse_from(["switchyard", "sub", "update", "id"]).unwrap_err();
+        assert_eq!(err.kind(), clap::error::ErrorKind::MissingRequiredArgument);
+        assert!(Cli::try_parse_from(["switchyard", "sub", "update", "id", "--no-filter"]).is_ok());
+    }
+
+    #[test]
+    fn describe_shows_the_api_message_and_code() {
+        let error = anyhow::Error::new(ClientError::Api {
+            status: axum::http::StatusCode::NOT_FOUND,
+            code: "queue_not_found".into(),
+            message: "no queue named mail".into(),
+        })
+        .context("cannot get queue mail");
+        assert_eq!(
+            describe(&error),
+            "cannot get queue mail: no queue named mail (queue_not_found)"
+        );
+    }
+}

@@ -1,0 +1,48 @@
+//! `switchyard serve`: loads the configuration, starts the server and runs it until Ctrl-C
+//! or SIGTERM. Logs go to stderr; stdout carries only the `listening on` line.
+
+use std::io::Write as _;
+
+use anyhow::Context as _;
+use tracing_subscriber::EnvFilter;
+
+use crate::config::{Config, DEFAULT_CONFIG, Overrides};
+
+use super::ServeArgs;
+
+pub(super) async fn run(args: ServeArgs) -> anyhow::Result<()> {
+    if args.print_config {
+        print!("{DEFAULT_CONFIG}");
+        return Ok(());
+    }
+    init_tracing();
+    let overrides = Overrides {
+        data_dir: args.data_dir,
+        listen: args.listen,
+        max_message_bytes: args.max_message_bytes,
+    };
+    let config = Config::load(args.config.as_deref(), overrides)
+        .context("cannot load the configuration")?;
+    let data_dir = config.data_dir.clone();
+    let server = crate::start(config)
+        .await
+        .context("cannot start the server")?;
+    // Tests read this line to learn the port when listening on port 0: keep its prefix.
+    println!(
+        "switchyard listening on http://{} (data dir {})",
+        server.addr(),
+        data_dir.display()
+    );
+    std::io::stdout().flush().context("cannot write to stdout")?;
+    server.run_until_signal().await;
+    Ok(())
+}
+
+fn init_tracing() {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    // A second init (the server started twice in one process) keeps the first subscriber.
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}

@@ -1,0 +1,349 @@
+//! Durable state in redb. The only module that imports redb. One writer thread applies every
+//! change with group commit ([`writer`]); reads use their own read transactions and are
+//! blocking (call them off the async runtime).
+
+mod codec;
+mod tables;
+mod writer;
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+
+use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata};
+use serde::{Deserialize, Serialize};
+
+pub use writer::{DedupEntry, EncodedMessage, Op, OpOutcome};
+
+/// A message id: a ULID as a number (its top 48 bits are the publish time in ms).
+pub type MessageId = u128;
+/// A queue's internal id; a re-created queue gets a new one.
+pub type QueueId = u64;
+
+/// A topic as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TopicRecord {
+    /// Its name.
+    pub name: String,
+    /// Unix ms.
+    pub created_at_ms: u64,
+}
+
+/// A queue's settings as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QueueRecord {
+    /// Internal id (deliveries are keyed by it).
+    pub id: QueueId,
+    /// Its name.
+    pub name: String,
+    /// Lease length.
+    pub visibility_timeout_ms: u64,
+    /// Deliveries before dead-lettering.
+    pub max_receive_count: Option<u32>,
+    /// Name of the dead-letter queue.
+    pub dead_letter_queue: Option<String>,
+    /// Delay of new messages.
+    pub delay_ms: u64,
+    /// How long messages are kept.
+    pub retention_ms: u64,
+    /// Unix ms.
+    pub created_at_ms: u64,
+}
+
+/// A subscription as stored.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SubscriptionRecord {
+    /// Its id.
+    pub id: String,
+    /// The topic.
+    pub topic: String,
+    /// The queue.
+    pub queue: String,
+    /// The filter pattern, as given.
+    pub filter: Option<serde_json::Value>,
+    /// Unix ms.
+    pub created_at_ms: u64,
+}
+
+/// A message body, stored once per publish.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredMessage {
+    /// The topic it was published to (none for a direct send).
+    pub topic: Option<String>,
+    /// Its key.
+    pub key: Option<String>,
+    /// Its attributes.
+    pub attributes: BTreeMap<String, String>,
+    /// Unix ms.
+    pub published_at_ms: u64,
+    /// Whether the payload is JSON text.
+    pub is_json: bool,
+    /// The payload.
+    pub payload: Vec<u8>,
+}
+
+/// One queue's copy of a message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeliveryRecord {
+    /// Invisible until then (delay, nack delay, or lease end when `leased`).
+    pub visible_at_ms: u64,
+    /// Deliveries so far.
+    pub receive_count: u32,
+    /// Leased to a receiver until `visible_at_ms`.
+    pub leased: bool,
+    /// First delivery from this queue.
+    pub first_received_at_ms: Option<u64>,
+    /// Set when it was dead-lettered into this queue.
+    pub dead_letter: Option<Box<DeadLetterRecord>>,
+}
+
+/// How a message came to a dead-letter queue.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeadLetterRecord {
+    /// The queue it came from.
+    pub source_queue: String,
+    /// The reason, in words.
+    pub reason: String,
+    /// Deliveries from the source queue.
+    pub receive_count: u32,
+    /// First delivery from the source queue.
+    pub first_received_at_ms: Option<u64>,
+    /// Unix ms.
+    pub dead_lettered_at_ms: u64,
+}
+
+/// Everything read back at start.
+#[derive(Debug, Default)]
+pub struct Recovered {
+    /// All topics.
+    pub topics: Vec<TopicRecord>,
+    /// All queues.
+    pub queues: Vec<QueueRecord>,
+    /// All subscriptions.
+    pub subscriptions: Vec<SubscriptionRecord>,
+    /// Every delivery, by queue.
+    pub deliveries: HashMap<QueueId, Vec<(MessageId, DeliveryRecord)>>,
+    /// The next free queue id.
+    pub next_queue_id: QueueId,
+}
+
+/// What can go wrong in storage.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StorageError {
+    /// The data directory could not be created.
+    #[error("cannot create data directory {path}: {source}")]
+    DataDir {
+        /// The directory.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The database could not be opened.
+    #[error("cannot open database {path}: {source}")]
+    Open {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: redb::DatabaseError,
+    },
+    /// The database was written by an incompatible version.
+    #[error("database schema version {found} is not supported (expected {expected})")]
+    Schema {
+        /// Found on disk.
+        found: u64,
+        /// This build's.
+        expected: u64,
+    },
+    /// A transaction could not begin.
+    #[error("storage transaction failed: {0}")]
+    Transaction(#[from] redb::TransactionError),
+    /// A table could not be opened.
+    #[error("storage table failed: {0}")]
+    Table(#[from] redb::TableError),
+    /// A read or write failed.
+    #[error("storage I/O failed: {0}")]
+    Io(#[from] redb::StorageError),
+    /// The commit failed; nothing of it is durable.
+    #[error("storage commit failed: {0}")]
+    Commit(#[from] redb::CommitError),
+    /// A record could not be decoded.
+    #[error("corrupt record: {what}")]
+    Corrupt {
+        /// What.
+        what: String,
+    },
+    /// The writer thread has stopped.
+    #[error("the storage writer has stopped")]
+    WriterStopped,
+    /// The group commit this request was part of failed; nothing of it is durable.
+    #[error("group commit failed: {source}")]
+    GroupFailed {
+        /// The failure, shared by every request of the group.
+        #[source]
+        source: Arc<StorageError>,
+    },
+}
+
+/// The database, its writer thread, and blocking reads.
+pub struct Storage {
+    db: Arc<Database>,
+    writer: RwLock<Option<writer::Writer>>,
+}
+
+const DB_FILE: &str = "switchyard.redb";
+
+impl Storage {
+    /// Opens (or creates) the database under `data_dir`, reads everything back, and starts
+    /// the writer thread, which takes up to `max_group_commit` requests per transaction.
+    pub fn open(data_dir: &Path, max_group_commit: usize) -> Result<(Self, Recovered), StorageError> {
+        std::fs::create_dir_all(data_dir).map_err(|source| StorageError::DataDir {
+            path: data_dir.to_path_buf(),
+            source,
+        })?;
+        let path = data_dir.join(DB_FILE);
+        let db = Database::builder()
+            .set_cache_size(256 << 20)
+            .create(&path)
+            .map_err(|source| StorageError::Open { path, source })?;
+        init_schema(&db)?;
+        let (recovered, refcounts) = recover(&db)?;
+        let db = Arc::new(db);
+        let live_queues = recovered.queues.iter().map(|q| q.id).collect();
+        let writer = writer::Writer::start(db.clone(), max_group_commit, refcounts, live_queues);
+        let storage = Storage {
+            db,
+            writer: RwLock::new(Some(writer)),
+        };
+        Ok((storage, recovered))
+    }
+
+    /// Applies `ops` atomically in the next group commit; resolves once durable.
+    pub async fn write(&self, ops: Vec<Op>) -> Result<Vec<OpOutcome>, StorageError> {
+        self.submit(ops).wait().await
+    }
+
+    /// Queues `ops` for the next group commit without waiting. Requests are applied in the
+    /// order they are submitted, so callers submit while holding the lock that ordered
+    /// their decision, and wait after releasing it.
+    pub fn submit(&self, ops: Vec<Op>) -> PendingWrite {
+        let writer = self.writer.read().expect("writer lock");
+        match writer.as_ref() {
+            Some(writer) => PendingWrite(writer.submit(ops).ok()),
+            None => PendingWrite(None),
+        }
+    }
+
+    /// Stops the writer after it has applied everything submitted so far (blocking).
+    pub fn close(&self) {
+        let writer = self.writer.write().expect("writer lock").take();
+        if let Some(writer) = writer {
+            writer.stop();
+        }
+    }
+
+    /// Reads message bodies (blocking). `None` where a message no longer exists.
+    pub fn read_messages(&self, ids: &[MessageId]) -> Result<Vec<Option<StoredMessage>>, StorageError> {
+        let txn = self.db.begin_read()?;
+        let table = txn.open_table(tables::MESSAGES)?;
+        ids.iter()
+            .map(|id| match table.get(&tables::message_key(*id))? {
+                Some(bytes) => codec::decode_message(bytes.value()).map(Some),
+                None => Ok(None),
+            })
+            .collect()
+    }
+
+    /// How many message bodies are stored (for tests and stats).
+    pub fn message_count(&self) -> Result<u64, StorageError> {
+        let txn = self.db.begin_read()?;
+        Ok(txn.open_table(tables::MESSAGES)?.len()?)
+    }
+}
+
+/// A submitted write; [`PendingWrite::wait`] resolves once it is durable.
+#[must_use = "a write is acknowledged only once `wait` says it is durable"]
+pub struct PendingWrite(
+    Option<tokio::sync::oneshot::Receiver<Result<Vec<OpOutcome>, StorageError>>>,
+);
+
+impl PendingWrite {
+    /// Waits for the group commit that carries this write.
+    pub async fn wait(self) -> Result<Vec<OpOutcome>, StorageError> {
+        let receiver = self.0.ok_or(StorageError::WriterStopped)?;
+        receiver.await.map_err(|_| StorageError::WriterStopped)?
+    }
+}
+
+impl Drop for Storage {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+fn init_schema(db: &Database) -> Result<(), StorageError> {
+    let txn = db.begin_write()?;
+    {
+        let mut meta = txn.open_table(tables::META)?;
+        let found = meta.get("schema_version")?.map(|v| v.value());
+        match found {
+            None => {
+                meta.insert("schema_version", tables::SCHEMA_VERSION)?;
+            }
+            Some(found) if found != tables::SCHEMA_VERSION => {
+                return Err(StorageError::Schema {
+                    found,
+                    expected: tables::SCHEMA_VERSION,
+                });
+            }
+            Some(_) => {}
+        }
+        txn.open_table(tables::TOPICS)?;
+        txn.open_table(tables::QUEUES)?;
+        txn.open_table(tables::SUBSCRIPTIONS)?;
+        txn.open_table(tables::MESSAGES)?;
+        txn.open_table(tables::DELIVERIES)?;
+        txn.open_table(tables::DEDUP)?;
+    }
+    txn.commit()?;
+    Ok(())
+}
+
+fn recover(db: &Database) -> Result<(Recovered, HashMap<MessageId, u32>), StorageError> {
+    let txn = db.begin_read()?;
+    let mut recovered = Recovered {
+        next_queue_id: txn
+            .open_table(tables::META)?
+            .get("next_queue_id")?
+            .map_or(1, |v| v.value()),
+        ..Recovered::default()
+    };
+    recovered.topics = read_json(&txn.open_table(tables::TOPICS)?)?;
+    recovered.queues = read_json(&txn.open_table(tables::QUEUES)?)?;
+    recovered.subscriptions = read_json(&txn.open_table(tables::SUBSCRIPTIONS)?)?;
+    let mut refcounts: HashMap<MessageId, u32> = HashMap::new();
+    for row in txn.open_table(tables::DELIVERIES)?.iter()? {
+        let (key, value) = row?;
+        let (queue, id) = tables::split_delivery_key(key.value());
+        let record = codec::decode_delivery(value.value())?;
+        recovered.deliveries.entry(queue).or_default().push((id, record));
+        *refcounts.entry(id).or_default() += 1;
+    }
+    Ok((recovered, refcounts))
+}
+
+fn read_json<T: serde::de::DeserializeOwned>(
+    table: &redb::ReadOnlyTable<&str, &[u8]>,
+) -> Result<Vec<T>, StorageError> {
+    let mut out = Vec::new();
+    for row in table.iter()? {
+        let (key, value) = row?;
+        let record = serde_json::from_slice(value.value()).map_err(|e| StorageError::Corrupt {
+            what: format!("record {:?}: {e}", key.value()),
+        })?;
+        out.push(record);
+    }
+    Ok(out)
+}

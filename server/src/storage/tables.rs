@@ -1,0 +1,80 @@
+//! Every redb table Switchyard keeps, with its key encoding. Keys are big-endian bytes so
+//! that ranges scan in id order.
+
+use redb::TableDefinition;
+
+use super::{MessageId, QueueId};
+
+/// Bump when the on-disk layout changes incompatibly.
+pub(crate) const SCHEMA_VERSION: u64 = 1;
+
+/// `schema_version`, `next_queue_id`.
+pub(crate) const META: TableDefinition<'_, &str, u64> = TableDefinition::new("meta");
+/// Topic name → JSON [`super::TopicRecord`].
+pub(crate) const TOPICS: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("topics");
+/// Queue name → JSON [`super::QueueRecord`].
+pub(crate) const QUEUES: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("queues");
+/// Subscription id → JSON [`super::SubscriptionRecord`].
+pub(crate) const SUBSCRIPTIONS: TableDefinition<'_, &str, &[u8]> =
+    TableDefinition::new("subscriptions");
+/// Message id → encoded [`super::StoredMessage`]: each payload once, however wide the fan-out.
+pub(crate) const MESSAGES: TableDefinition<'_, &[u8; 16], &[u8]> = TableDefinition::new("messages");
+/// (queue id, message id) → encoded [`super::DeliveryRecord`]: one row per queue copy.
+pub(crate) const DELIVERIES: TableDefinition<'_, &[u8; 24], &[u8]> =
+    TableDefinition::new("deliveries");
+/// `<scope>\0<dedup id>` → (message id, expires at ms).
+pub(crate) const DEDUP: TableDefinition<'_, &str, &[u8; 24]> = TableDefinition::new("dedup");
+
+pub(crate) fn message_key(id: MessageId) -> [u8; 16] {
+    id.to_be_bytes()
+}
+
+pub(crate) fn delivery_key(queue: QueueId, id: MessageId) -> [u8; 24] {
+    let mut key = [0u8; 24];
+    key[..8].copy_from_slice(&queue.to_be_bytes());
+    key[8..].copy_from_slice(&id.to_be_bytes());
+    key
+}
+
+pub(crate) fn split_delivery_key(key: &[u8; 24]) -> (QueueId, MessageId) {
+    let queue = u64::from_be_bytes(key[..8].try_into().expect("8 bytes"));
+    let id = u128::from_be_bytes(key[8..].try_into().expect("16 bytes"));
+    (queue, id)
+}
+
+/// First and last possible delivery keys of one queue.
+pub(crate) fn queue_range(queue: QueueId) -> ([u8; 24], [u8; 24]) {
+    (delivery_key(queue, 0), delivery_key(queue, u128::MAX))
+}
+
+pub(crate) fn dedup_key(scope: &str, dedup_id: &str) -> String {
+    format!("{scope}\0{dedup_id}")
+}
+
+pub(crate) fn encode_dedup(id: MessageId, expires_at_ms: u64) -> [u8; 24] {
+    let mut value = [0u8; 24];
+    value[..16].copy_from_slice(&id.to_be_bytes());
+    value[16..].copy_from_slice(&expires_at_ms.to_be_bytes());
+    value
+}
+
+pub(crate) fn decode_dedup(value: &[u8; 24]) -> (MessageId, u64) {
+    let id = u128::from_be_bytes(value[..16].try_into().expect("16 bytes"));
+    let expires = u64::from_be_bytes(value[16..].try_into().expect("8 bytes"));
+    (id, expires)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn delivery_keys_sort_by_queue_then_id() {
+        let a = delivery_key(1, u128::MAX);
+        let b = delivery_key(2, 0);
+        assert!(a < b);
+        assert_eq!(split_delivery_key(&delivery_key(7, 42)), (7, 42));
+        let (lo, hi) = queue_range(3);
+        assert!(lo <= delivery_key(3, 5) && delivery_key(3, 5) <= hi);
+    }
+}

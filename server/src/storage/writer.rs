@@ -1,0 +1,475 @@
+//! The single writer: one thread owns every redb write transaction. It takes every request
+//! waiting (up to a bound), applies them in one transaction, commits durably, and only then
+//! answers each one. Nobody hears "ok" before the commit is on disk.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::sync::mpsc;
+use std::thread::JoinHandle;
+
+use redb::{Database, Durability, ReadableTable, Table, WriteTransaction};
+use tokio::sync::oneshot;
+
+use super::codec::{encode_delivery, encode_message};
+use super::tables::{self, DEDUP, DELIVERIES, MESSAGES, META, QUEUES, SUBSCRIPTIONS, TOPICS};
+use super::{
+    DeliveryRecord, MessageId, QueueId, QueueRecord, StorageError, StoredMessage,
+    SubscriptionRecord, TopicRecord,
+};
+
+/// One change. A request's ops are applied in order, in one transaction, all or nothing.
+#[derive(Debug)]
+pub enum Op {
+    /// Create or replace a topic.
+    PutTopic(TopicRecord),
+    /// Delete a topic.
+    DeleteTopic {
+        /// Its name.
+        name: String,
+    },
+    /// Create or replace a queue's settings.
+    PutQueue(QueueRecord),
+    /// Delete a queue and every message copy it holds.
+    DeleteQueue {
+        /// Its id.
+        id: QueueId,
+        /// Its name.
+        name: String,
+    },
+    /// Create or replace a subscription.
+    PutSubscription(SubscriptionRecord),
+    /// Delete a subscription.
+    DeleteSubscription {
+        /// Its id.
+        id: String,
+    },
+    /// Store a message once and one delivery per queue (queues deleted meanwhile are
+    /// skipped). With a dedup entry that is still live, nothing is stored and the outcome
+    /// is [`OpOutcome::Duplicate`].
+    PutMessage {
+        /// Its id.
+        id: MessageId,
+        /// Its body, encoded by [`EncodedMessage::new`].
+        message: EncodedMessage,
+        /// Its copies.
+        deliveries: Vec<(QueueId, DeliveryRecord)>,
+        /// Dedup scope and id, and until when the entry holds.
+        dedup: Option<DedupEntry>,
+    },
+    /// Overwrite an existing delivery ([`OpOutcome::Missing`] if it is gone).
+    UpdateDelivery {
+        /// The queue.
+        queue: QueueId,
+        /// The message.
+        id: MessageId,
+        /// The new state.
+        record: DeliveryRecord,
+    },
+    /// Delete a delivery; the message body goes with its last delivery.
+    DeleteDelivery {
+        /// The queue.
+        queue: QueueId,
+        /// The message.
+        id: MessageId,
+    },
+    /// Move a delivery to another queue (dead-lettering). [`OpOutcome::Missing`], changing
+    /// nothing, if either end is gone.
+    MoveDelivery {
+        /// The source queue.
+        from: QueueId,
+        /// The target queue.
+        to: QueueId,
+        /// The message.
+        id: MessageId,
+        /// Its state in the target queue.
+        record: DeliveryRecord,
+    },
+    /// Delete every delivery of a queue; the outcome counts them.
+    PurgeQueue {
+        /// The queue.
+        id: QueueId,
+    },
+    /// Forget dedup entries that expired before `now_ms`.
+    SweepDedup {
+        /// Unix ms.
+        now_ms: u64,
+    },
+}
+
+/// A dedup entry to check and record with a publish.
+#[derive(Debug, Clone)]
+pub struct DedupEntry {
+    /// `t:<topic>` or `q:<queue>`.
+    pub scope: String,
+    /// The publisher's dedup id.
+    pub dedup_id: String,
+    /// Now (Unix ms).
+    pub now_ms: u64,
+    /// Until when the entry holds (Unix ms).
+    pub expires_at_ms: u64,
+}
+
+/// A message body, encoded off the writer thread.
+#[derive(Debug, Clone)]
+pub struct EncodedMessage(Vec<u8>);
+
+impl EncodedMessage {
+    /// Encodes a message body for storage.
+    pub fn new(message: &StoredMessage) -> Self {
+        Self(encode_message(message))
+    }
+}
+
+/// What one op did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OpOutcome {
+    /// Applied.
+    Done,
+    /// The record it addresses does not exist; nothing changed.
+    Missing,
+    /// A publish whose dedup id was seen: the first message's id; nothing stored.
+    Duplicate(MessageId),
+    /// Applied to this many records.
+    Count(u64),
+}
+
+type Reply = oneshot::Sender<Result<Vec<OpOutcome>, StorageError>>;
+
+enum Request {
+    Write { ops: Vec<Op>, reply: Reply },
+    Stop,
+}
+
+pub(super) struct Writer {
+    sender: mpsc::Sender<Request>,
+    thread: JoinHandle<()>,
+}
+
+impl Writer {
+    pub(super) fn start(
+        db: Arc<Database>,
+        max_group: usize,
+        refcounts: HashMap<MessageId, u32>,
+        live_queues: HashSet<QueueId>,
+    ) -> Self {
+        let (sender, receiver) = mpsc::channel();
+        let mut state = WriterState {
+            refcounts,
+            live_queues,
+            undo: Vec::new(),
+        };
+        let thread = std::thread::Builder::new()
+            .name("switchyard-writer".into())
+            .spawn(move || state.run(&db, &receiver, max_group))
+            .expect("spawning the writer thread");
+        Writer { sender, thread }
+    }
+
+    pub(super) fn submit(
+        &self,
+        ops: Vec<Op>,
+    ) -> Result<oneshot::Receiver<Result<Vec<OpOutcome>, StorageError>>, StorageError> {
+        let (reply, receiver) = oneshot::channel();
+        self.sender
+            .send(Request::Write { ops, reply })
+            .map_err(|_| StorageError::WriterStopped)?;
+        Ok(receiver)
+    }
+
+    pub(super) fn stop(self) {
+        let _ = self.sender.send(Request::Stop);
+        let _ = self.thread.join();
+    }
+}
+
+/// In-memory facts the writer keeps beside redb: how many deliveries each stored message
+/// has (its body is deleted with the last one) and which queues exist.
+struct WriterState {
+    refcounts: HashMap<MessageId, u32>,
+    live_queues: HashSet<QueueId>,
+    undo: Vec<Undo>,
+}
+
+enum Undo {
+    Refcount(MessageId, Option<u32>),
+    Queue(QueueId, bool),
+}
+
+impl WriterState {
+    fn run(&mut self, db: &Database, receiver: &mpsc::Receiver<Request>, max_group: usize) {
+        let mut stopping = false;
+        while !stopping {
+            let Ok(first) = receiver.recv() else { return };
+            let mut group = Vec::new();
+            let mut next = Some(first);
+            while let Some(request) = next.take() {
+                match request {
+                    Request::Write { ops, reply } => group.push((ops, reply)),
+                    Request::Stop => stopping = true,
+                }
+                if group.len() < max_group && !stopping {
+                    next = receiver.try_recv().ok();
+                }
+            }
+            if group.is_empty() {
+                continue;
+            }
+            match self.commit_group(db, &mut group) {
+                Ok(outcomes) => {
+                    for ((_, reply), outcome) in group.into_iter().zip(outcomes) {
+                        let _ = reply.send(Ok(outcome));
+                    }
+                }
+                Err(error) => {
+                    tracing::error!(%error, requests = group.len(), "group commit failed");
+                    self.rollback();
+                    let error = Arc::new(error);
+                    for (_, reply) in group {
+                        let _ = reply.send(Err(StorageError::GroupFailed {
+                            source: error.clone(),
+                        }));
+                    }
+                }
+            }
+        }
+    }
+
+    fn commit_group(
+        &mut self,
+        db: &Database,
+        group: &mut [(Vec<Op>, Reply)],
+    ) -> Result<Vec<Vec<OpOutcome>>, StorageError> {
+        self.undo.clear();
+        let mut txn = db.begin_write()?;
+        txn.set_durability(Durability::Immediate)
+            .expect("immediate durability is always allowed");
+        let mut outcomes = Vec::with_capacity(group.len());
+        {
+            let mut tables = OpenTables::open(&txn)?;
+            for (ops, _) in group.iter_mut() {
+                let mut request_outcomes = Vec::with_capacity(ops.len());
+                for op in ops.drain(..) {
+                    request_outcomes.push(self.apply(&mut tables, op)?);
+                }
+                outcomes.push(request_outcomes);
+            }
+        }
+        txn.commit()?;
+        self.undo.clear();
+        Ok(outcomes)
+    }
+
+    fn rollback(&mut self) {
+        while let Some(undo) = self.undo.pop() {
+            match undo {
+                Undo::Refcount(id, Some(count)) => {
+                    self.refcounts.insert(id, count);
+                }
+                Undo::Refcount(id, None) => {
+                    self.refcounts.remove(&id);
+                }
+                Undo::Queue(id, true) => {
+                    self.live_queues.insert(id);
+                }
+                Undo::Queue(id, false) => {
+                    self.live_queues.remove(&id);
+                }
+            }
+        }
+    }
+
+    fn apply(&mut self, t: &mut OpenTables<'_>, op: Op) -> Result<OpOutcome, StorageError> {
+        match op {
+            Op::PutTopic(topic) => {
+                let json = serde_json::to_vec(&topic).expect("a topic record serializes");
+                t.topics.insert(topic.name.as_str(), json.as_slice())?;
+                Ok(OpOutcome::Done)
+            }
+            Op::DeleteTopic { name } => {
+                let removed = t.topics.remove(name.as_str())?.is_some();
+                Ok(if removed { OpOutcome::Done } else { OpOutcome::Missing })
+            }
+            Op::PutQueue(queue) => {
+                let json = serde_json::to_vec(&queue).expect("a queue record serializes");
+                t.queues.insert(queue.name.as_str(), json.as_slice())?;
+                let next = t.meta.get("next_queue_id")?.map_or(1, |v| v.value());
+                if queue.id >= next {
+                    t.meta.insert("next_queue_id", queue.id + 1)?;
+                }
+                self.set_live(queue.id, true);
+                Ok(OpOutcome::Done)
+            }
+            Op::DeleteQueue { id, name } => {
+                t.queues.remove(name.as_str())?;
+                let removed = self.remove_queue_deliveries(t, id)?;
+                self.set_live(id, false);
+                Ok(OpOutcome::Count(removed))
+            }
+            Op::PurgeQueue { id } => Ok(OpOutcome::Count(self.remove_queue_deliveries(t, id)?)),
+            Op::PutSubscription(subscription) => {
+                let json = serde_json::to_vec(&subscription).expect("a subscription serializes");
+                t.subscriptions
+                    .insert(subscription.id.as_str(), json.as_slice())?;
+                Ok(OpOutcome::Done)
+            }
+            Op::DeleteSubscription { id } => {
+                let removed = t.subscriptions.remove(id.as_str())?.is_some();
+                Ok(if removed { OpOutcome::Done } else { OpOutcome::Missing })
+            }
+            Op::PutMessage {
+                id,
+                message,
+                deliveries,
+                dedup,
+            } => self.put_message(t, id, message, deliveries, dedup),
+            Op::UpdateDelivery { queue, id, record } => {
+                let key = tables::delivery_key(queue, id);
+                if t.deliveries.get(&key)?.is_none() {
+                    return Ok(OpOutcome::Missing);
+                }
+                t.deliveries.insert(&key, encode_delivery(&record).as_slice())?;
+                Ok(OpOutcome::Done)
+            }
+            Op::DeleteDelivery { queue, id } => {
+                let removed = t.deliveries.remove(&tables::delivery_key(queue, id))?.is_some();
+                if !removed {
+                    return Ok(OpOutcome::Missing);
+                }
+                self.release(t, id)?;
+                Ok(OpOutcome::Done)
+            }
+            Op::MoveDelivery {
+                from,
+                to,
+                id,
+                record,
+            } => {
+                if !self.live_queues.contains(&to) {
+                    return Ok(OpOutcome::Missing);
+                }
+                if t.deliveries.remove(&tables::delivery_key(from, id))?.is_none() {
+                    return Ok(OpOutcome::Missing);
+                }
+                t.deliveries.insert(&tables::delivery_key(to, id), encode_delivery(&record).as_slice())?;
+                Ok(OpOutcome::Done)
+            }
+            Op::SweepDedup { now_ms } => {
+                let mut expired = Vec::new();
+                for row in t.dedup.iter()? {
+                    let (key, value) = row?;
+                    let (_, expires) = tables::decode_dedup(value.value());
+                    if expires <= now_ms {
+                        expired.push(key.value().to_string());
+                    }
+                }
+                for key in &expired {
+                    t.dedup.remove(key.as_str())?;
+                }
+                Ok(OpOutcome::Count(expired.len() as u64))
+            }
+        }
+    }
+
+    fn put_message(
+        &mut self,
+        t: &mut OpenTables<'_>,
+        id: MessageId,
+        message: EncodedMessage,
+        deliveries: Vec<(QueueId, DeliveryRecord)>,
+        dedup: Option<DedupEntry>,
+    ) -> Result<OpOutcome, StorageError> {
+        if let Some(dedup) = dedup {
+            let key = tables::dedup_key(&dedup.scope, &dedup.dedup_id);
+            if let Some(value) = t.dedup.get(key.as_str())? {
+                let (first, expires) = tables::decode_dedup(value.value());
+                if expires > dedup.now_ms {
+                    return Ok(OpOutcome::Duplicate(first));
+                }
+            }
+            t.dedup.insert(key.as_str(), &tables::encode_dedup(id, dedup.expires_at_ms))?;
+        }
+        let mut copies = 0;
+        for (queue, record) in &deliveries {
+            if self.live_queues.contains(queue) {
+                t.deliveries
+                    .insert(&tables::delivery_key(*queue, id), encode_delivery(record).as_slice())?;
+                copies += 1;
+            }
+        }
+        if copies > 0 {
+            t.messages.insert(&tables::message_key(id), message.0.as_slice())?;
+            let previous = self.refcounts.insert(id, copies);
+            self.undo.push(Undo::Refcount(id, previous));
+        }
+        Ok(OpOutcome::Done)
+    }
+
+    /// One delivery of `id` is gone: drop the body with the last one.
+    fn release(&mut self, t: &mut OpenTables<'_>, id: MessageId) -> Result<(), StorageError> {
+        let previous = self.refcounts.get(&id).copied();
+        self.undo.push(Undo::Refcount(id, previous));
+        match previous {
+            Some(count) if count > 1 => {
+                self.refcounts.insert(id, count - 1);
+            }
+            _ => {
+                self.refcounts.remove(&id);
+                t.messages.remove(&tables::message_key(id))?;
+            }
+        }
+        Ok(())
+    }
+
+    fn remove_queue_deliveries(
+        &mut self,
+        t: &mut OpenTables<'_>,
+        queue: QueueId,
+    ) -> Result<u64, StorageError> {
+        let (low, high) = tables::queue_range(queue);
+        let mut ids = Vec::new();
+        for row in t.deliveries.range::<&[u8; 24]>(&low..=&high)? {
+            let (key, _) = row?;
+            ids.push(tables::split_delivery_key(key.value()).1);
+        }
+        for id in &ids {
+            t.deliveries.remove(&tables::delivery_key(queue, *id))?;
+            self.release(t, *id)?;
+        }
+        Ok(ids.len() as u64)
+    }
+
+    fn set_live(&mut self, queue: QueueId, live: bool) {
+        let was = self.live_queues.contains(&queue);
+        self.undo.push(Undo::Queue(queue, was));
+        if live {
+            self.live_queues.insert(queue);
+        } else {
+            self.live_queues.remove(&queue);
+        }
+    }
+}
+
+/// Every table, opened once per group commit.
+struct OpenTables<'txn> {
+    meta: Table<'txn, &'static str, u64>,
+    topics: Table<'txn, &'static str, &'static [u8]>,
+    queues: Table<'txn, &'static str, &'static [u8]>,
+    subscriptions: Table<'txn, &'static str, &'static [u8]>,
+    messages: Table<'txn, &'static [u8; 16], &'static [u8]>,
+    deliveries: Table<'txn, &'static [u8; 24], &'static [u8]>,
+    dedup: Table<'txn, &'static str, &'static [u8; 24]>,
+}
+
+impl<'txn> OpenTables<'txn> {
+    fn open(txn: &'txn WriteTransaction) -> Result<Self, StorageError> {
+        Ok(Self {
+            meta: txn.open_table(META)?,
+            topics: txn.open_table(TOPICS)?,
+            queues: txn.open_table(QUEUES)?,
+            subscriptions: txn.open_table(SUBSCRIPTIONS)?,
+            messages: txn.open_table(MESSAGES)?,
+            deliveries: txn.open_table(DELIVERIES)?,
+            dedup: txn.open_table(DEDUP)?,
+        })
+    }
+}

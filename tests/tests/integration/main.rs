@@ -1,0 +1,15 @@
+//! Switchyard's integration tests: the real server over real HTTP, through the harness in
+//! `switchyard_tests`. One binary; one module per area of behaviour.
+
+mod bad_input;
+mod cli;
+mod crash;
+mod dead_letters;
+mod delays;
+mod fanout;
+mod leases;
+mod resources;
+mod restart;
+
+/// The real server binary, built by this crate, for tests that need a child process.
+const SERVER_BIN: &str = env!("CARGO_BIN_EXE_switchyard-under-test");

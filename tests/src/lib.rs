@@ -34,7 +34,7 @@ pub struct TestServer {
     server: Option<Server>,
     config: Config,
     // Declared last so the directory outlives the server that uses it.
-    data: TempDir,
+    _data: TempDir,
 }
 
 impl TestServer {
@@ -62,7 +62,7 @@ impl TestServer {
             client,
             server: Some(server),
             config,
-            data,
+            _data: data,
         })
     }
 
@@ -192,7 +192,14 @@ impl ChildServer {
     /// where it listens, then for `/healthz`.
     pub async fn spawn(bin: impl AsRef<Path>, data_dir: impl AsRef<Path>) -> anyhow::Result<Self> {
         let bin = bin.as_ref();
-        let mut child = Command::new(bin)
+        let mut command = Command::new(bin);
+        // The flags say everything; settings from this environment must not leak in.
+        for (name, _) in std::env::vars_os() {
+            if name.to_string_lossy().starts_with("SWITCHYARD_") {
+                command.env_remove(name);
+            }
+        }
+        let mut child = command
             .arg("serve")
             .arg("--data-dir")
             .arg(data_dir.as_ref())

@@ -15,7 +15,11 @@ use super::{
     ReceiveArgs, SendArgs, SubCommand, TopicCommand,
 };
 
-pub(super) async fn topic(client: &Client, out: Output, command: TopicCommand) -> anyhow::Result<()> {
+pub(super) async fn topic(
+    client: &Client,
+    out: Output,
+    command: TopicCommand,
+) -> anyhow::Result<()> {
     match command {
         TopicCommand::Create { name } => {
             let topic = client.create_topic(&name).await?;
@@ -58,7 +62,11 @@ pub(super) async fn topic(client: &Client, out: Output, command: TopicCommand) -
     Ok(())
 }
 
-pub(super) async fn queue(client: &Client, out: Output, command: QueueCommand) -> anyhow::Result<()> {
+pub(super) async fn queue(
+    client: &Client,
+    out: Output,
+    command: QueueCommand,
+) -> anyhow::Result<()> {
     match command {
         QueueCommand::Create { name, settings } => {
             let QueueSettings {
@@ -118,7 +126,9 @@ pub(super) async fn queue(client: &Client, out: Output, command: QueueCommand) -
                 && patch.delay_ms.is_none()
                 && patch.retention_ms.is_none()
             {
-                bail!("nothing to change: give at least one setting (see `switchyard queue update --help`)");
+                bail!(
+                    "nothing to change: give at least one setting (see `switchyard queue update --help`)"
+                );
             }
             let queue = client.patch_queue(&name, &patch).await?;
             if out.json {
@@ -185,7 +195,9 @@ fn print_queue_table(queues: Vec<Queue>) {
             stats.ready.to_string(),
             stats.in_flight.to_string(),
             stats.delayed.to_string(),
-            stats.oldest_age_ms.map_or("-".to_string(), output::duration),
+            stats
+                .oldest_age_ms
+                .map_or("-".to_string(), output::duration),
             output::duration(queue.visibility_timeout_ms),
             queue.dead_letter_queue.unwrap_or_else(|| "-".to_string()),
         ]);
@@ -196,14 +208,22 @@ fn print_queue_table(queues: Vec<Queue>) {
 fn print_queue(queue: &Queue) {
     let mut lines = vec![
         ("name", queue.name.clone()),
-        ("visibility timeout", output::duration(queue.visibility_timeout_ms)),
+        (
+            "visibility timeout",
+            output::duration(queue.visibility_timeout_ms),
+        ),
         (
             "max receive count",
-            queue.max_receive_count.map_or("none".to_string(), |n| n.to_string()),
+            queue
+                .max_receive_count
+                .map_or("none".to_string(), |n| n.to_string()),
         ),
         (
             "dead-letter queue",
-            queue.dead_letter_queue.clone().unwrap_or_else(|| "none".to_string()),
+            queue
+                .dead_letter_queue
+                .clone()
+                .unwrap_or_else(|| "none".to_string()),
         ),
         ("delay", output::duration(queue.delay_ms)),
         ("retention", output::duration(queue.retention_ms)),
@@ -215,7 +235,12 @@ fn print_queue(queue: &Queue) {
             ("in flight", stats.in_flight.to_string()),
             ("delayed", stats.delayed.to_string()),
             ("dead lettered in", stats.dead_lettered.to_string()),
-            ("oldest message", stats.oldest_age_ms.map_or("-".to_string(), output::duration)),
+            (
+                "oldest message",
+                stats
+                    .oldest_age_ms
+                    .map_or("-".to_string(), output::duration),
+            ),
         ]);
     }
     output::print_fields(&lines);
@@ -227,7 +252,11 @@ pub(super) async fn subscription(
     command: SubCommand,
 ) -> anyhow::Result<()> {
     match command {
-        SubCommand::Create { topic, queue, filter } => {
+        SubCommand::Create {
+            topic,
+            queue,
+            filter,
+        } => {
             let filter = filter.as_deref().map(compose::parse_filter).transpose()?;
             let subscription = client.subscribe(&topic, &queue, filter).await?;
             if out.json {
@@ -248,12 +277,18 @@ pub(super) async fn subscription(
             }
             let mut table = Table::new(&["ID", "TOPIC", "QUEUE", "FILTER"]);
             for s in subscriptions {
-                let filter = s.filter.map_or("-".to_string(), |f| output::one_line(&f.to_string(), 60));
+                let filter = s
+                    .filter
+                    .map_or("-".to_string(), |f| output::one_line(&f.to_string(), 60));
                 table.row(vec![s.id, s.topic, s.queue, filter]);
             }
             table.print();
         }
-        SubCommand::Update { id, filter, no_filter } => {
+        SubCommand::Update {
+            id,
+            filter,
+            no_filter,
+        } => {
             let filter = match (filter, no_filter) {
                 (Some(raw), _) => Some(compose::parse_filter(&raw)?),
                 (None, _) => None,
@@ -285,7 +320,9 @@ pub(super) async fn publish(client: &Client, out: Output, args: PublishArgs) -> 
             print_id(out, id)
         }
         Outgoing::Many(messages) => {
-            let ids = client.publish_batch(&args.topic, &PublishBatch { messages }).await?;
+            let ids = client
+                .publish_batch(&args.topic, &PublishBatch { messages })
+                .await?;
             print_ids(out, ids)
         }
     }
@@ -307,8 +344,11 @@ pub(super) async fn send(client: &Client, out: Output, args: SendArgs) -> anyhow
                         if !out.json {
                             print_ids(out, ids)?;
                         }
-                        return Err(anyhow::Error::new(error)
-                            .context(format!("message {} of {} was not sent", index + 1, messages.len())));
+                        return Err(anyhow::Error::new(error).context(format!(
+                            "message {} of {} was not sent",
+                            index + 1,
+                            messages.len()
+                        )));
                     }
                 }
             }
@@ -343,9 +383,10 @@ pub(super) async fn receive(client: &Client, out: Output, args: ReceiveArgs) -> 
     };
     let messages = client.receive(&args.queue, &request).await?;
     let receipts: Vec<String> = messages.iter().filter_map(|m| m.receipt.clone()).collect();
-    let acked = match args.ack && !receipts.is_empty() {
-        true => Some(client.ack(&args.queue, receipts).await),
-        false => None,
+    let acked = if args.ack && !receipts.is_empty() {
+        Some(client.ack(&args.queue, receipts).await)
+    } else {
+        None
     };
     if out.json {
         let mut body = serde_json::to_value(ReceiveResponse { messages })?;
@@ -372,8 +413,9 @@ pub(super) async fn receive(client: &Client, out: Output, args: ReceiveArgs) -> 
             }
             receipt_failures(&ack.failed, "acked")
         }
-        Some(Err(error)) => Err(anyhow::Error::new(error)
-            .context("the messages were received but could not be acked; they will be redelivered")),
+        Some(Err(error)) => Err(anyhow::Error::new(error).context(
+            "the messages were received but could not be acked; they will be redelivered",
+        )),
     }
 }
 
@@ -388,12 +430,18 @@ pub(super) async fn ack(client: &Client, out: Output, args: AckArgs) -> anyhow::
 }
 
 pub(super) async fn nack(client: &Client, out: Output, args: NackArgs) -> anyhow::Result<()> {
-    let answer = client.nack(&args.queue, args.receipts, args.delay_ms).await?;
+    let answer = client
+        .nack(&args.queue, args.receipts, args.delay_ms)
+        .await?;
     if out.json {
         out.print_json(&answer)?;
     } else {
         match args.delay_ms.filter(|&ms| ms > 0) {
-            Some(ms) => println!("returned {} (visible again in {})", answer.nacked, output::duration(ms)),
+            Some(ms) => println!(
+                "returned {} (visible again in {})",
+                answer.nacked,
+                output::duration(ms)
+            ),
             None => println!("returned {}", answer.nacked),
         }
     }
@@ -403,7 +451,10 @@ pub(super) async fn nack(client: &Client, out: Output, args: NackArgs) -> anyhow
 /// Lists receipts that failed on stderr; an error (exit 1) when there are any.
 fn receipt_failures(failed: &[ReceiptFailure], verb: &str) -> anyhow::Result<()> {
     for failure in failed {
-        eprintln!("not {verb}: {}: {} ({})", failure.receipt, failure.message, failure.code);
+        eprintln!(
+            "not {verb}: {}: {} ({})",
+            failure.receipt, failure.message, failure.code
+        );
     }
     match failed.len() {
         0 => Ok(()),
@@ -435,9 +486,15 @@ pub(super) async fn message(client: &Client, out: Output, args: MessageArgs) -> 
         ("id", status.id.clone()),
         (
             "topic",
-            status.topic.clone().unwrap_or_else(|| "(sent to a queue)".to_string()),
+            status
+                .topic
+                .clone()
+                .unwrap_or_else(|| "(sent to a queue)".to_string()),
         ),
-        ("published", output::time_and_relative(status.published_at_ms)),
+        (
+            "published",
+            output::time_and_relative(status.published_at_ms),
+        ),
     ]);
     println!();
     if status.deliveries.is_empty() {

@@ -31,8 +31,8 @@ pub(super) fn outgoing(input: MessageInput) -> anyhow::Result<Outgoing> {
     if let Some(path) = &input.batch_file {
         let text = String::from_utf8(read_input(path)?)
             .with_context(|| format!("batch file {} is not UTF-8", path.display()))?;
-        let messages = parse_batch(&text)
-            .with_context(|| format!("invalid batch file {}", path.display()))?;
+        let messages =
+            parse_batch(&text).with_context(|| format!("invalid batch file {}", path.display()))?;
         return Ok(Outgoing::Many(messages));
     }
     let mut message = match (input.payload, input.text, &input.file) {
@@ -58,7 +58,11 @@ pub(super) fn outgoing(input: MessageInput) -> anyhow::Result<Outgoing> {
 /// A message whose payload is `json`, kept verbatim (surrounding whitespace trimmed).
 fn json_message(json: String) -> anyhow::Result<PublishMessage> {
     let trimmed = json.trim();
-    let text = if trimmed.len() == json.len() { json } else { trimmed.to_string() };
+    let text = if trimmed.len() == json.len() {
+        json
+    } else {
+        trimmed.to_string()
+    };
     let payload = RawValue::from_string(text).map_err(|error| {
         anyhow::anyhow!(
             "PAYLOAD is not valid JSON ({error}); add --text to send it as a string, or use --file to send bytes"
@@ -143,7 +147,10 @@ mod tests {
     #[test]
     fn attribute_splits_at_the_first_equals_sign() {
         assert_eq!(parse_attribute("k=v").unwrap(), ("k".into(), "v".into()));
-        assert_eq!(parse_attribute("k=a=b").unwrap(), ("k".into(), "a=b".into()));
+        assert_eq!(
+            parse_attribute("k=a=b").unwrap(),
+            ("k".into(), "a=b".into())
+        );
         assert_eq!(parse_attribute("k=").unwrap(), ("k".into(), String::new()));
     }
 

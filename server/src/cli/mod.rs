@@ -382,8 +382,9 @@ mod tests {
 
     #[test]
     fn global_flags_are_accepted_after_the_subcommand() {
-        let cli = Cli::try_parse_from(["switchyard", "queue", "list", "--json", "--url", "http://x"])
-            .unwrap();
+        let cli =
+            Cli::try_parse_from(["switchyard", "queue", "list", "--json", "--url", "http://x"])
+                .unwrap();
         assert!(cli.json);
         assert_eq!(cli.url, "http://x");
     }

@@ -132,7 +132,7 @@ pub(super) fn duration(ms: u64) -> String {
             break;
         }
     }
-    if secs < 60 && ms % 1000 != 0 {
+    if secs < 60 && !ms.is_multiple_of(1000) {
         return format!("{:.1}s", ms as f64 / 1000.0);
     }
     parts
@@ -183,7 +183,10 @@ pub(super) fn payload_text(message: &Message) -> String {
 
 /// The first `max` characters of `text` on one line, with `…` when cut.
 pub(super) fn one_line(text: &str, max: usize) -> String {
-    let flat: String = text.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
+    let flat: String = text
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
     if flat.chars().count() <= max {
         return flat;
     }
@@ -231,7 +234,11 @@ pub(super) fn print_message(message: &Message) {
 
 /// `label  value` lines with the values aligned.
 pub(super) fn print_fields(lines: &[(&str, String)]) {
-    let width = lines.iter().map(|(label, _)| label.len()).max().unwrap_or(0);
+    let width = lines
+        .iter()
+        .map(|(label, _)| label.len())
+        .max()
+        .unwrap_or(0);
     for (label, value) in lines {
         println!("{label:<width$}  {value}");
     }

@@ -21,8 +21,8 @@ pub(super) async fn run(args: ServeArgs) -> anyhow::Result<()> {
         listen: args.listen,
         max_message_bytes: args.max_message_bytes,
     };
-    let config = Config::load(args.config.as_deref(), overrides)
-        .context("cannot load the configuration")?;
+    let config =
+        Config::load(args.config.as_deref(), overrides).context("cannot load the configuration")?;
     let data_dir = config.data_dir.clone();
     let server = crate::start(config)
         .await
@@ -33,7 +33,9 @@ pub(super) async fn run(args: ServeArgs) -> anyhow::Result<()> {
         server.addr(),
         data_dir.display()
     );
-    std::io::stdout().flush().context("cannot write to stdout")?;
+    std::io::stdout()
+        .flush()
+        .context("cannot write to stdout")?;
     server.run_until_signal().await;
     Ok(())
 }

@@ -166,3 +166,31 @@ async fn long_delay_keeps_a_message_out_of_receives() -> anyhow::Result<()> {
     assert_eq!(peeked[0].receive_count, 0, "never delivered yet");
     Ok(())
 }
+
+#[tokio::test]
+async fn messages_past_retention_are_dropped() -> anyhow::Result<()> {
+    let server = TestServer::start().await?;
+    let client = &server.client;
+    let created = client
+        .create_queue(&CreateQueue {
+            name: "ephemeral".into(),
+            retention_ms: Some(1000),
+            ..CreateQueue::default()
+        })
+        .await?;
+    assert_eq!(created.retention_ms, 1000);
+    let sent_at = Instant::now();
+    let id = client.send("ephemeral", &json_message(json!("short-lived"))).await?;
+    wait_until("the message to pass its retention", PATIENCE, async || {
+        Ok(client.peek("ephemeral", 10, None).await?.is_empty())
+    })
+    .await?;
+    assert!(
+        sent_at.elapsed() + ROUNDING >= Duration::from_millis(1000),
+        "dropped after {:?}, inside its 1 s retention",
+        sent_at.elapsed()
+    );
+    assert_api_error(client.message_status(&id).await, 404, "message_not_found");
+    assert!(client.receive("ephemeral", &receive_request(10, 0)).await?.is_empty());
+    Ok(())
+}

@@ -225,3 +225,27 @@ async fn json_payload_is_kept_verbatim() -> anyhow::Result<()> {
     assert_eq!(got.get(), text, "the payload's bytes changed on the way");
     Ok(())
 }
+
+#[tokio::test]
+async fn a_repeated_dedup_id_returns_the_first_id_and_stores_nothing() -> anyhow::Result<()> {
+    let server = TestServer::start().await?;
+    let client = &server.client;
+    client.create_topic("payments").await?;
+    client.create_queue(&queue("ledger")).await?;
+    client.subscribe("payments", "ledger", None).await?;
+    let first = json_message(json!({"amount": 10})).dedup_id("payment-42");
+    let id = client.publish("payments", &first).await?;
+    let retry = json_message(json!({"amount": 10})).dedup_id("payment-42");
+    assert_eq!(client.publish("payments", &retry).await?, id, "the retry got a new id");
+    let other = client
+        .publish("payments", &json_message(json!({"amount": 11})).dedup_id("payment-43"))
+        .await?;
+    assert_ne!(other, id);
+    let received = drain(client, "ledger").await?;
+    let mut ids: Vec<String> = received.into_iter().map(|m| m.id).collect();
+    ids.sort();
+    let mut want = vec![id, other];
+    want.sort();
+    assert_eq!(ids, want, "a deduplicated publish was stored again");
+    Ok(())
+}

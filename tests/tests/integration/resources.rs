@@ -78,8 +78,9 @@ async fn queues_can_be_created_with_settings_and_patched() -> anyhow::Result<()>
         .await?;
     assert_eq!(patched.visibility_timeout_ms, 5_000);
     assert_eq!(patched.dead_letter_queue, None, "null removes the dead-letter queue");
-    assert_eq!(patched.max_receive_count, Some(4), "absent settings stay");
-    assert_eq!(patched.delay_ms, 250);
+    // Like SQS's redrive policy, the receive limit goes with the dead-letter queue.
+    assert_eq!(patched.max_receive_count, None);
+    assert_eq!((patched.delay_ms, patched.retention_ms), (250, 3_600_000), "absent settings stay");
 
     let fetched = client.get_queue("tuned").await?;
     assert_eq!(fetched.visibility_timeout_ms, 5_000);

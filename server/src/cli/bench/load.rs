@@ -73,7 +73,12 @@ pub(super) struct Measured {
 
 /// Runs `workers` concurrent loops of `request` (which returns how many messages it
 /// published) within `budget`, printing the rate on stderr once a second.
-pub(super) async fn drive<F, Fut>(label: &str, workers: u32, budget: &Budget, request: F) -> Measured
+pub(super) async fn drive<F, Fut>(
+    label: &str,
+    workers: u32,
+    budget: &Budget,
+    request: F,
+) -> Measured
 where
     F: Fn() -> Fut + Clone + Send + 'static,
     Fut: Future<Output = Result<u64, String>> + Send,
@@ -82,7 +87,11 @@ where
     let started = Instant::now();
     let deadline = started + budget.duration;
     let (done, progress_done) = oneshot::channel();
-    let progress = tokio::spawn(progress(label.to_string(), published.clone(), progress_done));
+    let progress = tokio::spawn(progress(
+        label.to_string(),
+        published.clone(),
+        progress_done,
+    ));
 
     let mut tasks = Vec::new();
     for _ in 0..workers {
@@ -99,7 +108,9 @@ where
                 match request().await {
                     Ok(messages) => {
                         let us = u64::try_from(sent.elapsed().as_micros()).unwrap_or(u64::MAX);
-                        worker.latency.saturating_record(us.clamp(1, MAX_LATENCY_US));
+                        worker
+                            .latency
+                            .saturating_record(us.clamp(1, MAX_LATENCY_US));
                         worker.requests += 1;
                         published.fetch_add(messages, Ordering::Relaxed);
                     }
@@ -121,7 +132,9 @@ where
             Ok(worker) => total.merge(worker),
             Err(error) => {
                 total.errors += 1;
-                total.first_error.get_or_insert(format!("a bench worker failed: {error}"));
+                total
+                    .first_error
+                    .get_or_insert(format!("a bench worker failed: {error}"));
             }
         }
     }
@@ -195,7 +208,7 @@ pub(super) fn thousands(n: u64) -> String {
     let digits = n.to_string();
     let mut out = String::with_capacity(digits.len() + digits.len() / 3);
     for (index, digit) in digits.chars().enumerate() {
-        if index > 0 && (digits.len() - index) % 3 == 0 {
+        if index > 0 && (digits.len() - index).is_multiple_of(3) {
             out.push(',');
         }
         out.push(digit);

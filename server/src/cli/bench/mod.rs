@@ -187,15 +187,22 @@ async fn run_plan(
                             .call_bytes(Method::POST, &path, JSON, body.to_vec())
                             .await
                             .map_err(|error| error.to_string())?;
-                        match answer.ids.len() == count as usize {
-                            true => Ok(u64::from(count)),
-                            false => Err(format!("{} ids for {count} messages", answer.ids.len())),
+                        if answer.ids.len() == count as usize {
+                            Ok(u64::from(count))
+                        } else {
+                            Err(format!("{} ids for {count} messages", answer.ids.len()))
                         }
                     }
                 }
             };
             let measured = load::drive(&label, args.in_flight, budget, request).await;
-            Ok(RunReport::new("batch", size, Some(count), args.in_flight, measured))
+            Ok(RunReport::new(
+                "batch",
+                size,
+                Some(count),
+                args.in_flight,
+                measured,
+            ))
         }
         Plan::Single { size } | Plan::Serial { size } => {
             let path: Arc<str> = format!("/v1/topics/{name}/messages").into();
@@ -258,7 +265,9 @@ async fn warm_up_batch(
 
 fn too_large(error: &switchyard_client::ClientError) -> bool {
     error.status().is_some_and(|status| status.as_u16() == 413)
-        || error.code().is_some_and(|code| code.contains("too_large") || code.contains("too_many"))
+        || error
+            .code()
+            .is_some_and(|code| code.contains("too_large") || code.contains("too_many"))
 }
 
 /// The figures of one run, as printed and as `--json` shows them.
@@ -337,7 +346,12 @@ struct BenchReport<'a> {
     runs: &'a [RunReport],
 }
 
-fn print_report(out: Output, url: &str, args: &BenchArgs, runs: &[RunReport]) -> anyhow::Result<()> {
+fn print_report(
+    out: Output,
+    url: &str,
+    args: &BenchArgs,
+    runs: &[RunReport],
+) -> anyhow::Result<()> {
     if out.json {
         return out.print_json(&BenchReport {
             url,
@@ -367,10 +381,16 @@ fn print_report(out: Output, url: &str, args: &BenchArgs, runs: &[RunReport]) ->
     println!();
     table.print();
     println!();
-    println!("latency is per request (one batch request carries the whole batch); MB/s counts payload bytes (10^6)");
+    println!(
+        "latency is per request (one batch request carries the whole batch); MB/s counts payload bytes (10^6)"
+    );
     for run in runs {
         if let Some(error) = &run.first_error {
-            println!("{}: {} failed requests, the first: {error}", run.title(), run.errors);
+            println!(
+                "{}: {} failed requests, the first: {error}",
+                run.title(),
+                run.errors
+            );
         }
     }
     Ok(())
@@ -378,7 +398,7 @@ fn print_report(out: Output, url: &str, args: &BenchArgs, runs: &[RunReport]) ->
 
 fn size_text(bytes: usize) -> String {
     match bytes {
-        b if b >= 1024 && b % 1024 == 0 => format!("{} KiB", b / 1024),
+        b if b >= 1024 && b.is_multiple_of(1024) => format!("{} KiB", b / 1024),
         b => format!("{b} B"),
     }
 }

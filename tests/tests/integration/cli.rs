@@ -1,0 +1,159 @@
+//! The CLI: the real binary, as a server (`serve`) and as a client of one (`topic`, `queue`,
+//! `sub`, `publish`, `receive`, `ack`, ... with `--url` and `--json`).
+
+use std::process::Output;
+
+use anyhow::Context;
+use serde_json::{Value, json};
+use switchyard_tests::*;
+use tokio::process::Command;
+
+use crate::SERVER_BIN;
+
+/// Runs the binary with `--url URL` and `args`, bounded in time.
+async fn run(url: &str, args: &[&str]) -> anyhow::Result<Output> {
+    let mut command = Command::new(SERVER_BIN);
+    for (name, _) in std::env::vars() {
+        if name.starts_with("SWITCHYARD_") {
+            command.env_remove(name);
+        }
+    }
+    command.arg("--url").arg(url).args(args).kill_on_drop(true);
+    tokio::time::timeout(PATIENCE, command.output())
+        .await
+        .with_context(|| format!("switchyard {args:?} did not finish"))?
+        .with_context(|| format!("running switchyard {args:?}"))
+}
+
+/// Runs a subcommand that must succeed and print JSON; returns that JSON.
+async fn run_json(url: &str, args: &[&str]) -> anyhow::Result<Value> {
+    let mut all = args.to_vec();
+    all.push("--json");
+    let output = run(url, &all).await?;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    anyhow::ensure!(
+        output.status.success(),
+        "switchyard {all:?} failed ({}):\nstdout: {stdout}\nstderr: {stderr}",
+        output.status
+    );
+    serde_json::from_str(stdout.trim())
+        .with_context(|| format!("switchyard {all:?} printed no JSON: {stdout}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cli_creates_publishes_receives_and_acks_against_a_served_binary() -> anyhow::Result<()> {
+    let (_dir, data) = temp_data_dir()?;
+    let child = ChildServer::spawn(SERVER_BIN, &data).await?;
+    let url = child.url();
+    assert!(data.exists(), "serve creates its data directory");
+
+    let topic = run_json(url, &["topic", "create", "signups"]).await?;
+    assert_eq!(topic["name"], "signups");
+    let queue = run_json(url, &["queue", "create", "mail", "--visibility-timeout-ms", "60000"]).await?;
+    assert_eq!((queue["name"].clone(), queue["visibility_timeout_ms"].clone()), (json!("mail"), json!(60000)));
+    let sub = run_json(url, &["sub", "create", "signups", "mail"]).await?;
+    let sub_id = sub["id"].as_str().context("subscription id")?;
+    assert_ulid(sub_id);
+
+    let published = run_json(
+        url,
+        &["publish", "signups", r#"{"email":"a@example.com"}"#, "--attr", "kind=signup"],
+    )
+    .await?;
+    let id = published["id"].as_str().context("published id")?.to_string();
+    assert_ulid(&id);
+
+    let received = run_json(url, &["receive", "mail", "--max", "10", "--wait-ms", "5000"]).await?;
+    let messages = received["messages"].as_array().context("messages")?;
+    assert_eq!(messages.len(), 1, "{received}");
+    assert_eq!(messages[0]["id"], id.as_str());
+    assert_eq!(messages[0]["payload"], json!({"email": "a@example.com"}));
+    assert_eq!(messages[0]["attributes"], json!({"kind": "signup"}));
+    assert_eq!(messages[0]["receive_count"], 1);
+    let receipt = messages[0]["receipt"].as_str().context("receipt")?;
+
+    let acked = run_json(url, &["ack", "mail", receipt]).await?;
+    assert_eq!(acked["acked"], 1, "{acked}");
+    assert_api_error(child.client.message_status(&id).await, 404, "message_not_found");
+
+    // What the CLI made is what the API shows.
+    let subs = child.client.list_subscriptions().await?;
+    assert_eq!(subs.len(), 1);
+    assert_eq!((subs[0].topic.as_str(), subs[0].queue.as_str()), ("signups", "mail"));
+    let stats = child.client.get_queue("mail").await?.stats.context("stats")?;
+    assert_eq!((stats.ready, stats.in_flight), (0, 0));
+    child.kill_9().await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn cli_prints_human_readable_output_by_default() -> anyhow::Result<()> {
+    let server = TestServer::start().await?;
+    server.client.create_topic("invoices").await?;
+    server.client.create_queue(&queue("billing")).await?;
+    let output = run(server.url(), &["topic", "list"]).await?;
+    assert!(output.status.success(), "{output:?}");
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(text.contains("invoices"), "topic list: {text}");
+    assert!(serde_json::from_str::<Value>(text.trim()).is_err(), "not JSON by default");
+
+    let output = run(server.url(), &["queue", "get", "billing"]).await?;
+    assert!(output.status.success(), "{output:?}");
+    assert!(String::from_utf8_lossy(&output.stdout).contains("billing"));
+    Ok(())
+}
+
+#[tokio::test]
+async fn cli_sends_receives_with_ack_and_shows_message_status() -> anyhow::Result<()> {
+    let server = TestServer::start().await?;
+    let url = server.url();
+    server.client.create_queue(&queue("direct")).await?;
+    let sent = run_json(url, &["send", "direct", "hello there", "--text", "--key", "k1"]).await?;
+    let id = sent["id"].as_str().context("id")?.to_string();
+    let status = run_json(url, &["message", &id]).await?;
+    assert_eq!(status["deliveries"][0]["queue"], "direct");
+    assert_eq!(status["deliveries"][0]["state"], "ready");
+
+    let received = run_json(url, &["receive", "direct", "--wait-ms", "5000", "--ack"]).await?;
+    assert_eq!(received["messages"][0]["payload"], "hello there");
+    assert_eq!(received["messages"][0]["key"], "k1");
+    assert_api_error(server.client.message_status(&id).await, 404, "message_not_found");
+    Ok(())
+}
+
+#[tokio::test]
+async fn cli_reports_api_errors_with_their_code_and_fails() -> anyhow::Result<()> {
+    let server = TestServer::start().await?;
+    let output = run(server.url(), &["queue", "get", "nope"]).await?;
+    assert_eq!(output.status.code(), Some(1), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("queue_not_found"), "stderr: {stderr}");
+
+    let output = run(server.url(), &["topic", "create", "bad name"]).await?;
+    assert_eq!(output.status.code(), Some(1), "{output:?}");
+    assert!(String::from_utf8_lossy(&output.stderr).contains("invalid_name"));
+    assert!(server.client.list_topics().await?.is_empty());
+    Ok(())
+}
+
+#[tokio::test]
+async fn cli_says_when_it_cannot_reach_the_server() -> anyhow::Result<()> {
+    // Bind a port, then free it, so nothing listens there.
+    let port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+        listener.local_addr()?.port()
+    };
+    let output = run(&format!("http://127.0.0.1:{port}"), &["topic", "list"]).await?;
+    assert_eq!(output.status.code(), Some(1), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("cannot reach"), "stderr: {stderr}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn cli_usage_errors_exit_with_2() -> anyhow::Result<()> {
+    let output = run("http://127.0.0.1:9", &["publish"]).await?;
+    assert_eq!(output.status.code(), Some(2), "{output:?}");
+    Ok(())
+}

@@ -95,6 +95,7 @@ impl Server {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
+        self.broker.begin_shutdown();
         let _ = (&mut self.http).await;
         self.housekeeping.abort();
         let _ = (&mut self.housekeeping).await;

@@ -81,7 +81,7 @@ impl Broker {
                 let outcomes = pending.wait().await?;
                 return self.hand_out(&handle, leased, &outcomes).await;
             }
-            if tokio::time::Instant::now() >= deadline {
+            if tokio::time::Instant::now() >= deadline || self.is_closing() {
                 return Ok(Vec::new());
             }
             let _ = tokio::time::timeout_at(deadline, notified).await;

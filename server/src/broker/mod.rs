@@ -11,7 +11,7 @@ mod queue;
 mod receipt;
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -43,6 +43,8 @@ pub struct Broker {
     next_queue_id: AtomicU64,
     ids: Mutex<ulid::Generator>,
     limits: Limits,
+    /// Set when the server shuts down: long polls return at once.
+    closing: AtomicBool,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -136,7 +138,20 @@ impl Broker {
                 max_batch_messages: config.max_batch_messages,
                 dedup_window_ms: config.dedup_window_ms,
             },
+            closing: AtomicBool::new(false),
         })
+    }
+
+    /// Ends every long poll now and makes new ones return at once.
+    pub fn begin_shutdown(&self) {
+        self.closing.store(true, Ordering::Release);
+        for queue in self.queues() {
+            queue.ready.notify_waiters();
+        }
+    }
+
+    fn is_closing(&self) -> bool {
+        self.closing.load(Ordering::Acquire)
     }
 
     /// Stops the storage writer once everything submitted is applied (blocking).

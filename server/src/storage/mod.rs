@@ -175,8 +175,8 @@ pub enum StorageError {
         /// What.
         what: String,
     },
-    /// The writer thread has stopped.
-    #[error("the storage writer has stopped")]
+    /// The storage was closed (the server is shutting down).
+    #[error("storage is closed")]
     WriterStopped,
     /// The group commit this request was part of failed; nothing of it is durable.
     #[error("group commit failed: {source}")]
@@ -189,7 +189,9 @@ pub enum StorageError {
 
 /// The database, its writer thread, and blocking reads.
 pub struct Storage {
-    db: Arc<Database>,
+    /// Taken out at [`Storage::close`], so that the file is released even while other
+    /// parts of the process still hold the `Storage`.
+    db: RwLock<Option<Arc<Database>>>,
     writer: RwLock<Option<writer::Writer>>,
 }
 
@@ -214,7 +216,7 @@ impl Storage {
         let live_queues = recovered.queues.iter().map(|q| q.id).collect();
         let writer = writer::Writer::start(db.clone(), max_group_commit, refcounts, live_queues);
         let storage = Storage {
-            db,
+            db: RwLock::new(Some(db)),
             writer: RwLock::new(Some(writer)),
         };
         Ok((storage, recovered))
@@ -242,11 +244,20 @@ impl Storage {
         if let Some(writer) = writer {
             writer.stop();
         }
+        self.db.write().expect("database lock").take();
+    }
+
+    fn db(&self) -> Result<Arc<Database>, StorageError> {
+        self.db
+            .read()
+            .expect("database lock")
+            .clone()
+            .ok_or(StorageError::WriterStopped)
     }
 
     /// Reads message bodies (blocking). `None` where a message no longer exists.
     pub fn read_messages(&self, ids: &[MessageId]) -> Result<Vec<Option<StoredMessage>>, StorageError> {
-        let txn = self.db.begin_read()?;
+        let txn = self.db()?.begin_read()?;
         let table = txn.open_table(tables::MESSAGES)?;
         ids.iter()
             .map(|id| match table.get(&tables::message_key(*id))? {
@@ -258,7 +269,7 @@ impl Storage {
 
     /// How many message bodies are stored (for tests and stats).
     pub fn message_count(&self) -> Result<u64, StorageError> {
-        let txn = self.db.begin_read()?;
+        let txn = self.db()?.begin_read()?;
         Ok(txn.open_table(tables::MESSAGES)?.len()?)
     }
 }

@@ -12,3 +12,8 @@ pub mod storage;
 
 pub use config::Config;
 pub use server::{Server, StartError, start};
+
+/// Many small allocations per request (JSON, messages, B-tree pages): mimalloc handles them
+/// with less contention than the system allocator.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;

@@ -272,7 +272,10 @@ impl ChildServer {
 
     /// Kills the child with SIGKILL (no chance to flush or close anything) and reaps it.
     pub async fn kill_9(mut self) -> anyhow::Result<ExitStatus> {
-        self.child.kill().await.context("killing the child server")?;
+        self.child
+            .kill()
+            .await
+            .context("killing the child server")?;
         self.child.wait().await.context("reaping the child server")
     }
 }
@@ -394,7 +397,11 @@ pub fn payload(message: &Message) -> serde_json::Value {
 
 /// Receives (long polling) until `n` messages have arrived, without acking them; fails if
 /// they do not arrive within [`PATIENCE`] or if more than `n` arrive.
-pub async fn receive_exactly(client: &Client, queue: &str, n: usize) -> anyhow::Result<Vec<Message>> {
+pub async fn receive_exactly(
+    client: &Client,
+    queue: &str,
+    n: usize,
+) -> anyhow::Result<Vec<Message>> {
     let deadline = Instant::now() + PATIENCE;
     let mut received = Vec::new();
     while received.len() < n {

@@ -3,6 +3,7 @@
 
 mod error;
 mod messages;
+mod metrics;
 mod queues;
 mod subscriptions;
 mod topics;
@@ -40,6 +41,7 @@ pub fn app(broker: Arc<Broker>, config: &Config) -> Router {
     let request_id = axum::http::HeaderName::from_static("x-request-id");
     Router::new()
         .route("/healthz", get(health))
+        .route("/metrics", get(metrics::render))
         .nest(
             "/v1",
             Router::new()

@@ -150,6 +150,11 @@ impl Broker {
         }
     }
 
+    /// Counters of the storage write path (commits, requests, ops, commit time).
+    pub fn write_counters(&self) -> &crate::storage::WriteCounters {
+        self.storage.counters()
+    }
+
     fn is_closing(&self) -> bool {
         self.closing.load(Ordering::Acquire)
     }

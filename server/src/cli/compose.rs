@@ -29,10 +29,10 @@ pub(super) enum Outgoing {
 /// Builds the message(s) described by the command line.
 pub(super) fn outgoing(input: MessageInput) -> anyhow::Result<Outgoing> {
     if let Some(path) = &input.batch_file {
+        let name = input_name(path);
         let text = String::from_utf8(read_input(path)?)
-            .with_context(|| format!("batch file {} is not UTF-8", path.display()))?;
-        let messages =
-            parse_batch(&text).with_context(|| format!("invalid batch file {}", path.display()))?;
+            .with_context(|| format!("batch file {name} is not UTF-8"))?;
+        let messages = parse_batch(&text).with_context(|| format!("invalid batch file {name}"))?;
         return Ok(Outgoing::Many(messages));
     }
     let mut message = match (input.payload, input.text, &input.file) {
@@ -101,6 +101,15 @@ fn parse_json_lines(text: &str) -> anyhow::Result<Vec<PublishMessage>> {
                 .with_context(|| format!("line {}: not a message body", index + 1))
         })
         .collect()
+}
+
+/// How to name an input in messages: its path, or `stdin` for `-`.
+fn input_name(path: &Path) -> String {
+    if path == Path::new("-") {
+        "stdin".to_string()
+    } else {
+        path.display().to_string()
+    }
 }
 
 /// Reads a whole file, or stdin for `-`.

@@ -197,9 +197,12 @@ pub(super) fn one_line(text: &str, max: usize) -> String {
 
 pub(super) fn dead_letter_text(info: &DeadLetterInfo) -> String {
     format!(
-        "from {} after {} deliveries, {}: {}",
+        "from {} after {}, {}: {}",
         info.source_queue,
-        info.receive_count,
+        match info.receive_count {
+            1 => "1 delivery".to_string(),
+            n => format!("{n} deliveries"),
+        },
         relative(info.dead_lettered_at_ms),
         info.reason
     )

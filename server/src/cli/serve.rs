@@ -1,7 +1,7 @@
 //! `switchyard serve`: loads the configuration, starts the server and runs it until Ctrl-C
 //! or SIGTERM. Logs go to stderr; stdout carries only the `listening on` line.
 
-use std::io::Write as _;
+use std::io::{IsTerminal as _, Write as _};
 
 use anyhow::Context as _;
 use tracing_subscriber::EnvFilter;
@@ -46,5 +46,6 @@ fn init_tracing() {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .try_init();
 }

@@ -13,7 +13,7 @@ use std::sync::{Arc, RwLock};
 use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata};
 use serde::{Deserialize, Serialize};
 
-pub use writer::{DedupEntry, EncodedMessage, Op, OpOutcome};
+pub use writer::{DedupEntry, EncodedMessage, Op, OpOutcome, WriteCounters};
 
 /// A message id: a ULID as a number (its top 48 bits are the publish time in ms).
 pub type MessageId = u128;
@@ -193,6 +193,7 @@ pub struct Storage {
     /// parts of the process still hold the `Storage`.
     db: RwLock<Option<Arc<Database>>>,
     writer: RwLock<Option<writer::Writer>>,
+    counters: Arc<WriteCounters>,
 }
 
 const DB_FILE: &str = "switchyard.redb";
@@ -214,10 +215,18 @@ impl Storage {
         let (recovered, refcounts) = recover(&db)?;
         let db = Arc::new(db);
         let live_queues = recovered.queues.iter().map(|q| q.id).collect();
-        let writer = writer::Writer::start(db.clone(), max_group_commit, refcounts, live_queues);
+        let counters = Arc::new(WriteCounters::default());
+        let writer = writer::Writer::start(
+            db.clone(),
+            max_group_commit,
+            refcounts,
+            live_queues,
+            counters.clone(),
+        );
         let storage = Storage {
             db: RwLock::new(Some(db)),
             writer: RwLock::new(Some(writer)),
+            counters,
         };
         Ok((storage, recovered))
     }
@@ -265,6 +274,11 @@ impl Storage {
                 None => Ok(None),
             })
             .collect()
+    }
+
+    /// Counters of the write path.
+    pub fn counters(&self) -> &WriteCounters {
+        &self.counters
     }
 
     /// How many message bodies are stored (for tests and stats).

@@ -4,6 +4,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::thread::JoinHandle;
 
@@ -145,18 +146,33 @@ pub(super) struct Writer {
     thread: JoinHandle<()>,
 }
 
+/// Counters of the write path, for `/metrics` and the benchmark.
+#[derive(Debug, Default)]
+pub struct WriteCounters {
+    /// Durable commits (one fsync each).
+    pub commits: AtomicU64,
+    /// Requests answered by those commits.
+    pub requests: AtomicU64,
+    /// Ops applied.
+    pub ops: AtomicU64,
+    /// Time spent in commit (fsync included), in µs.
+    pub commit_micros: AtomicU64,
+}
+
 impl Writer {
     pub(super) fn start(
         db: Arc<Database>,
         max_group: usize,
         refcounts: HashMap<MessageId, u32>,
         live_queues: HashSet<QueueId>,
+        counters: Arc<WriteCounters>,
     ) -> Self {
         let (sender, receiver) = mpsc::channel();
         let mut state = WriterState {
             refcounts,
             live_queues,
             undo: Vec::new(),
+            counters,
         };
         let thread = std::thread::Builder::new()
             .name("switchyard-writer".into())
@@ -188,6 +204,7 @@ struct WriterState {
     refcounts: HashMap<MessageId, u32>,
     live_queues: HashSet<QueueId>,
     undo: Vec<Undo>,
+    counters: Arc<WriteCounters>,
 }
 
 enum Undo {
@@ -244,17 +261,27 @@ impl WriterState {
         txn.set_durability(Durability::Immediate)
             .expect("immediate durability is always allowed");
         let mut outcomes = Vec::with_capacity(group.len());
+        let mut ops_applied = 0u64;
         {
             let mut tables = OpenTables::open(&txn)?;
             for (ops, _) in group.iter_mut() {
                 let mut request_outcomes = Vec::with_capacity(ops.len());
+                ops_applied += ops.len() as u64;
                 for op in ops.drain(..) {
                     request_outcomes.push(self.apply(&mut tables, op)?);
                 }
                 outcomes.push(request_outcomes);
             }
         }
+        let started = std::time::Instant::now();
         txn.commit()?;
+        let counters = &self.counters;
+        counters
+            .commit_micros
+            .fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
+        counters.commits.fetch_add(1, Ordering::Relaxed);
+        counters.requests.fetch_add(group.len() as u64, Ordering::Relaxed);
+        counters.ops.fetch_add(ops_applied, Ordering::Relaxed);
         self.undo.clear();
         Ok(outcomes)
     }

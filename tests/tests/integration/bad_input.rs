@@ -30,8 +30,12 @@ async fn world(client: &Client) -> anyhow::Result<World> {
         })
         .await?;
     let subscription = client.subscribe("orders", "work", None).await?.id;
-    client.publish("orders", &json_message(json!({"n": 1}))).await?;
-    client.publish("orders", &json_message(json!({"n": 2}))).await?;
+    client
+        .publish("orders", &json_message(json!({"n": 1})))
+        .await?;
+    client
+        .publish("orders", &json_message(json!({"n": 2})))
+        .await?;
     let held = receive_exactly(client, "work", 1).await?.remove(0);
     Ok(World { held, subscription })
 }
@@ -46,7 +50,10 @@ async fn check_refused(
     code: &str,
 ) -> Option<String> {
     let answer = server.raw(method.clone(), path, Some(body)).await;
-    let message = answer.json.pointer("/error/message").and_then(|m| m.as_str());
+    let message = answer
+        .json
+        .pointer("/error/message")
+        .and_then(|m| m.as_str());
     let as_expected = (answer.status.as_u16(), answer.error_code()) == (status, Some(code))
         && message.is_some_and(|m| !m.trim().is_empty());
     (!as_expected).then(|| {
@@ -69,7 +76,12 @@ async fn all_refused<'a>(
     for (method, path, body) in requests {
         wrong.extend(check_refused(server, method, path, &body, status, code).await);
     }
-    assert!(wrong.is_empty(), "{} requests not refused as {status} {code}:\n  {}", wrong.len(), wrong.join("\n  "));
+    assert!(
+        wrong.is_empty(),
+        "{} requests not refused as {status} {code}:\n  {}",
+        wrong.len(),
+        wrong.join("\n  ")
+    );
 }
 
 /// Checks that nothing changed and that the server still works.
@@ -92,10 +104,24 @@ async fn unknown_topic_is_404_topic_not_found() -> anyhow::Result<()> {
     let message = json_message(json!(1));
     assert_api_error(client.get_topic("nope").await, 404, "topic_not_found");
     assert_api_error(client.delete_topic("nope").await, 404, "topic_not_found");
-    assert_api_error(client.publish("nope", &message).await, 404, "topic_not_found");
-    let batch = PublishBatch { messages: vec![message] };
-    assert_api_error(client.publish_batch("nope", &batch).await, 404, "topic_not_found");
-    assert_api_error(client.subscribe("nope", "work", None).await, 404, "topic_not_found");
+    assert_api_error(
+        client.publish("nope", &message).await,
+        404,
+        "topic_not_found",
+    );
+    let batch = PublishBatch {
+        messages: vec![message],
+    };
+    assert_api_error(
+        client.publish_batch("nope", &batch).await,
+        404,
+        "topic_not_found",
+    );
+    assert_api_error(
+        client.subscribe("nope", "work", None).await,
+        404,
+        "topic_not_found",
+    );
     unchanged(client, &before).await
 }
 
@@ -109,9 +135,21 @@ async fn unknown_queue_is_404_queue_not_found() -> anyhow::Result<()> {
     let code = "queue_not_found";
     assert_api_error(client.get_queue("nope").await, 404, code);
     assert_api_error(client.delete_queue("nope").await, 404, code);
-    assert_api_error(client.patch_queue("nope", &PatchQueue::default()).await, 404, code);
-    assert_api_error(client.send("nope", &json_message(json!(1))).await, 404, code);
-    assert_api_error(client.receive("nope", &receive_request(1, 0)).await, 404, code);
+    assert_api_error(
+        client.patch_queue("nope", &PatchQueue::default()).await,
+        404,
+        code,
+    );
+    assert_api_error(
+        client.send("nope", &json_message(json!(1))).await,
+        404,
+        code,
+    );
+    assert_api_error(
+        client.receive("nope", &receive_request(1, 0)).await,
+        404,
+        code,
+    );
     assert_api_error(client.ack("nope", receipts.clone()).await, 404, code);
     assert_api_error(client.nack("nope", receipts.clone(), None).await, 404, code);
     assert_api_error(client.extend("nope", &receipts[0], 1000).await, 404, code);
@@ -131,7 +169,11 @@ async fn unknown_subscription_and_message_are_404() -> anyhow::Result<()> {
     let code = "subscription_not_found";
     assert_api_error(client.delete_subscription(&missing).await, 404, code);
     assert_api_error(client.patch_subscription(&missing, None).await, 404, code);
-    assert_api_error(client.message_status(&missing).await, 404, "message_not_found");
+    assert_api_error(
+        client.message_status(&missing).await,
+        404,
+        "message_not_found",
+    );
     unchanged(client, &before).await
 }
 
@@ -167,14 +209,26 @@ async fn existing_names_are_409() -> anyhow::Result<()> {
     world(client).await?;
     let before = snapshot(client).await?;
     assert_api_error(client.create_topic("orders").await, 409, "topic_exists");
-    assert_api_error(client.create_queue(&queue("work")).await, 409, "queue_exists");
+    assert_api_error(
+        client.create_queue(&queue("work")).await,
+        409,
+        "queue_exists",
+    );
     let other_settings = CreateQueue {
         name: "work".into(),
         visibility_timeout_ms: Some(1),
         ..CreateQueue::default()
     };
-    assert_api_error(client.create_queue(&other_settings).await, 409, "queue_exists");
-    assert_api_error(client.subscribe("orders", "work", None).await, 409, "subscription_exists");
+    assert_api_error(
+        client.create_queue(&other_settings).await,
+        409,
+        "queue_exists",
+    );
+    assert_api_error(
+        client.subscribe("orders", "work", None).await,
+        409,
+        "subscription_exists",
+    );
     unchanged(client, &before).await
 }
 
@@ -191,7 +245,11 @@ async fn oversized_payload_is_413_payload_too_large() -> anyhow::Result<()> {
     assert_api_error(client.publish("orders", &long_json).await, 413, code);
     // One oversized message refuses the whole batch.
     let batch = PublishBatch {
-        messages: vec![json_message(json!(1)), oversized(5000), json_message(json!(3))],
+        messages: vec![
+            json_message(json!(1)),
+            oversized(5000),
+            json_message(json!(3)),
+        ],
     };
     assert_api_error(client.publish_batch("orders", &batch).await, 413, code);
     unchanged(client, &before).await?;
@@ -199,7 +257,10 @@ async fn oversized_payload_is_413_payload_too_large() -> anyhow::Result<()> {
     // Exactly at the limit is fine.
     let id = client.send("work-dlq", &oversized(1024)).await?;
     let got = receive_exactly(client, "work-dlq", 1).await?;
-    assert_eq!((got[0].id.as_str(), got[0].payload_bytes()?.len()), (id.as_str(), 1024));
+    assert_eq!(
+        (got[0].id.as_str(), got[0].payload_bytes()?.len()),
+        (id.as_str(), 1024)
+    );
     Ok(())
 }
 
@@ -210,7 +271,11 @@ async fn default_payload_limit_is_one_mib() -> anyhow::Result<()> {
     world(client).await?;
     let before = snapshot(client).await?;
     let one_mib = 1 << 20;
-    assert_api_error(client.send("work", &oversized(one_mib + 1)).await, 413, "payload_too_large");
+    assert_api_error(
+        client.send("work", &oversized(one_mib + 1)).await,
+        413,
+        "payload_too_large",
+    );
     unchanged(client, &before).await?;
     client.send("work-dlq", &oversized(one_mib)).await?;
     let got = receive_exactly(client, "work-dlq", 1).await?;
@@ -237,7 +302,13 @@ async fn malformed_json_is_400_invalid_body() -> anyhow::Result<()> {
         (Method::POST, "/v1/queues/work/nack"),
         (Method::POST, "/v1/queues/work/extend"),
     ];
-    let bodies = ["{", "not json", r#"{"name": "x",}"#, r#"{"payload": 1"#, "\u{0}"];
+    let bodies = [
+        "{",
+        "not json",
+        r#"{"name": "x",}"#,
+        r#"{"payload": 1"#,
+        "\u{0}",
+    ];
     let mut requests = Vec::new();
     for (method, path) in &endpoints {
         for body in bodies {
@@ -252,7 +323,15 @@ async fn malformed_json_is_400_invalid_body() -> anyhow::Result<()> {
     let url = server.url().to_string();
     let flood = (0..200).map(|n| {
         let url = url.clone();
-        async move { raw_request(&url, Method::POST, "/v1/topics/orders/messages", Some(&"{".repeat(n))).await }
+        async move {
+            raw_request(
+                &url,
+                Method::POST,
+                "/v1/topics/orders/messages",
+                Some(&"{".repeat(n)),
+            )
+            .await
+        }
     });
     for answer in futures::future::join_all(flood).await {
         assert_eq!(answer.status.as_u16(), 400, "{}", answer.text);
@@ -271,29 +350,91 @@ async fn wrong_types_are_400_invalid_body() -> anyhow::Result<()> {
         (Method::POST, "/v1/topics", json!({"name": 5})),
         (Method::POST, "/v1/topics", json!(["orders2"])),
         (Method::POST, "/v1/topics", json!({})),
-        (Method::POST, "/v1/queues", json!({"name": "q2", "visibility_timeout_ms": "30s"})),
-        (Method::POST, "/v1/queues", json!({"name": "q2", "visibility_timeout_ms": -1})),
-        (Method::POST, "/v1/queues", json!({"name": "q2", "max_receive_count": 2.5})),
-        (Method::PATCH, "/v1/queues/work", json!({"delay_ms": "soon"})),
-        (Method::POST, "/v1/subscriptions", json!({"topic": "orders"})),
-        (Method::POST, "/v1/topics/orders/messages", json!({"payload": 1, "attributes": {"k": 1}})),
-        (Method::POST, "/v1/topics/orders/messages", json!({"payload": 1, "attributes": ["k"]})),
-        (Method::POST, "/v1/topics/orders/messages", json!({"payload": 1, "delay_ms": -5})),
-        (Method::POST, "/v1/topics/orders/messages", json!({"payload_base64": 12})),
-        (Method::POST, "/v1/topics/orders/batch", json!({"messages": {"payload": 1}})),
-        (Method::POST, "/v1/topics/orders/batch", json!([{"payload": 1}])),
-        (Method::POST, "/v1/queues/work/receive", json!({"max_messages": "ten"})),
+        (
+            Method::POST,
+            "/v1/queues",
+            json!({"name": "q2", "visibility_timeout_ms": "30s"}),
+        ),
+        (
+            Method::POST,
+            "/v1/queues",
+            json!({"name": "q2", "visibility_timeout_ms": -1}),
+        ),
+        (
+            Method::POST,
+            "/v1/queues",
+            json!({"name": "q2", "max_receive_count": 2.5}),
+        ),
+        (
+            Method::PATCH,
+            "/v1/queues/work",
+            json!({"delay_ms": "soon"}),
+        ),
+        (
+            Method::POST,
+            "/v1/subscriptions",
+            json!({"topic": "orders"}),
+        ),
+        (
+            Method::POST,
+            "/v1/topics/orders/messages",
+            json!({"payload": 1, "attributes": {"k": 1}}),
+        ),
+        (
+            Method::POST,
+            "/v1/topics/orders/messages",
+            json!({"payload": 1, "attributes": ["k"]}),
+        ),
+        (
+            Method::POST,
+            "/v1/topics/orders/messages",
+            json!({"payload": 1, "delay_ms": -5}),
+        ),
+        (
+            Method::POST,
+            "/v1/topics/orders/messages",
+            json!({"payload_base64": 12}),
+        ),
+        (
+            Method::POST,
+            "/v1/topics/orders/batch",
+            json!({"messages": {"payload": 1}}),
+        ),
+        (
+            Method::POST,
+            "/v1/topics/orders/batch",
+            json!([{"payload": 1}]),
+        ),
+        (
+            Method::POST,
+            "/v1/queues/work/receive",
+            json!({"max_messages": "ten"}),
+        ),
         (Method::POST, "/v1/queues/work/ack", json!({"receipts": r})),
         // A JSON array where an object belongs (serde would read it as a tuple).
         (Method::POST, "/v1/queues", json!(["q3"])),
         (Method::POST, "/v1/queues/work/receive", json!([1])),
         (Method::POST, "/v1/queues/work/ack", json!([[r]])),
         (Method::POST, "/v1/queues/work/ack", json!({})),
-        (Method::POST, "/v1/queues/work/nack", json!({"receipts": [r], "delay_ms": "1s"})),
-        (Method::POST, "/v1/queues/work/extend", json!({"receipt": r})),
-        (Method::POST, "/v1/queues/work/extend", json!({"receipt": [r], "visibility_timeout_ms": 1})),
+        (
+            Method::POST,
+            "/v1/queues/work/nack",
+            json!({"receipts": [r], "delay_ms": "1s"}),
+        ),
+        (
+            Method::POST,
+            "/v1/queues/work/extend",
+            json!({"receipt": r}),
+        ),
+        (
+            Method::POST,
+            "/v1/queues/work/extend",
+            json!({"receipt": [r], "visibility_timeout_ms": 1}),
+        ),
     ];
-    let requests = cases.into_iter().map(|(method, path, body)| (method, path, body.to_string()));
+    let requests = cases
+        .into_iter()
+        .map(|(method, path, body)| (method, path, body.to_string()));
     all_refused(&server, requests, 400, "invalid_body").await;
     unchanged(client, &before).await
 }
@@ -307,23 +448,77 @@ async fn unknown_fields_are_400_invalid_body() -> anyhow::Result<()> {
     let r = receipt(&held);
     let sub_path = format!("/v1/subscriptions/{subscription}");
     let cases = [
-        (Method::POST, "/v1/topics", json!({"name": "t2", "colour": "red"})),
+        (
+            Method::POST,
+            "/v1/topics",
+            json!({"name": "t2", "colour": "red"}),
+        ),
         // A typo that would silently give the default lease.
-        (Method::POST, "/v1/queues", json!({"name": "q2", "visiblity_timeout_ms": 100})),
-        (Method::PATCH, "/v1/queues/work", json!({"visibility_timeout": 100})),
-        (Method::POST, "/v1/subscriptions", json!({"topic": "orders", "queue": "work-dlq", "filtr": {}})),
-        (Method::PATCH, sub_path.as_str(), json!({"filter": null, "topic": "x"})),
-        (Method::POST, "/v1/topics/orders/messages", json!({"payload": 1, "atributes": {}})),
-        (Method::POST, "/v1/queues/work/messages", json!({"payload": 1, "delay": 5})),
-        (Method::POST, "/v1/topics/orders/batch", json!({"messages": [{"payload": 1}], "extra": 1})),
-        (Method::POST, "/v1/topics/orders/batch", json!({"messages": [{"payload": 1, "x": 1}]})),
-        (Method::POST, "/v1/queues/work/receive", json!({"max_mesages": 5})),
+        (
+            Method::POST,
+            "/v1/queues",
+            json!({"name": "q2", "visiblity_timeout_ms": 100}),
+        ),
+        (
+            Method::PATCH,
+            "/v1/queues/work",
+            json!({"visibility_timeout": 100}),
+        ),
+        (
+            Method::POST,
+            "/v1/subscriptions",
+            json!({"topic": "orders", "queue": "work-dlq", "filtr": {}}),
+        ),
+        (
+            Method::PATCH,
+            sub_path.as_str(),
+            json!({"filter": null, "topic": "x"}),
+        ),
+        (
+            Method::POST,
+            "/v1/topics/orders/messages",
+            json!({"payload": 1, "atributes": {}}),
+        ),
+        (
+            Method::POST,
+            "/v1/queues/work/messages",
+            json!({"payload": 1, "delay": 5}),
+        ),
+        (
+            Method::POST,
+            "/v1/topics/orders/batch",
+            json!({"messages": [{"payload": 1}], "extra": 1}),
+        ),
+        (
+            Method::POST,
+            "/v1/topics/orders/batch",
+            json!({"messages": [{"payload": 1, "x": 1}]}),
+        ),
+        (
+            Method::POST,
+            "/v1/queues/work/receive",
+            json!({"max_mesages": 5}),
+        ),
         // Each of these would otherwise act on the held message.
-        (Method::POST, "/v1/queues/work/ack", json!({"receipts": [r], "x": 1})),
-        (Method::POST, "/v1/queues/work/nack", json!({"receipts": [r], "delay": 5})),
-        (Method::POST, "/v1/queues/work/extend", json!({"receipt": r, "visibility_timeout_ms": 1, "x": 1})),
+        (
+            Method::POST,
+            "/v1/queues/work/ack",
+            json!({"receipts": [r], "x": 1}),
+        ),
+        (
+            Method::POST,
+            "/v1/queues/work/nack",
+            json!({"receipts": [r], "delay": 5}),
+        ),
+        (
+            Method::POST,
+            "/v1/queues/work/extend",
+            json!({"receipt": r, "visibility_timeout_ms": 1, "x": 1}),
+        ),
     ];
-    let requests = cases.into_iter().map(|(method, path, body)| (method, path, body.to_string()));
+    let requests = cases
+        .into_iter()
+        .map(|(method, path, body)| (method, path, body.to_string()));
     all_refused(&server, requests, 400, "invalid_body").await;
     unchanged(client, &before).await
 }
@@ -360,11 +555,19 @@ async fn empty_and_oversized_batches_are_refused() -> anyhow::Result<()> {
     world(client).await?;
     let before = snapshot(client).await?;
     let empty = PublishBatch { messages: vec![] };
-    assert_api_error(client.publish_batch("orders", &empty).await, 400, "empty_batch");
+    assert_api_error(
+        client.publish_batch("orders", &empty).await,
+        400,
+        "empty_batch",
+    );
     let six = PublishBatch {
         messages: (0..6).map(|n| json_message(json!(n))).collect(),
     };
-    assert_api_error(client.publish_batch("orders", &six).await, 400, "batch_too_large");
+    assert_api_error(
+        client.publish_batch("orders", &six).await,
+        400,
+        "batch_too_large",
+    );
     unchanged(client, &before).await?;
     let five = PublishBatch {
         messages: (0..5).map(|n| json_message(json!(n))).collect(),
@@ -380,15 +583,28 @@ async fn invalid_receipts_are_400_invalid_receipt() -> anyhow::Result<()> {
     let World { held, .. } = world(client).await?;
     let before = snapshot(client).await?;
     let code = "invalid_receipt";
-    for garbage in ["garbage", "", "AAAAAAAAAAAAAAAAAAAAAAAAAA", &"z".repeat(5000)] {
+    for garbage in [
+        "garbage",
+        "",
+        "AAAAAAAAAAAAAAAAAAAAAAAAAA",
+        &"z".repeat(5000),
+    ] {
         assert_api_error(client.ack("work", vec![garbage.into()]).await, 400, code);
-        assert_api_error(client.nack("work", vec![garbage.into()], None).await, 400, code);
+        assert_api_error(
+            client.nack("work", vec![garbage.into()], None).await,
+            400,
+            code,
+        );
         assert_api_error(client.extend("work", garbage, 1000).await, 400, code);
     }
     // A real receipt, presented to another queue.
     let r = receipt(&held);
     assert_api_error(client.ack("work-dlq", vec![r.clone()]).await, 400, code);
-    assert_api_error(client.nack("work-dlq", vec![r.clone()], None).await, 400, code);
+    assert_api_error(
+        client.nack("work-dlq", vec![r.clone()], None).await,
+        400,
+        code,
+    );
     assert_api_error(client.extend("work-dlq", &r, 1000).await, 400, code);
     unchanged(client, &before).await?;
     // The held message is untouched: its receipt still acks it.
@@ -418,7 +634,11 @@ async fn expired_receipts_are_400_receipt_expired() -> anyhow::Result<()> {
     let stale = receipt(&first);
     let code = "receipt_expired";
     assert_api_error(client.ack("short", vec![stale.clone()]).await, 400, code);
-    assert_api_error(client.nack("short", vec![stale.clone()], None).await, 400, code);
+    assert_api_error(
+        client.nack("short", vec![stale.clone()], None).await,
+        400,
+        code,
+    );
     assert_api_error(client.extend("short", &stale, 60_000).await, 400, code);
     unchanged(client, &before).await?;
 
@@ -444,19 +664,31 @@ async fn mixed_ack_acks_the_live_receipts_and_lists_the_others() -> anyhow::Resu
     let expired = client.receive("mixed", &short).await?.remove(0);
     let live = receive_exactly(client, "mixed", 1).await?.remove(0); // 30 s lease
     wait_until("the 300 ms lease to end", PATIENCE, async || {
-        Ok(client.message_status(&expired.id).await?.deliveries[0].state != DeliveryState::InFlight)
+        Ok(
+            client.message_status(&expired.id).await?.deliveries[0].state
+                != DeliveryState::InFlight,
+        )
     })
     .await?;
 
-    let answer = client.ack("mixed", vec![receipt(&expired), receipt(&live)]).await?;
+    let answer = client
+        .ack("mixed", vec![receipt(&expired), receipt(&live)])
+        .await?;
     assert_eq!(answer.acked, 1);
     assert_eq!(answer.failed.len(), 1, "{:?}", answer.failed);
     assert_eq!(answer.failed[0].receipt, receipt(&expired));
     assert_eq!(answer.failed[0].code, "receipt_expired");
     assert!(!answer.failed[0].message.is_empty());
-    assert_api_error(client.message_status(&live.id).await, 404, "message_not_found");
+    assert_api_error(
+        client.message_status(&live.id).await,
+        404,
+        "message_not_found",
+    );
     let again = receive_exactly(client, "mixed", 1).await?;
-    assert_eq!((again[0].id.as_str(), again[0].receive_count), (expired.id.as_str(), 2));
+    assert_eq!(
+        (again[0].id.as_str(), again[0].receive_count),
+        (expired.id.as_str(), 2)
+    );
     Ok(())
 }
 
@@ -486,11 +718,18 @@ async fn visibility_timeouts_outside_0_to_12_hours_are_400_invalid_setting() -> 
             visibility_timeout_ms: Some(too_long),
         };
         assert_api_error(client.receive("work", &receive).await, 400, code);
-        assert_api_error(client.extend("work", &receipt(&held), too_long).await, 400, code);
+        assert_api_error(
+            client.extend("work", &receipt(&held), too_long).await,
+            400,
+            code,
+        );
     }
     unchanged(client, &before).await?;
     let status = client.message_status(&held.id).await?;
-    assert_eq!(status.deliveries[0].visible_at_ms, lease_end, "a refused extend moved the lease");
+    assert_eq!(
+        status.deliveries[0].visible_at_ms, lease_end,
+        "a refused extend moved the lease"
+    );
     Ok(())
 }
 
@@ -531,7 +770,9 @@ async fn invalid_filters_are_400_invalid_filter() -> anyhow::Result<()> {
         json!(42),
     ];
     for filter in filters {
-        let created = client.subscribe("orders", "work-dlq", Some(filter.clone())).await;
+        let created = client
+            .subscribe("orders", "work-dlq", Some(filter.clone()))
+            .await;
         assert_api_error(created, 400, "invalid_filter");
         let patched = client.patch_subscription(&subscription, Some(filter)).await;
         assert_api_error(patched, 400, "invalid_filter");
@@ -547,10 +788,22 @@ async fn out_of_range_receive_and_delay_settings_are_refused() -> anyhow::Result
     let before = snapshot(client).await?;
     let code = "invalid_setting";
     for request in [
-        ReceiveRequest { max_messages: Some(0), ..ReceiveRequest::default() },
-        ReceiveRequest { max_messages: Some(1001), ..ReceiveRequest::default() },
-        ReceiveRequest { wait_ms: Some(20_001), ..ReceiveRequest::default() },
-        ReceiveRequest { wait_ms: Some(u64::MAX), ..ReceiveRequest::default() },
+        ReceiveRequest {
+            max_messages: Some(0),
+            ..ReceiveRequest::default()
+        },
+        ReceiveRequest {
+            max_messages: Some(1001),
+            ..ReceiveRequest::default()
+        },
+        ReceiveRequest {
+            wait_ms: Some(20_001),
+            ..ReceiveRequest::default()
+        },
+        ReceiveRequest {
+            wait_ms: Some(u64::MAX),
+            ..ReceiveRequest::default()
+        },
     ] {
         assert_api_error(client.receive("work", &request).await, 400, code);
     }
@@ -564,7 +817,9 @@ async fn out_of_range_receive_and_delay_settings_are_refused() -> anyhow::Result
         ..CreateQueue::default()
     };
     assert_api_error(client.create_queue(&create).await, 400, code);
-    let nack = client.nack("work", vec![receipt(&held)], Some(43_200_001)).await;
+    let nack = client
+        .nack("work", vec![receipt(&held)], Some(43_200_001))
+        .await;
     assert_api_error(nack, 400, code);
     unchanged(client, &before).await
 }
@@ -581,19 +836,42 @@ async fn inconsistent_queue_settings_are_400_invalid_setting() -> anyhow::Result
         ..CreateQueue::default()
     };
     let cases = [
-        CreateQueue { max_receive_count: Some(0), dead_letter_queue: Some("work-dlq".into()), ..base() },
-        CreateQueue { max_receive_count: Some(3), ..base() }, // nowhere to move messages
-        CreateQueue { dead_letter_queue: Some("q2".into()), ..base() }, // its own DLQ
-        CreateQueue { retention_ms: Some(0), ..base() },
-        CreateQueue { retention_ms: Some(15 * 24 * 3_600_000), ..base() },
+        CreateQueue {
+            max_receive_count: Some(0),
+            dead_letter_queue: Some("work-dlq".into()),
+            ..base()
+        },
+        CreateQueue {
+            max_receive_count: Some(3),
+            ..base()
+        }, // nowhere to move messages
+        CreateQueue {
+            dead_letter_queue: Some("q2".into()),
+            ..base()
+        }, // its own DLQ
+        CreateQueue {
+            retention_ms: Some(0),
+            ..base()
+        },
+        CreateQueue {
+            retention_ms: Some(15 * 24 * 3_600_000),
+            ..base()
+        },
     ];
     for create in cases {
         let answer = client.create_queue(&create).await;
         if create.dead_letter_queue.as_deref() == Some("q2") {
             // Refused either way: q2 does not exist yet.
-            let code = answer.as_ref().err().and_then(|e| e.code()).map(str::to_string);
+            let code = answer
+                .as_ref()
+                .err()
+                .and_then(|e| e.code())
+                .map(str::to_string);
             assert!(
-                matches!(code.as_deref(), Some("invalid_setting" | "dead_letter_queue_not_found")),
+                matches!(
+                    code.as_deref(),
+                    Some("invalid_setting" | "dead_letter_queue_not_found")
+                ),
                 "{create:?}: {answer:?}"
             );
         } else {

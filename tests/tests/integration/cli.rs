@@ -50,21 +50,50 @@ async fn cli_creates_publishes_receives_and_acks_against_a_served_binary() -> an
 
     let topic = run_json(url, &["topic", "create", "signups"]).await?;
     assert_eq!(topic["name"], "signups");
-    let queue = run_json(url, &["queue", "create", "mail", "--visibility-timeout-ms", "60000"]).await?;
-    assert_eq!((queue["name"].clone(), queue["visibility_timeout_ms"].clone()), (json!("mail"), json!(60000)));
+    let queue = run_json(
+        url,
+        &[
+            "queue",
+            "create",
+            "mail",
+            "--visibility-timeout-ms",
+            "60000",
+        ],
+    )
+    .await?;
+    assert_eq!(
+        (
+            queue["name"].clone(),
+            queue["visibility_timeout_ms"].clone()
+        ),
+        (json!("mail"), json!(60000))
+    );
     let sub = run_json(url, &["sub", "create", "signups", "mail"]).await?;
     let sub_id = sub["id"].as_str().context("subscription id")?;
     assert_ulid(sub_id);
 
     let published = run_json(
         url,
-        &["publish", "signups", r#"{"email":"a@example.com"}"#, "--attr", "kind=signup"],
+        &[
+            "publish",
+            "signups",
+            r#"{"email":"a@example.com"}"#,
+            "--attr",
+            "kind=signup",
+        ],
     )
     .await?;
-    let id = published["id"].as_str().context("published id")?.to_string();
+    let id = published["id"]
+        .as_str()
+        .context("published id")?
+        .to_string();
     assert_ulid(&id);
 
-    let received = run_json(url, &["receive", "mail", "--max", "10", "--wait-ms", "5000"]).await?;
+    let received = run_json(
+        url,
+        &["receive", "mail", "--max", "10", "--wait-ms", "5000"],
+    )
+    .await?;
     let messages = received["messages"].as_array().context("messages")?;
     assert_eq!(messages.len(), 1, "{received}");
     assert_eq!(messages[0]["id"], id.as_str());
@@ -75,13 +104,25 @@ async fn cli_creates_publishes_receives_and_acks_against_a_served_binary() -> an
 
     let acked = run_json(url, &["ack", "mail", receipt]).await?;
     assert_eq!(acked["acked"], 1, "{acked}");
-    assert_api_error(child.client.message_status(&id).await, 404, "message_not_found");
+    assert_api_error(
+        child.client.message_status(&id).await,
+        404,
+        "message_not_found",
+    );
 
     // What the CLI made is what the API shows.
     let subs = child.client.list_subscriptions().await?;
     assert_eq!(subs.len(), 1);
-    assert_eq!((subs[0].topic.as_str(), subs[0].queue.as_str()), ("signups", "mail"));
-    let stats = child.client.get_queue("mail").await?.stats.context("stats")?;
+    assert_eq!(
+        (subs[0].topic.as_str(), subs[0].queue.as_str()),
+        ("signups", "mail")
+    );
+    let stats = child
+        .client
+        .get_queue("mail")
+        .await?
+        .stats
+        .context("stats")?;
     assert_eq!((stats.ready, stats.in_flight), (0, 0));
     child.kill_9().await?;
     Ok(())
@@ -96,7 +137,10 @@ async fn cli_prints_human_readable_output_by_default() -> anyhow::Result<()> {
     assert!(output.status.success(), "{output:?}");
     let text = String::from_utf8_lossy(&output.stdout);
     assert!(text.contains("invoices"), "topic list: {text}");
-    assert!(serde_json::from_str::<Value>(text.trim()).is_err(), "not JSON by default");
+    assert!(
+        serde_json::from_str::<Value>(text.trim()).is_err(),
+        "not JSON by default"
+    );
 
     let output = run(server.url(), &["queue", "get", "billing"]).await?;
     assert!(output.status.success(), "{output:?}");
@@ -109,7 +153,11 @@ async fn cli_sends_receives_with_ack_and_shows_message_status() -> anyhow::Resul
     let server = TestServer::start().await?;
     let url = server.url();
     server.client.create_queue(&queue("direct")).await?;
-    let sent = run_json(url, &["send", "direct", "hello there", "--text", "--key", "k1"]).await?;
+    let sent = run_json(
+        url,
+        &["send", "direct", "hello there", "--text", "--key", "k1"],
+    )
+    .await?;
     let id = sent["id"].as_str().context("id")?.to_string();
     let status = run_json(url, &["message", &id]).await?;
     assert_eq!(status["deliveries"][0]["queue"], "direct");
@@ -118,7 +166,11 @@ async fn cli_sends_receives_with_ack_and_shows_message_status() -> anyhow::Resul
     let received = run_json(url, &["receive", "direct", "--wait-ms", "5000", "--ack"]).await?;
     assert_eq!(received["messages"][0]["payload"], "hello there");
     assert_eq!(received["messages"][0]["key"], "k1");
-    assert_api_error(server.client.message_status(&id).await, 404, "message_not_found");
+    assert_api_error(
+        server.client.message_status(&id).await,
+        404,
+        "message_not_found",
+    );
     Ok(())
 }
 

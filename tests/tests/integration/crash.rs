@@ -71,7 +71,10 @@ async fn kill_9_during_concurrent_publishes_loses_no_acknowledged_message() -> a
                         .map(|s| json_message(json!({"publisher": p, "seq": s})))
                         .collect();
                     let result = if bodies.len() == 1 {
-                        client.publish("events", &bodies[0]).await.map(|id| vec![id])
+                        client
+                            .publish("events", &bodies[0])
+                            .await
+                            .map(|id| vec![id])
                     } else {
                         let batch = PublishBatch { messages: bodies };
                         client.publish_batch("events", &batch).await
@@ -87,7 +90,9 @@ async fn kill_9_during_concurrent_publishes_loses_no_acknowledged_message() -> a
                         }
                         Err(error) if cut_off_by_kill(&error, &killed) => return Ok(seq),
                         Err(error) => {
-                            return Err(anyhow::Error::new(error).context("publishing before the kill"));
+                            return Err(
+                                anyhow::Error::new(error).context("publishing before the kill")
+                            );
                         }
                     }
                 }
@@ -107,10 +112,19 @@ async fn kill_9_during_concurrent_publishes_loses_no_acknowledged_message() -> a
         attempted.insert(p as u64, tried);
     }
     let acknowledged = std::mem::take(&mut *acknowledged.lock().unwrap());
+    let tried: u64 = attempted.values().sum();
+    eprintln!(
+        "killed with {} of {tried} publishes acknowledged",
+        acknowledged.len()
+    );
 
     let child = ChildServer::spawn(SERVER_BIN, &data).await?;
     let client = &child.client;
-    assert_eq!(client.list_subscriptions().await?.len(), 2, "subscriptions survived");
+    assert_eq!(
+        client.list_subscriptions().await?.len(),
+        2,
+        "subscriptions survived"
+    );
     let mut per_queue = Vec::new();
     for name in ["copy-a", "copy-b"] {
         let received = drain(client, name).await?;
@@ -118,14 +132,32 @@ async fn kill_9_during_concurrent_publishes_loses_no_acknowledged_message() -> a
         let mut seen = HashSet::new();
         for message in &received {
             let body = payload(message);
-            let (p, s) = (body["publisher"].as_u64().unwrap(), body["seq"].as_u64().unwrap());
-            assert!(s < attempted[&p], "{name}: {} carries a payload never sent", message.id);
-            assert!(seen.insert((p, s)), "{name}: publish ({p}, {s}) stored twice");
+            let (p, s) = (
+                body["publisher"].as_u64().unwrap(),
+                body["seq"].as_u64().unwrap(),
+            );
+            assert!(
+                s < attempted[&p],
+                "{name}: {} carries a payload never sent",
+                message.id
+            );
+            assert!(
+                seen.insert((p, s)),
+                "{name}: publish ({p}, {s}) stored twice"
+            );
             if let Some(&sent) = acknowledged.get(&message.id) {
-                assert_eq!(sent, (p, s), "{name}: {} has another message's payload", message.id);
+                assert_eq!(
+                    sent,
+                    (p, s),
+                    "{name}: {} has another message's payload",
+                    message.id
+                );
             }
         }
-        let lost: Vec<_> = acknowledged.keys().filter(|id| !ids.contains(*id)).collect();
+        let lost: Vec<_> = acknowledged
+            .keys()
+            .filter(|id| !ids.contains(*id))
+            .collect();
         assert!(
             lost.is_empty(),
             "{name}: {} of {} acknowledged publishes are missing after kill -9, e.g. {:?}",
@@ -133,9 +165,13 @@ async fn kill_9_during_concurrent_publishes_loses_no_acknowledged_message() -> a
             acknowledged.len(),
             &lost[..lost.len().min(5)]
         );
+        eprintln!("{name}: {} messages after restart", ids.len());
         per_queue.push(ids.into_iter().collect::<BTreeSet<_>>());
     }
-    assert_eq!(per_queue[0], per_queue[1], "a publish reached one subscribed queue but not the other");
+    assert_eq!(
+        per_queue[0], per_queue[1],
+        "a publish reached one subscribed queue but not the other"
+    );
     child.kill_9().await?;
     Ok(())
 }
@@ -151,7 +187,9 @@ async fn kill_9_during_concurrent_acks_loses_no_acknowledged_ack() -> anyhow::Re
     let mut published = BTreeSet::new();
     for chunk in 0..8 {
         let batch = PublishBatch {
-            messages: (0..100).map(|n| json_message(json!(chunk * 100 + n))).collect(),
+            messages: (0..100)
+                .map(|n| json_message(json!(chunk * 100 + n)))
+                .collect(),
         };
         published.extend(child.client.publish_batch("work-in", &batch).await?);
     }
@@ -182,7 +220,10 @@ async fn kill_9_during_concurrent_acks_loses_no_acknowledged_ack() -> anyhow::Re
                     }
                     let by_receipt: BTreeMap<String, String> =
                         batch.iter().map(|m| (receipt(m), m.id.clone())).collect();
-                    match client.ack("work", by_receipt.keys().cloned().collect()).await {
+                    match client
+                        .ack("work", by_receipt.keys().cloned().collect())
+                        .await
+                    {
                         Ok(answer) => {
                             let failed: HashSet<&str> =
                                 answer.failed.iter().map(|f| f.receipt.as_str()).collect();
@@ -221,6 +262,11 @@ async fn kill_9_during_concurrent_acks_loses_no_acknowledged_ack() -> anyhow::Re
     let acked = std::mem::take(&mut *acked.lock().unwrap());
     let in_doubt = std::mem::take(&mut *in_doubt.lock().unwrap());
     assert!(!acked.is_empty());
+    eprintln!(
+        "killed with {} acks answered, {} in doubt",
+        acked.len(),
+        in_doubt.len()
+    );
 
     let child = ChildServer::spawn(SERVER_BIN, &data).await?;
     let remaining = drain(&child.client, "work").await?;
@@ -233,12 +279,20 @@ async fn kill_9_during_concurrent_acks_loses_no_acknowledged_ack() -> anyhow::Re
         acked.len(),
         &came_back[..came_back.len().min(5)]
     );
-    assert!(remaining.iter().all(|id| published.contains(id)), "an unknown message appeared");
+    assert!(
+        remaining.iter().all(|id| published.contains(id)),
+        "an unknown message appeared"
+    );
     let lost: Vec<_> = published
         .iter()
         .filter(|id| !acked.contains(*id) && !in_doubt.contains(*id) && !remaining.contains(*id))
         .collect();
-    assert!(lost.is_empty(), "{} unacked messages vanished, e.g. {:?}", lost.len(), &lost[..lost.len().min(5)]);
+    assert!(
+        lost.is_empty(),
+        "{} unacked messages vanished, e.g. {:?}",
+        lost.len(),
+        &lost[..lost.len().min(5)]
+    );
     child.kill_9().await?;
     Ok(())
 }

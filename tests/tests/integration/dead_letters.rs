@@ -38,8 +38,14 @@ fn assert_dead_letter(message: &Message, source: &str, receive_count: u32) {
     assert_eq!(info.receive_count, receive_count);
     assert!(!info.reason.trim().is_empty(), "the reason is empty");
     let first = info.first_received_at_ms.expect("it was received before");
-    assert!(message.published_at_ms <= first, "first received before it was published");
-    assert!(first <= info.dead_lettered_at_ms, "dead-lettered before first received");
+    assert!(
+        message.published_at_ms <= first,
+        "first received before it was published"
+    );
+    assert!(
+        first <= info.dead_lettered_at_ms,
+        "dead-lettered before first received"
+    );
 }
 
 #[tokio::test]
@@ -59,8 +65,13 @@ async fn expired_leases_move_a_message_to_the_dead_letter_queue_after_max_receiv
     // The second lease ends: the message goes to the DLQ, never a third time to "jobs".
     let dead = wait_for("the message to reach jobs-dlq", PATIENCE, async || {
         let again = client.receive("jobs", &receive_request(10, 0)).await?;
-        assert!(again.is_empty(), "delivered beyond max_receive_count: {again:?}");
-        let dead = client.receive("jobs-dlq", &receive_request(10, 200)).await?;
+        assert!(
+            again.is_empty(),
+            "delivered beyond max_receive_count: {again:?}"
+        );
+        let dead = client
+            .receive("jobs-dlq", &receive_request(10, 200))
+            .await?;
         Ok((!dead.is_empty()).then_some(dead))
     })
     .await?;
@@ -72,11 +83,18 @@ async fn expired_leases_move_a_message_to_the_dead_letter_queue_after_max_receiv
     assert_dead_letter(dead, "jobs", 2);
 
     let status = client.message_status(&id).await?;
-    assert_eq!(status.deliveries.len(), 1, "only the DLQ holds it: {status:?}");
+    assert_eq!(
+        status.deliveries.len(),
+        1,
+        "only the DLQ holds it: {status:?}"
+    );
     let delivery = &status.deliveries[0];
     assert_eq!(delivery.queue, "jobs-dlq");
     assert_eq!(delivery.state, DeliveryState::InFlight);
-    let info = delivery.dead_letter.as_ref().expect("status shows the dead letter");
+    let info = delivery
+        .dead_letter
+        .as_ref()
+        .expect("status shows the dead letter");
     assert_eq!(info, dead.dead_letter.as_ref().unwrap());
 
     let source = client.get_queue("jobs").await?.stats.expect("stats");
@@ -91,26 +109,43 @@ async fn nacking_the_last_allowed_delivery_dead_letters_the_message() -> anyhow:
     let server = TestServer::start().await?;
     let client = &server.client;
     queue_with_dead_letters(client, "mail", "mail-dlq", 1, 30_000).await?;
-    let id = client.send("mail", &json_message(json!({"to": "x@example.com"}))).await?;
+    let id = client
+        .send("mail", &json_message(json!({"to": "x@example.com"})))
+        .await?;
     let got = receive_exactly(client, "mail", 1).await?.remove(0);
     let answer = client.nack("mail", vec![receipt(&got)], None).await?;
     assert_eq!(answer.nacked, 1);
 
-    let peeked = wait_for("the nacked message to reach mail-dlq", PATIENCE, async || {
-        let peeked = client.peek("mail-dlq", 10, None).await?;
-        Ok((!peeked.is_empty()).then_some(peeked))
-    })
+    let peeked = wait_for(
+        "the nacked message to reach mail-dlq",
+        PATIENCE,
+        async || {
+            let peeked = client.peek("mail-dlq", 10, None).await?;
+            Ok((!peeked.is_empty()).then_some(peeked))
+        },
+    )
     .await?;
     assert_eq!(peeked.len(), 1);
     assert_eq!(peeked[0].id, id);
     assert_eq!(peeked[0].state, Some(DeliveryState::Ready));
     assert_dead_letter(&peeked[0], "mail", 1);
-    assert!(client.peek("mail", 10, None).await?.is_empty(), "still in the source queue");
+    assert!(
+        client.peek("mail", 10, None).await?.is_empty(),
+        "still in the source queue"
+    );
 
     let status = client.message_status(&id).await?;
     let delivery = &status.deliveries[0];
-    assert_eq!((delivery.queue.as_str(), delivery.state), ("mail-dlq", DeliveryState::Ready));
-    assert!(delivery.dead_letter.as_ref().is_some_and(|d| !d.reason.is_empty()));
+    assert_eq!(
+        (delivery.queue.as_str(), delivery.state),
+        ("mail-dlq", DeliveryState::Ready)
+    );
+    assert!(
+        delivery
+            .dead_letter
+            .as_ref()
+            .is_some_and(|d| !d.reason.is_empty())
+    );
 
     // The dead letter is an ordinary message of the DLQ: receive and ack it.
     let dead = receive_exactly(client, "mail-dlq", 1).await?;
@@ -158,7 +193,9 @@ async fn a_dead_letter_queue_set_by_patch_takes_effect() -> anyhow::Result<()> {
     assert_eq!(patched.dead_letter_queue.as_deref(), Some("late-dlq"));
     assert_eq!(patched.max_receive_count, Some(1));
 
-    let id = client.send("orders", &json_message(json!("bad order"))).await?;
+    let id = client
+        .send("orders", &json_message(json!("bad order")))
+        .await?;
     let got = receive_exactly(client, "orders", 1).await?;
     client.nack("orders", vec![receipt(&got[0])], None).await?;
     let dead = receive_exactly(client, "late-dlq", 1).await?;

@@ -21,20 +21,24 @@ async fn receive_after_delay(
     since: Instant,
     delay: Duration,
 ) -> anyhow::Result<Message> {
-    wait_for(&format!("{id} to become visible in {queue}"), PATIENCE, async || {
-        let got = client.receive(queue, &receive_request(10, 250)).await?;
-        if got.is_empty() {
-            return Ok(None);
-        }
-        assert!(
-            since.elapsed() + ROUNDING >= delay,
-            "visible after {:?}, before its {delay:?} delay",
-            since.elapsed()
-        );
-        assert_eq!(got.len(), 1, "only one message was sent: {got:?}");
-        assert_eq!(got[0].id, id);
-        Ok(Some(got.into_iter().next().unwrap()))
-    })
+    wait_for(
+        &format!("{id} to become visible in {queue}"),
+        PATIENCE,
+        async || {
+            let got = client.receive(queue, &receive_request(10, 250)).await?;
+            if got.is_empty() {
+                return Ok(None);
+            }
+            assert!(
+                since.elapsed() + ROUNDING >= delay,
+                "visible after {:?}, before its {delay:?} delay",
+                since.elapsed()
+            );
+            assert_eq!(got.len(), 1, "only one message was sent: {got:?}");
+            assert_eq!(got[0].id, id);
+            Ok(Some(got.into_iter().next().unwrap()))
+        },
+    )
     .await
 }
 
@@ -53,7 +57,9 @@ async fn queue_delay_hides_new_messages_until_it_passes() -> anyhow::Result<()> 
     assert_eq!(created.delay_ms, 1500);
 
     let sent_at = Instant::now();
-    let id = client.send("cooling", &json_message(json!("wait for it"))).await?;
+    let id = client
+        .send("cooling", &json_message(json!("wait for it")))
+        .await?;
     let status = client.message_status(&id).await?;
     let delivery = &status.deliveries[0];
     assert!(
@@ -93,9 +99,18 @@ async fn queue_delay_applies_to_fan_out_only_in_that_queue() -> anyhow::Result<(
 
     let fast = receive_exactly(client, "fast", 1).await?;
     assert_eq!(fast[0].id, id);
-    assert!(client.receive("slow", &receive_request(10, 300)).await?.is_empty());
+    assert!(
+        client
+            .receive("slow", &receive_request(10, 300))
+            .await?
+            .is_empty()
+    );
     let status = client.message_status(&id).await?;
-    let slow = status.deliveries.iter().find(|d| d.queue == "slow").expect("slow holds it");
+    let slow = status
+        .deliveries
+        .iter()
+        .find(|d| d.queue == "slow")
+        .expect("slow holds it");
     assert_eq!(slow.state, DeliveryState::Delayed);
     Ok(())
 }
@@ -108,14 +123,21 @@ async fn message_delay_hides_only_that_message() -> anyhow::Result<()> {
     let delay = Duration::from_millis(1500);
     let sent_at = Instant::now();
     let late = client
-        .send("mixed", &json_message(json!("late")).delay_ms(delay.as_millis() as u64))
+        .send(
+            "mixed",
+            &json_message(json!("late")).delay_ms(delay.as_millis() as u64),
+        )
         .await?;
     let now = client.send("mixed", &json_message(json!("now"))).await?;
 
     let first = client.receive("mixed", &receive_request(10, 1000)).await?;
     let ids: Vec<&str> = first.iter().map(|m| m.id.as_str()).collect();
     if sent_at.elapsed() < delay {
-        assert_eq!(ids, [now.as_str()], "the delayed message was handed out early");
+        assert_eq!(
+            ids,
+            [now.as_str()],
+            "the delayed message was handed out early"
+        );
         let peeked = client.peek("mixed", 10, None).await?;
         let late_state = peeked.iter().find(|m| m.id == late).and_then(|m| m.state);
         if sent_at.elapsed() < delay {
@@ -133,13 +155,19 @@ async fn nack_with_delay_hides_the_message_until_the_delay_passes() -> anyhow::R
     let server = TestServer::start().await?;
     let client = &server.client;
     client.create_queue(&queue("backoff")).await?; // 30 s leases
-    let id = client.send("backoff", &json_message(json!("flaky"))).await?;
+    let id = client
+        .send("backoff", &json_message(json!("flaky")))
+        .await?;
     let first = receive_exactly(client, "backoff", 1).await?.remove(0);
 
     let delay = Duration::from_millis(1500);
     let nacked_at = Instant::now();
     let answer = client
-        .nack("backoff", vec![receipt(&first)], Some(delay.as_millis() as u64))
+        .nack(
+            "backoff",
+            vec![receipt(&first)],
+            Some(delay.as_millis() as u64),
+        )
         .await?;
     assert_eq!((answer.nacked, answer.failed.len()), (1, 0));
     let status = client.message_status(&id).await?;
@@ -159,10 +187,18 @@ async fn long_delay_keeps_a_message_out_of_receives() -> anyhow::Result<()> {
     let id = client
         .send("tomorrow", &json_message(json!("later")).delay_ms(600_000))
         .await?;
-    assert!(client.receive("tomorrow", &receive_request(10, 500)).await?.is_empty());
+    assert!(
+        client
+            .receive("tomorrow", &receive_request(10, 500))
+            .await?
+            .is_empty()
+    );
     let peeked = client.peek("tomorrow", 10, None).await?;
     assert_eq!(peeked.len(), 1);
-    assert_eq!((peeked[0].id.as_str(), peeked[0].state), (id.as_str(), Some(DeliveryState::Delayed)));
+    assert_eq!(
+        (peeked[0].id.as_str(), peeked[0].state),
+        (id.as_str(), Some(DeliveryState::Delayed))
+    );
     assert_eq!(peeked[0].receive_count, 0, "never delivered yet");
     Ok(())
 }
@@ -180,7 +216,9 @@ async fn messages_past_retention_are_dropped() -> anyhow::Result<()> {
         .await?;
     assert_eq!(created.retention_ms, 1000);
     let sent_at = Instant::now();
-    let id = client.send("ephemeral", &json_message(json!("short-lived"))).await?;
+    let id = client
+        .send("ephemeral", &json_message(json!("short-lived")))
+        .await?;
     wait_until("the message to pass its retention", PATIENCE, async || {
         Ok(client.peek("ephemeral", 10, None).await?.is_empty())
     })
@@ -191,6 +229,11 @@ async fn messages_past_retention_are_dropped() -> anyhow::Result<()> {
         sent_at.elapsed()
     );
     assert_api_error(client.message_status(&id).await, 404, "message_not_found");
-    assert!(client.receive("ephemeral", &receive_request(10, 0)).await?.is_empty());
+    assert!(
+        client
+            .receive("ephemeral", &receive_request(10, 0))
+            .await?
+            .is_empty()
+    );
     Ok(())
 }

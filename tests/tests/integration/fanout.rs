@@ -4,8 +4,8 @@
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use futures::{StreamExt, TryStreamExt, stream};
-use serde_json::{Value, json};
 use serde_json::value::RawValue;
+use serde_json::{Value, json};
 use switchyard_client::{PublishBatch, PublishMessage};
 use switchyard_tests::*;
 
@@ -24,7 +24,9 @@ async fn every_subscribed_queue_receives_every_message_exactly_once() -> anyhow:
     let mut expected: BTreeMap<String, Value> = stream::iter(0..100)
         .map(|n| async move {
             let body = json!({"n": n, "via": "single"});
-            let id = client.publish("orders", &json_message(body.clone())).await?;
+            let id = client
+                .publish("orders", &json_message(body.clone()))
+                .await?;
             Ok::<_, anyhow::Error>((id, body))
         })
         .buffer_unordered(8)
@@ -51,13 +53,26 @@ async fn every_subscribed_queue_receives_every_message_exactly_once() -> anyhow:
         let want: HashSet<String> = expected.keys().cloned().collect();
         assert_eq!(ids, want, "{name} got a different set of messages");
         for message in &received {
-            assert_eq!(message.receive_count, 1, "{name}: first delivery of {}", message.id);
+            assert_eq!(
+                message.receive_count, 1,
+                "{name}: first delivery of {}",
+                message.id
+            );
             assert_eq!(message.topic.as_deref(), Some("orders"));
-            assert_eq!(&payload(message), &expected[&message.id], "{name}: payload of {}", message.id);
+            assert_eq!(
+                &payload(message),
+                &expected[&message.id],
+                "{name}: payload of {}",
+                message.id
+            );
         }
         ack_all(client, name, &received).await?;
         let more = drain(client, name).await?;
-        assert!(more.is_empty(), "{name} delivered {} extra messages", more.len());
+        assert!(
+            more.is_empty(),
+            "{name} delivered {} extra messages",
+            more.len()
+        );
         Ok::<_, anyhow::Error>(())
     }))
     .await?;
@@ -73,7 +88,9 @@ async fn acking_in_one_queue_leaves_the_other_queues_copy() -> anyhow::Result<()
         client.create_queue(&queue(name)).await?;
         client.subscribe("signups", name, None).await?;
     }
-    let id = client.publish("signups", &json_message(json!({"user": 7}))).await?;
+    let id = client
+        .publish("signups", &json_message(json!({"user": 7})))
+        .await?;
 
     let status = client.message_status(&id).await?;
     let queues: BTreeSet<&str> = status.deliveries.iter().map(|d| d.queue.as_str()).collect();
@@ -85,7 +102,11 @@ async fn acking_in_one_queue_leaves_the_other_queues_copy() -> anyhow::Result<()
     ack_all(client, "mail", &mail).await?;
 
     let status = client.message_status(&id).await?;
-    assert_eq!(status.deliveries.len(), 1, "only crm still holds it: {status:?}");
+    assert_eq!(
+        status.deliveries.len(),
+        1,
+        "only crm still holds it: {status:?}"
+    );
     assert_eq!(status.deliveries[0].queue, "crm");
     let crm = receive_exactly(client, "crm", 1).await?;
     assert_eq!(crm[0].id, id);
@@ -105,10 +126,18 @@ async fn filters_route_only_matching_messages() -> anyhow::Result<()> {
     }
     client.subscribe("signups", "everything", None).await?;
     client
-        .subscribe("signups", "paid-plans", Some(json!({"payload": {"plan": ["pro", "team"]}})))
+        .subscribe(
+            "signups",
+            "paid-plans",
+            Some(json!({"payload": {"plan": ["pro", "team"]}})),
+        )
         .await?;
     client
-        .subscribe("signups", "new-users", Some(json!({"attributes": {"kind": ["signup"]}})))
+        .subscribe(
+            "signups",
+            "new-users",
+            Some(json!({"attributes": {"kind": ["signup"]}})),
+        )
         .await?;
 
     let publish = async |plan: &str, kind: &str| {
@@ -125,7 +154,12 @@ async fn filters_route_only_matching_messages() -> anyhow::Result<()> {
     };
     assert_eq!(
         ids(drain(client, "everything").await?),
-        BTreeSet::from([pro_signup.clone(), free_signup.clone(), team_upgrade.clone(), free_upgrade])
+        BTreeSet::from([
+            pro_signup.clone(),
+            free_signup.clone(),
+            team_upgrade.clone(),
+            free_upgrade
+        ])
     );
     assert_eq!(
         ids(drain(client, "paid-plans").await?),
@@ -145,13 +179,20 @@ async fn changing_a_subscription_applies_to_the_next_publish() -> anyhow::Result
     client.create_topic("events").await?;
     client.create_queue(&queue("audit")).await?;
     let sub = client
-        .subscribe("events", "audit", Some(json!({"attributes": {"kind": ["login"]}})))
+        .subscribe(
+            "events",
+            "audit",
+            Some(json!({"attributes": {"kind": ["login"]}})),
+        )
         .await?;
     assert_ulid(&sub.id);
 
     let logout = json_message(json!({"n": 1})).attribute("kind", "logout");
     client.publish("events", &logout).await?;
-    assert!(drain(client, "audit").await?.is_empty(), "the filter lets logouts through");
+    assert!(
+        drain(client, "audit").await?.is_empty(),
+        "the filter lets logouts through"
+    );
 
     let patched = client.patch_subscription(&sub.id, None).await?;
     assert_eq!(patched.filter, None);
@@ -162,7 +203,10 @@ async fn changing_a_subscription_applies_to_the_next_publish() -> anyhow::Result
     client.delete_subscription(&sub.id).await?;
     assert!(client.list_subscriptions().await?.is_empty());
     client.publish("events", &logout).await?;
-    assert!(drain(client, "audit").await?.is_empty(), "a deleted subscription still routes");
+    assert!(
+        drain(client, "audit").await?.is_empty(),
+        "a deleted subscription still routes"
+    );
     Ok(())
 }
 
@@ -199,7 +243,10 @@ async fn binary_payload_attributes_and_key_round_trip() -> anyhow::Result<()> {
     let received = receive_exactly(client, "bytes", 1).await?;
     let got = &received[0];
     assert_eq!(got.id, id);
-    assert!(got.payload.is_none(), "a binary payload comes back as base64");
+    assert!(
+        got.payload.is_none(),
+        "a binary payload comes back as base64"
+    );
     assert_eq!(got.payload_bytes()?, bytes);
     assert_eq!(got.attributes, message.attributes);
     assert_eq!(got.key.as_deref(), Some("acme"));
@@ -236,9 +283,16 @@ async fn a_repeated_dedup_id_returns_the_first_id_and_stores_nothing() -> anyhow
     let first = json_message(json!({"amount": 10})).dedup_id("payment-42");
     let id = client.publish("payments", &first).await?;
     let retry = json_message(json!({"amount": 10})).dedup_id("payment-42");
-    assert_eq!(client.publish("payments", &retry).await?, id, "the retry got a new id");
+    assert_eq!(
+        client.publish("payments", &retry).await?,
+        id,
+        "the retry got a new id"
+    );
     let other = client
-        .publish("payments", &json_message(json!({"amount": 11})).dedup_id("payment-43"))
+        .publish(
+            "payments",
+            &json_message(json!({"amount": 11})).dedup_id("payment-43"),
+        )
         .await?;
     assert_ne!(other, id);
     let received = drain(client, "ledger").await?;

@@ -22,7 +22,9 @@ async fn expired_lease_redelivers_with_higher_receive_count() -> anyhow::Result<
     let server = TestServer::start().await?;
     let client = &server.client;
     client.create_queue(&short_lease_queue("jobs", 300)).await?;
-    let id = client.send("jobs", &json_message(json!({"job": 1}))).await?;
+    let id = client
+        .send("jobs", &json_message(json!({"job": 1})))
+        .await?;
 
     let first = receive_exactly(client, "jobs", 1).await?.remove(0);
     assert_eq!((first.id.as_str(), first.receive_count), (id.as_str(), 1));
@@ -31,7 +33,10 @@ async fn expired_lease_redelivers_with_higher_receive_count() -> anyhow::Result<
     let second = receive_exactly(client, "jobs", 1).await?.remove(0);
     assert_eq!(second.id, id);
     assert_eq!(second.receive_count, 2);
-    assert_ne!(second.receipt, first.receipt, "a new delivery has a new receipt");
+    assert_ne!(
+        second.receipt, first.receipt,
+        "a new delivery has a new receipt"
+    );
     assert_eq!(payload(&second), json!({"job": 1}));
 
     let third = receive_exactly(client, "jobs", 1).await?.remove(0);
@@ -46,7 +51,9 @@ async fn receive_can_choose_a_shorter_lease_than_the_queue_default() -> anyhow::
     let server = TestServer::start().await?;
     let client = &server.client;
     client.create_queue(&queue("default-lease")).await?; // 30 s
-    let id = client.send("default-lease", &json_message(json!(1))).await?;
+    let id = client
+        .send("default-lease", &json_message(json!(1)))
+        .await?;
     let request = ReceiveRequest {
         max_messages: Some(1),
         wait_ms: Some(1000),
@@ -64,10 +71,15 @@ async fn leased_message_is_invisible_to_other_receivers() -> anyhow::Result<()> 
     let server = TestServer::start().await?;
     let client = &server.client;
     client.create_queue(&queue("work")).await?; // 30 s leases
-    client.send("work", &json_message(json!("only one"))).await?;
+    client
+        .send("work", &json_message(json!("only one")))
+        .await?;
     let held = receive_exactly(client, "work", 1).await?;
     let others = client.receive("work", &receive_request(10, 300)).await?;
-    assert!(others.is_empty(), "a leased message was handed out twice: {others:?}");
+    assert!(
+        others.is_empty(),
+        "a leased message was handed out twice: {others:?}"
+    );
     let stats = client.get_queue("work").await?.stats.expect("stats");
     assert_eq!((stats.ready, stats.in_flight, stats.delayed), (0, 1, 0));
     let status = client.message_status(&held[0].id).await?;
@@ -129,7 +141,9 @@ async fn extend_keeps_the_message_invisible_past_its_first_lease() -> anyhow::Re
     let server = TestServer::start().await?;
     let client = &server.client;
     client.create_queue(&queue("slow-work")).await?;
-    let id = client.send("slow-work", &json_message(json!("big job"))).await?;
+    let id = client
+        .send("slow-work", &json_message(json!("big job")))
+        .await?;
     let lease = Duration::from_millis(1500);
     let request = ReceiveRequest {
         max_messages: Some(1),
@@ -141,7 +155,9 @@ async fn extend_keeps_the_message_invisible_past_its_first_lease() -> anyhow::Re
     let received_at = Instant::now();
 
     let before = now_ms();
-    let extended = client.extend("slow-work", &receipt(&received[0]), 60_000).await?;
+    let extended = client
+        .extend("slow-work", &receipt(&received[0]), 60_000)
+        .await?;
     assert!(
         extended.visible_at_ms >= before + 60_000,
         "extend to 60 s says the lease ends at {} (asked at {before})",
@@ -151,8 +167,13 @@ async fn extend_keeps_the_message_invisible_past_its_first_lease() -> anyhow::Re
     // Wait until the first lease would surely have ended, then look.
     tokio::time::sleep((lease + Duration::from_millis(500)).saturating_sub(received_at.elapsed()))
         .await;
-    let others = client.receive("slow-work", &receive_request(1, 500)).await?;
-    assert!(others.is_empty(), "an extended lease ended early: {others:?}");
+    let others = client
+        .receive("slow-work", &receive_request(1, 500))
+        .await?;
+    assert!(
+        others.is_empty(),
+        "an extended lease ended early: {others:?}"
+    );
     let status = client.message_status(&id).await?;
     assert_eq!(status.deliveries[0].state, DeliveryState::InFlight);
     assert_eq!(status.deliveries[0].visible_at_ms, extended.visible_at_ms);
@@ -185,13 +206,23 @@ async fn long_poll_hands_over_a_message_published_during_the_wait() -> anyhow::R
 
     let waiting = tokio::spawn({
         let client = client.clone();
-        async move { client.receive("listener", &receive_request(10, 15_000)).await }
+        async move {
+            client
+                .receive("listener", &receive_request(10, 15_000))
+                .await
+        }
     });
     // Let the receive start waiting, then publish.
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let id = client.publish("pings", &json_message(json!("ping"))).await?;
+    let id = client
+        .publish("pings", &json_message(json!("ping")))
+        .await?;
     let received = waiting.await??;
-    assert_eq!(received.len(), 1, "the waiting receive did not get the message");
+    assert_eq!(
+        received.len(),
+        1,
+        "the waiting receive did not get the message"
+    );
     assert_eq!(received[0].id, id);
     assert_eq!(received[0].receive_count, 1);
     Ok(())
@@ -222,7 +253,11 @@ async fn peek_shows_messages_and_their_state_without_leasing() -> anyhow::Result
     assert_eq!(held.len(), 1);
 
     let peeked = client.peek("browse", 10, None).await?;
-    assert_eq!(peeked.iter().map(|m| m.id.clone()).collect::<Vec<_>>(), ids, "peek is in id order");
+    assert_eq!(
+        peeked.iter().map(|m| m.id.clone()).collect::<Vec<_>>(),
+        ids,
+        "peek is in id order"
+    );
     for message in &peeked {
         assert!(message.receipt.is_none(), "peek must not hand out receipts");
         let want = if message.id == held[0].id {
@@ -233,11 +268,17 @@ async fn peek_shows_messages_and_their_state_without_leasing() -> anyhow::Result
         assert_eq!(message.state, Some(want), "state of {}", message.id);
     }
     let page = client.peek("browse", 1, Some(&ids[0])).await?;
-    assert_eq!(page.iter().map(|m| m.id.clone()).collect::<Vec<_>>(), [ids[1].clone()]);
+    assert_eq!(
+        page.iter().map(|m| m.id.clone()).collect::<Vec<_>>(),
+        [ids[1].clone()]
+    );
 
     // Peeking leased nothing: the two others are still receivable, first delivery.
     let rest = receive_exactly(client, "browse", 2).await?;
-    assert!(rest.iter().all(|m| m.receive_count == 1 && m.id != held[0].id));
+    assert!(
+        rest.iter()
+            .all(|m| m.receive_count == 1 && m.id != held[0].id)
+    );
     Ok(())
 }
 
@@ -255,14 +296,24 @@ async fn queue_stats_count_ready_in_flight_and_delayed() -> anyhow::Result<()> {
     let held = client.receive("counted", &receive_request(1, 1000)).await?;
     assert_eq!(held.len(), 1);
 
-    let stats = client.get_queue("counted").await?.stats.expect("GET queue has stats");
+    let stats = client
+        .get_queue("counted")
+        .await?
+        .stats
+        .expect("GET queue has stats");
     assert_eq!((stats.ready, stats.in_flight, stats.delayed), (2, 1, 1));
-    assert!(stats.oldest_age_ms.is_some(), "a non-empty queue has an oldest age");
+    assert!(
+        stats.oldest_age_ms.is_some(),
+        "a non-empty queue has an oldest age"
+    );
 
     let purged = client.purge("counted").await?;
     assert_eq!(purged, 4);
     let stats = client.get_queue("counted").await?.stats.expect("stats");
     assert_eq!((stats.ready, stats.in_flight, stats.delayed), (0, 0, 0));
-    assert_eq!(stats.oldest_age_ms, None, "an empty queue has no oldest age");
+    assert_eq!(
+        stats.oldest_age_ms, None,
+        "an empty queue has no oldest age"
+    );
     Ok(())
 }

@@ -23,8 +23,17 @@ async fn topics_can_be_created_listed_fetched_and_deleted() -> anyhow::Result<()
     let longest = "x".repeat(128);
     client.create_topic(&longest).await?;
 
-    let names: Vec<String> = client.list_topics().await?.into_iter().map(|t| t.name).collect();
-    assert_eq!(names, ["a.b_c-D9".to_string(), "signups".into(), longest.clone()], "sorted by name");
+    let names: Vec<String> = client
+        .list_topics()
+        .await?
+        .into_iter()
+        .map(|t| t.name)
+        .collect();
+    assert_eq!(
+        names,
+        ["a.b_c-D9".to_string(), "signups".into(), longest.clone()],
+        "sorted by name"
+    );
     assert_eq!(client.get_topic("signups").await?, created);
 
     client.delete_topic("signups").await?;
@@ -40,7 +49,10 @@ async fn queues_can_be_created_with_settings_and_patched() -> anyhow::Result<()>
     let plain = client.create_queue(&queue("plain")).await?;
     assert_eq!(plain.visibility_timeout_ms, 30_000, "SQS's default lease");
     assert_eq!(plain.delay_ms, 0);
-    assert_eq!((plain.max_receive_count, plain.dead_letter_queue.as_deref()), (None, None));
+    assert_eq!(
+        (plain.max_receive_count, plain.dead_letter_queue.as_deref()),
+        (None, None)
+    );
 
     let tuned = client
         .create_queue(&CreateQueue {
@@ -77,15 +89,27 @@ async fn queues_can_be_created_with_settings_and_patched() -> anyhow::Result<()>
         )
         .await?;
     assert_eq!(patched.visibility_timeout_ms, 5_000);
-    assert_eq!(patched.dead_letter_queue, None, "null removes the dead-letter queue");
+    assert_eq!(
+        patched.dead_letter_queue, None,
+        "null removes the dead-letter queue"
+    );
     // Like SQS's redrive policy, the receive limit goes with the dead-letter queue.
     assert_eq!(patched.max_receive_count, None);
-    assert_eq!((patched.delay_ms, patched.retention_ms), (250, 3_600_000), "absent settings stay");
+    assert_eq!(
+        (patched.delay_ms, patched.retention_ms),
+        (250, 3_600_000),
+        "absent settings stay"
+    );
 
     let fetched = client.get_queue("tuned").await?;
     assert_eq!(fetched.visibility_timeout_ms, 5_000);
     assert!(fetched.stats.is_some(), "GET shows live stats");
-    let names: Vec<String> = client.list_queues().await?.into_iter().map(|q| q.name).collect();
+    let names: Vec<String> = client
+        .list_queues()
+        .await?
+        .into_iter()
+        .map(|q| q.name)
+        .collect();
     assert_eq!(names, ["plain", "tuned", "zero-lease"]);
     Ok(())
 }

@@ -29,12 +29,18 @@ async fn restart_keeps_topics_queues_subscriptions_messages_and_acks() -> anyhow
     client.create_queue(&queue("big-orders")).await?;
     client.subscribe("orders", "fulfilment", None).await?;
     client
-        .subscribe("orders", "big-orders", Some(json!({"payload": {"size": ["big"]}})))
+        .subscribe(
+            "orders",
+            "big-orders",
+            Some(json!({"payload": {"size": ["big"]}})),
+        )
         .await?;
 
     let batch = PublishBatch {
         messages: (0..10)
-            .map(|n| json_message(json!({"n": n, "size": if n % 2 == 0 { "big" } else { "small" }})))
+            .map(|n| {
+                json_message(json!({"n": n, "size": if n % 2 == 0 { "big" } else { "small" }}))
+            })
             .collect(),
     };
     let ids = client.publish_batch("orders", &batch).await?;
@@ -51,7 +57,11 @@ async fn restart_keeps_topics_queues_subscriptions_messages_and_acks() -> anyhow
     // The six unacked messages come back, the four acked ones do not.
     let rest = drain(client, "fulfilment").await?;
     let rest_ids = distinct_ids(&rest);
-    let want: BTreeSet<String> = ids.iter().filter(|id| !acked_ids.contains(*id)).cloned().collect();
+    let want: BTreeSet<String> = ids
+        .iter()
+        .filter(|id| !acked_ids.contains(*id))
+        .cloned()
+        .collect();
     assert_eq!(rest_ids.into_iter().collect::<BTreeSet<_>>(), want);
     for message in &rest {
         let n = payload(message)["n"].as_u64().expect("n");
@@ -65,7 +75,10 @@ async fn restart_keeps_topics_queues_subscriptions_messages_and_acks() -> anyhow
                 Vec::new()
             }
         };
-        assert!(!queues.contains(&"fulfilment".to_string()), "an ack of {id} was lost");
+        assert!(
+            !queues.contains(&"fulfilment".to_string()),
+            "an ack of {id} was lost"
+        );
     }
     let big = drain(client, "big-orders").await?;
     assert_eq!(big.len(), 5, "the filtered queue kept its five messages");
@@ -74,7 +87,10 @@ async fn restart_keeps_topics_queues_subscriptions_messages_and_acks() -> anyhow
     let id = client
         .publish("orders", &json_message(json!({"n": 10, "size": "big"})))
         .await?;
-    assert!(!ids.contains(&id), "a new id after restart repeats an old one");
+    assert!(
+        !ids.contains(&id),
+        "a new id after restart repeats an old one"
+    );
     assert_eq!(drain(client, "fulfilment").await?.len(), 1);
     assert_eq!(drain(client, "big-orders").await?.len(), 1);
     server.shutdown().await;
@@ -102,7 +118,10 @@ async fn lease_in_flight_at_restart_ends_then_redelivers() -> anyhow::Result<()>
     let client = &server.client;
     let status = client.message_status(&id).await?;
     assert_eq!(status.deliveries[0].receive_count, 1);
-    assert_eq!(status.deliveries[0].visible_at_ms, lease_end, "the lease survived as it was");
+    assert_eq!(
+        status.deliveries[0].visible_at_ms, lease_end,
+        "the lease survived as it was"
+    );
     if asked_at.elapsed() < lease {
         assert_eq!(status.deliveries[0].state, DeliveryState::InFlight);
     }
@@ -155,7 +174,10 @@ async fn restart_keeps_dead_letters_and_delays() -> anyhow::Result<()> {
     let server = server.restart().await?;
     let client = &server.client;
     let dead_after = client.message_status(&dead_id).await?;
-    let info = dead_after.deliveries[0].dead_letter.clone().expect("still a dead letter");
+    let info = dead_after.deliveries[0]
+        .dead_letter
+        .clone()
+        .expect("still a dead letter");
     assert_eq!(Some(&info), dead_before.deliveries[0].dead_letter.as_ref());
     assert_eq!(info.source_queue, "src");
     let delayed_after = client.message_status(&delayed_id).await?;
@@ -164,7 +186,12 @@ async fn restart_keeps_dead_letters_and_delays() -> anyhow::Result<()> {
         delayed_after.deliveries[0].visible_at_ms,
         delayed_before.deliveries[0].visible_at_ms
     );
-    assert!(client.receive("src", &receive_request(10, 300)).await?.is_empty());
+    assert!(
+        client
+            .receive("src", &receive_request(10, 300))
+            .await?
+            .is_empty()
+    );
     let dead = receive_exactly(client, "dlq", 1).await?;
     assert_eq!(dead[0].id, dead_id);
     assert_eq!(dead[0].dead_letter.as_ref(), Some(&info));

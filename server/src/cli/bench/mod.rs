@@ -176,7 +176,7 @@ async fn run_plan(
         Plan::Batch { size } => {
             let path: Arc<str> = format!("/v1/topics/{name}/batch").into();
             let (count, body) = warm_up_batch(client, &path, args.batch_size, size).await?;
-            let label = format!("batch {} B", size);
+            let label = format!("batch {}", size_text(size));
             let request = {
                 let client = client.clone();
                 let body = Arc::new(body);
@@ -228,7 +228,7 @@ async fn run_plan(
                 Plan::Single { .. } => ("single", args.connections),
                 _ => ("serial", 1),
             };
-            let label = format!("{scenario} {size} B");
+            let label = format!("{scenario} {}", size_text(size));
             let measured = load::drive(&label, workers, budget, request).await;
             Ok(RunReport::new(scenario, size, None, workers, measured))
         }

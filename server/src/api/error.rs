@@ -135,7 +135,8 @@ pub(crate) async fn no_route(request: Request) -> ApiError {
 }
 
 /// JSON in and out. Reading accepts a body with or without a JSON content type, and
-/// answers malformed JSON, wrong types and unknown fields with `invalid_body`.
+/// answers anything but a well-formed object of the right shape (malformed JSON, arrays,
+/// wrong types, unknown fields) with `invalid_body`.
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct ApiJson<T>(pub(crate) T);
 
@@ -164,6 +165,13 @@ where
                 }
             }
         })?;
+        // serde reads a JSON array into a struct by position; a body is an object or
+        // nothing.
+        match bytes.iter().find(|b| !b.is_ascii_whitespace()) {
+            Some(b'{') => {}
+            Some(_) => return Err(ApiError::invalid_body("the request body must be a JSON object")),
+            None => return Err(ApiError::invalid_body("the request body is empty; send a JSON object")),
+        }
         let value = serde_json::from_slice(&bytes)
             .map_err(|e| ApiError::invalid_body(format!("invalid JSON body: {e}")))?;
         Ok(ApiJson(value))

@@ -3,10 +3,11 @@
 //! and never reaches into the broker or storage.
 
 mod bench;
-mod commands;
 mod compose;
+mod messages;
 mod output;
 mod serve;
+mod wiring;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -50,22 +51,22 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
     let client = Client::new(cli.url.clone());
     match cli.command {
         Command::Serve(args) => serve::run(args).await,
-        Command::Topic(command) => commands::topic(&client, out, command).await,
-        Command::Queue(command) => commands::queue(&client, out, command).await,
-        Command::Sub(command) => commands::subscription(&client, out, command).await,
-        Command::Publish(args) => commands::publish(&client, out, args).await,
-        Command::Send(args) => commands::send(&client, out, args).await,
-        Command::Receive(args) => commands::receive(&client, out, args).await,
-        Command::Ack(args) => commands::ack(&client, out, args).await,
-        Command::Nack(args) => commands::nack(&client, out, args).await,
-        Command::Extend(args) => commands::extend(&client, out, args).await,
-        Command::Message(args) => commands::message(&client, out, args).await,
+        Command::Topic(command) => wiring::topic(&client, out, command).await,
+        Command::Queue(command) => wiring::queue(&client, out, command).await,
+        Command::Sub(command) => wiring::subscription(&client, out, command).await,
+        Command::Publish(args) => messages::publish(&client, out, args).await,
+        Command::Send(args) => messages::send(&client, out, args).await,
+        Command::Receive(args) => messages::receive(&client, out, args).await,
+        Command::Ack(args) => messages::ack(&client, out, args).await,
+        Command::Nack(args) => messages::nack(&client, out, args).await,
+        Command::Extend(args) => messages::extend(&client, out, args).await,
+        Command::Message(args) => messages::message(&client, out, args).await,
         Command::Bench(args) => bench::run(&client, out, args).await,
     }
 }
 
-/// One line for an error: the context chain, with API errors shown as the server's message
-/// and code, and transport errors reduced to the URL and the root cause.
+/// One line for an error: the context chain (without repeats), with API errors shown as the
+/// server's message and code, and transport errors reduced to the URL and the root cause.
 fn describe(error: &anyhow::Error) -> String {
     let mut parts = Vec::new();
     for cause in error.chain() {
@@ -82,7 +83,16 @@ fn describe(error: &anyhow::Error) -> String {
                 parts.push(format!("cannot reach the server at {url}: {root}"));
                 break;
             }
-            _ => parts.push(cause.to_string()),
+            _ => {
+                // Many errors repeat their source in their own message: say it once.
+                let text = cause.to_string();
+                if !parts
+                    .last()
+                    .is_some_and(|last: &String| last.contains(&text))
+                {
+                    parts.push(text);
+                }
+            }
         }
     }
     parts.join(": ")
@@ -98,12 +108,13 @@ struct Cli {
         global = true,
         env = "SWITCHYARD_URL",
         default_value = "http://127.0.0.1:7700",
-        value_name = "URL"
+        value_name = "URL",
+        help_heading = "Global options"
     )]
     url: String,
 
     /// Print the JSON response instead of human-readable output.
-    #[arg(long, global = true)]
+    #[arg(long, global = true, help_heading = "Global options")]
     json: bool,
 
     #[command(subcommand)]
@@ -401,6 +412,18 @@ mod tests {
         let err = Cli::try_parse_from(["switchyard", "sub", "update", "id"]).unwrap_err();
         assert_eq!(err.kind(), clap::error::ErrorKind::MissingRequiredArgument);
         assert!(Cli::try_parse_from(["switchyard", "sub", "update", "id", "--no-filter"]).is_ok());
+    }
+
+    #[test]
+    fn describe_says_a_repeated_source_once() {
+        let io = std::io::Error::new(std::io::ErrorKind::AddrInUse, "address in use");
+        let error = anyhow::Error::new(io)
+            .context("cannot listen on 127.0.0.1:1: address in use")
+            .context("cannot start the server");
+        assert_eq!(
+            describe(&error),
+            "cannot start the server: cannot listen on 127.0.0.1:1: address in use"
+        );
     }
 
     #[test]

@@ -75,6 +75,15 @@ impl Table {
     pub(super) fn print(&self) {
         print!("{}", self.render());
     }
+
+    /// Prints the table, or `empty` instead when it has no rows.
+    pub(super) fn print_or(&self, empty: &str) {
+        if self.len() == 0 {
+            println!("{empty}");
+        } else {
+            self.print();
+        }
+    }
 }
 
 /// Now, in Unix ms.

@@ -144,7 +144,7 @@ async fn extend_keeps_the_message_invisible_past_its_first_lease() -> anyhow::Re
     let id = client
         .send("slow-work", &json_message(json!("big job")))
         .await?;
-    let lease = Duration::from_millis(1500);
+    let lease = Duration::from_millis(2500);
     let request = ReceiveRequest {
         max_messages: Some(1),
         wait_ms: Some(1000),

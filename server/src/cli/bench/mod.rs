@@ -104,7 +104,8 @@ pub(super) async fn run(client: &Client, out: Output, args: BenchArgs) -> anyhow
         eprintln!("warning: cannot delete the bench topic and queue {name}: {error}");
     }
     if !reports.is_empty() {
-        print_report(out, client.base_url(), &args, &reports)?;
+        let interrupted = stop.load(Ordering::Relaxed);
+        print_report(out, client.base_url(), &args, &reports, interrupted)?;
     }
     match failure {
         Some(error) => Err(error),
@@ -343,6 +344,8 @@ impl RunReport {
 struct BenchReport<'a> {
     url: &'a str,
     seconds: u64,
+    /// Ctrl-C ended the bench early.
+    interrupted: bool,
     runs: &'a [RunReport],
 }
 
@@ -351,11 +354,13 @@ fn print_report(
     url: &str,
     args: &BenchArgs,
     runs: &[RunReport],
+    interrupted: bool,
 ) -> anyhow::Result<()> {
     if out.json {
         return out.print_json(&BenchReport {
             url,
             seconds: args.seconds,
+            interrupted,
             runs,
         });
     }
@@ -377,7 +382,15 @@ fn print_report(
         ]);
     }
     println!();
-    println!("switchyard bench against {url}, {} s per run", args.seconds);
+    let early = if interrupted {
+        " (stopped early by Ctrl-C)"
+    } else {
+        ""
+    };
+    println!(
+        "switchyard bench against {url}, {} s per run{early}",
+        args.seconds
+    );
     println!();
     table.print();
     println!();

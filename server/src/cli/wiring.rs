@@ -1,19 +1,13 @@
-//! The client subcommands: each one calls the REST API through the typed client and shows
-//! the answer (JSON with `--json`, text otherwise).
+//! Wiring subcommands: topics, queues and subscriptions (create, list, inspect, change,
+//! delete). Each calls the REST API through the typed client and shows the answer.
 
 use anyhow::bail;
 use serde_json::json;
-use switchyard_client::{
-    Client, CreateQueue, PatchQueue, PublishBatch, Published, PublishedBatch, Queue,
-    ReceiptFailure, ReceiveRequest, ReceiveResponse, SubscriptionList, TopicList,
-};
+use switchyard_client::{Client, CreateQueue, PatchQueue, Queue, SubscriptionList, TopicList};
 
-use super::compose::{self, Outgoing};
+use super::compose;
 use super::output::{self, Output, Table};
-use super::{
-    AckArgs, ExtendArgs, MessageArgs, NackArgs, PublishArgs, QueueCommand, QueueSettings,
-    ReceiveArgs, SendArgs, SubCommand, TopicCommand,
-};
+use super::{QueueCommand, QueueSettings, SubCommand, TopicCommand};
 
 pub(super) async fn topic(
     client: &Client,
@@ -38,7 +32,7 @@ pub(super) async fn topic(
                 let created = output::timestamp(topic.created_at_ms);
                 table.row(vec![topic.name, topic.subscriptions.to_string(), created]);
             }
-            table.print();
+            table.print_or("no topics");
         }
         TopicCommand::Get { name } => {
             let topic = client.get_topic(&name).await?;
@@ -202,7 +196,7 @@ fn print_queue_table(queues: Vec<Queue>) {
             queue.dead_letter_queue.unwrap_or_else(|| "-".to_string()),
         ]);
     }
-    table.print();
+    table.print_or("no queues");
 }
 
 fn print_queue(queue: &Queue) {
@@ -225,7 +219,13 @@ fn print_queue(queue: &Queue) {
                 .clone()
                 .unwrap_or_else(|| "none".to_string()),
         ),
-        ("delay", output::duration(queue.delay_ms)),
+        (
+            "delay",
+            match queue.delay_ms {
+                0 => "none".to_string(),
+                ms => output::duration(ms),
+            },
+        ),
         ("retention", output::duration(queue.retention_ms)),
         ("created", output::time_and_relative(queue.created_at_ms)),
     ];
@@ -234,7 +234,7 @@ fn print_queue(queue: &Queue) {
             ("ready", stats.ready.to_string()),
             ("in flight", stats.in_flight.to_string()),
             ("delayed", stats.delayed.to_string()),
-            ("dead lettered in", stats.dead_lettered.to_string()),
+            ("dead-lettered into it", stats.dead_lettered.to_string()),
             (
                 "oldest message",
                 stats
@@ -282,7 +282,7 @@ pub(super) async fn subscription(
                     .map_or("-".to_string(), |f| output::one_line(&f.to_string(), 60));
                 table.row(vec![s.id, s.topic, s.queue, filter]);
             }
-            table.print();
+            table.print_or("no subscriptions");
         }
         SubCommand::Update {
             id,
@@ -310,210 +310,5 @@ pub(super) async fn subscription(
             println!("deleted subscription {id}");
         }
     }
-    Ok(())
-}
-
-pub(super) async fn publish(client: &Client, out: Output, args: PublishArgs) -> anyhow::Result<()> {
-    match compose::outgoing(args.message)? {
-        Outgoing::One(message) => {
-            let id = client.publish(&args.topic, &message).await?;
-            print_id(out, id)
-        }
-        Outgoing::Many(messages) => {
-            let ids = client
-                .publish_batch(&args.topic, &PublishBatch { messages })
-                .await?;
-            print_ids(out, ids)
-        }
-    }
-}
-
-pub(super) async fn send(client: &Client, out: Output, args: SendArgs) -> anyhow::Result<()> {
-    match compose::outgoing(args.message)? {
-        Outgoing::One(message) => {
-            let id = client.send(&args.queue, &message).await?;
-            print_id(out, id)
-        }
-        Outgoing::Many(messages) => {
-            // Queues have no batch endpoint: send one by one, in order.
-            let mut ids = Vec::with_capacity(messages.len());
-            for (index, message) in messages.iter().enumerate() {
-                match client.send(&args.queue, message).await {
-                    Ok(id) => ids.push(id),
-                    Err(error) => {
-                        if !out.json {
-                            print_ids(out, ids)?;
-                        }
-                        return Err(anyhow::Error::new(error).context(format!(
-                            "message {} of {} was not sent",
-                            index + 1,
-                            messages.len()
-                        )));
-                    }
-                }
-            }
-            print_ids(out, ids)
-        }
-    }
-}
-
-fn print_id(out: Output, id: String) -> anyhow::Result<()> {
-    if out.json {
-        return out.print_json(&Published { id });
-    }
-    println!("{id}");
-    Ok(())
-}
-
-fn print_ids(out: Output, ids: Vec<String>) -> anyhow::Result<()> {
-    if out.json {
-        return out.print_json(&PublishedBatch { ids });
-    }
-    for id in ids {
-        println!("{id}");
-    }
-    Ok(())
-}
-
-pub(super) async fn receive(client: &Client, out: Output, args: ReceiveArgs) -> anyhow::Result<()> {
-    let request = ReceiveRequest {
-        max_messages: Some(args.max),
-        wait_ms: Some(args.wait_ms),
-        visibility_timeout_ms: args.visibility_timeout_ms,
-    };
-    let messages = client.receive(&args.queue, &request).await?;
-    let receipts: Vec<String> = messages.iter().filter_map(|m| m.receipt.clone()).collect();
-    let acked = if args.ack && !receipts.is_empty() {
-        Some(client.ack(&args.queue, receipts).await)
-    } else {
-        None
-    };
-    if out.json {
-        let mut body = serde_json::to_value(ReceiveResponse { messages })?;
-        if let Some(Ok(ack)) = &acked {
-            body["ack"] = serde_json::to_value(ack)?;
-        }
-        out.print_json(&body)?;
-    } else if messages.is_empty() {
-        println!("no messages");
-    } else {
-        for (index, message) in messages.iter().enumerate() {
-            if index > 0 {
-                println!();
-            }
-            output::print_message(message);
-        }
-    }
-    match acked {
-        None => Ok(()),
-        Some(Ok(ack)) => {
-            if !out.json {
-                println!();
-                println!("acked {}", ack.acked);
-            }
-            receipt_failures(&ack.failed, "acked")
-        }
-        Some(Err(error)) => Err(anyhow::Error::new(error).context(
-            "the messages were received but could not be acked; they will be redelivered",
-        )),
-    }
-}
-
-pub(super) async fn ack(client: &Client, out: Output, args: AckArgs) -> anyhow::Result<()> {
-    let answer = client.ack(&args.queue, args.receipts).await?;
-    if out.json {
-        out.print_json(&answer)?;
-    } else {
-        println!("acked {}", answer.acked);
-    }
-    receipt_failures(&answer.failed, "acked")
-}
-
-pub(super) async fn nack(client: &Client, out: Output, args: NackArgs) -> anyhow::Result<()> {
-    let answer = client
-        .nack(&args.queue, args.receipts, args.delay_ms)
-        .await?;
-    if out.json {
-        out.print_json(&answer)?;
-    } else {
-        match args.delay_ms.filter(|&ms| ms > 0) {
-            Some(ms) => println!(
-                "returned {} (visible again in {})",
-                answer.nacked,
-                output::duration(ms)
-            ),
-            None => println!("returned {}", answer.nacked),
-        }
-    }
-    receipt_failures(&answer.failed, "returned")
-}
-
-/// Lists receipts that failed on stderr; an error (exit 1) when there are any.
-fn receipt_failures(failed: &[ReceiptFailure], verb: &str) -> anyhow::Result<()> {
-    for failure in failed {
-        eprintln!(
-            "not {verb}: {}: {} ({})",
-            failure.receipt, failure.message, failure.code
-        );
-    }
-    match failed.len() {
-        0 => Ok(()),
-        1 => bail!("1 receipt was not {verb}"),
-        n => bail!("{n} receipts were not {verb}"),
-    }
-}
-
-pub(super) async fn extend(client: &Client, out: Output, args: ExtendArgs) -> anyhow::Result<()> {
-    let answer = client
-        .extend(&args.queue, &args.receipt, args.visibility_timeout_ms)
-        .await?;
-    if out.json {
-        return out.print_json(&answer);
-    }
-    println!(
-        "lease extended until {}",
-        output::time_and_relative(answer.visible_at_ms)
-    );
-    Ok(())
-}
-
-pub(super) async fn message(client: &Client, out: Output, args: MessageArgs) -> anyhow::Result<()> {
-    let status = client.message_status(&args.id).await?;
-    if out.json {
-        return out.print_json(&status);
-    }
-    output::print_fields(&[
-        ("id", status.id.clone()),
-        (
-            "topic",
-            status
-                .topic
-                .clone()
-                .unwrap_or_else(|| "(sent to a queue)".to_string()),
-        ),
-        (
-            "published",
-            output::time_and_relative(status.published_at_ms),
-        ),
-    ]);
-    println!();
-    if status.deliveries.is_empty() {
-        println!("no queue holds it any more (acked, purged or expired)");
-        return Ok(());
-    }
-    let mut table = Table::new(&["QUEUE", "STATE", "RECEIVES", "VISIBLE", "DEAD LETTER"]);
-    for delivery in status.deliveries {
-        table.row(vec![
-            delivery.queue,
-            output::state_name(delivery.state).to_string(),
-            delivery.receive_count.to_string(),
-            output::relative(delivery.visible_at_ms),
-            delivery
-                .dead_letter
-                .as_ref()
-                .map_or("-".to_string(), output::dead_letter_text),
-        ]);
-    }
-    table.print();
     Ok(())
 }

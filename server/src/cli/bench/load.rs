@@ -182,6 +182,7 @@ impl Worker {
 
 /// One stderr line a second: seconds so far, the last second's rate and the total.
 async fn progress(label: String, published: Arc<AtomicU64>, mut done: oneshot::Receiver<()>) {
+    let label = format!("{label}:");
     let started = Instant::now();
     let mut ticker = tokio::time::interval(Duration::from_secs(1));
     ticker.tick().await;
@@ -191,7 +192,7 @@ async fn progress(label: String, published: Arc<AtomicU64>, mut done: oneshot::R
             _ = ticker.tick() => {
                 let now = published.load(Ordering::Relaxed);
                 eprintln!(
-                    "  {label}: {:>3}s  {:>10} msg/s  {:>12} total",
+                    "  {label:<14} {:>3}s  {:>10} msg/s  {:>12} total",
                     started.elapsed().as_secs(),
                     thousands(now - last),
                     thousands(now)

@@ -22,9 +22,8 @@
 
 mod wire;
 
+pub use reqwest::{Method, StatusCode};
 pub use wire::*;
-
-use reqwest::{Method, StatusCode};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -170,6 +169,26 @@ impl Client {
             .map(drop)
     }
 
+    /// `GET /metrics`: the Prometheus text.
+    pub async fn metrics(&self) -> Result<String, ClientError> {
+        let url = format!("{}/metrics", self.base);
+        let transport = |source| ClientError::Transport {
+            url: url.clone(),
+            source,
+        };
+        let response = self.http.get(&url).send().await.map_err(transport)?;
+        let status = response.status();
+        let text = response.text().await.map_err(transport)?;
+        if !status.is_success() {
+            return Err(ClientError::Protocol {
+                url,
+                status,
+                detail: text.chars().take(200).collect(),
+            });
+        }
+        Ok(text)
+    }
+
     /// `GET /healthz`.
     pub async fn health(&self) -> Result<Health, ClientError> {
         self.get("/healthz").await
@@ -245,6 +264,16 @@ impl Client {
     pub async fn send(&self, queue: &str, message: &PublishMessage) -> Result<String, ClientError> {
         let path = format!("/v1/queues/{}/messages", segment(queue));
         Ok(self.post::<_, Published>(&path, message).await?.id)
+    }
+
+    /// Sends a batch straight to a queue; returns the ids in order once all are durable.
+    pub async fn send_batch(
+        &self,
+        queue: &str,
+        messages: &PublishBatch,
+    ) -> Result<Vec<String>, ClientError> {
+        let path = format!("/v1/queues/{}/batch", segment(queue));
+        Ok(self.post::<_, PublishedBatch>(&path, messages).await?.ids)
     }
 
     /// Receives up to `max_messages`, long-polling up to `wait_ms`.

@@ -5,7 +5,6 @@
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
 use axum::http::StatusCode;
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -116,15 +115,26 @@ fn error_chain(error: &dyn std::error::Error) -> String {
     text
 }
 
-/// Logs the cause of every 5xx the API produces.
-pub(crate) async fn log_failures(request: Request, next: Next) -> Response {
-    let method = request.method().clone();
-    let path = request.uri().path().to_string();
-    let response = next.run(request).await;
-    if let Some(Fault(detail)) = response.extensions().get::<Fault>() {
-        tracing::error!(%method, %path, status = %response.status(), error = %detail, "request failed");
+/// Logs the cause of every 5xx the API produces; the rest at debug level. Used as the
+/// trace layer's response hook.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct LogFailures;
+
+impl<B> tower_http::trace::OnResponse<B> for LogFailures {
+    fn on_response(
+        self,
+        response: &axum::http::Response<B>,
+        latency: std::time::Duration,
+        _span: &tracing::Span,
+    ) {
+        let status = response.status();
+        match response.extensions().get::<Fault>() {
+            Some(Fault(detail)) => {
+                tracing::error!(%status, ?latency, error = %detail, "request failed");
+            }
+            None => tracing::debug!(%status, ?latency, "answered"),
+        }
     }
-    response
 }
 
 pub(crate) async fn no_route(request: Request) -> ApiError {

@@ -36,6 +36,13 @@ pub(super) async fn render(State(broker): State<AppState>) -> impl IntoResponse 
         "Time spent committing, fsync included.",
         counters.commit_micros.load(Ordering::Relaxed) as f64 / 1e6,
     );
+    if let Some(seconds) = process_cpu_seconds() {
+        counter(
+            "process_cpu_seconds_total",
+            "User and system CPU time of the server process.",
+            seconds,
+        );
+    }
     let queues = broker.list_queues();
     let _ = writeln!(
         out,
@@ -72,4 +79,14 @@ pub(super) async fn render(State(broker): State<AppState>) -> impl IntoResponse 
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         out,
     )
+}
+
+/// CPU time of this process from `/proc/self/stat` (Linux; clock ticks are 1/100 s there).
+fn process_cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    let after_name = &stat[stat.rfind(')')? + 1..];
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    let utime: u64 = fields.get(11)?.parse().ok()?;
+    let stime: u64 = fields.get(12)?.parse().ok()?;
+    Some((utime + stime) as f64 / 100.0)
 }

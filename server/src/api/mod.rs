@@ -52,7 +52,6 @@ pub fn app(broker: Arc<Broker>, config: &Config) -> Router {
         )
         .fallback(error::no_route)
         .with_state(broker)
-        .layer(axum::middleware::from_fn(error::log_failures))
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(
             axum::http::StatusCode::REQUEST_TIMEOUT,
@@ -60,7 +59,11 @@ pub fn app(broker: Arc<Broker>, config: &Config) -> Router {
         ))
         .layer(tower::limit::ConcurrencyLimitLayer::new(MAX_CONCURRENT_REQUESTS))
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
-        .layer(TraceLayer::new_for_http())
+        .layer(
+            TraceLayer::new_for_http()
+                .on_response(error::LogFailures)
+                .on_failure(()),
+        )
         .layer(SetRequestIdLayer::new(request_id, Counter::default()))
 }
 

@@ -33,23 +33,9 @@ pub(super) async fn send(client: &Client, out: Output, args: SendArgs) -> anyhow
             print_id(out, id)
         }
         Outgoing::Many(messages) => {
-            // Queues have no batch endpoint: send one by one, in order.
-            let mut ids = Vec::with_capacity(messages.len());
-            for (index, message) in messages.iter().enumerate() {
-                match client.send(&args.queue, message).await {
-                    Ok(id) => ids.push(id),
-                    Err(error) => {
-                        if !out.json {
-                            print_ids(out, ids)?;
-                        }
-                        return Err(anyhow::Error::new(error).context(format!(
-                            "message {} of {} was not sent",
-                            index + 1,
-                            messages.len()
-                        )));
-                    }
-                }
-            }
+            let ids = client
+                .send_batch(&args.queue, &PublishBatch { messages })
+                .await?;
             print_ids(out, ids)
         }
     }

@@ -429,7 +429,7 @@ mod tests {
     #[test]
     fn describe_shows_the_api_message_and_code() {
         let error = anyhow::Error::new(ClientError::Api {
-            status: axum::http::StatusCode::NOT_FOUND,
+            status: switchyard_client::StatusCode::NOT_FOUND,
             code: "queue_not_found".into(),
             message: "no queue named mail".into(),
         })

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use anyhow::Context as _;
-use axum::http::Method;
+use switchyard_client::Method;
 use clap::{Args, ValueEnum};
 use serde::Serialize;
 use switchyard_client::{Client, CreateQueue, Published, PublishedBatch};
@@ -173,6 +173,22 @@ async fn run_plan(
     budget: &Budget,
     plan: Plan,
 ) -> anyhow::Result<RunReport> {
+    let before = ServerSample::take(client).await;
+    let mut report = drive_plan(client, name, args, budget, plan).await?;
+    let after = ServerSample::take(client).await;
+    if let (Some(before), Some(after)) = (before, after) {
+        report.server = Some(after.since(&before, report.messages, report.elapsed_s));
+    }
+    Ok(report)
+}
+
+async fn drive_plan(
+    client: &Client,
+    name: &str,
+    args: &BenchArgs,
+    budget: &Budget,
+    plan: Plan,
+) -> anyhow::Result<RunReport> {
     match plan {
         Plan::Batch { size } => {
             let path: Arc<str> = format!("/v1/topics/{name}/batch").into();
@@ -289,6 +305,62 @@ struct RunReport {
     mb_per_s: f64,
     /// Request latency in µs (a batch request carries the whole batch).
     latency_us: Latency,
+    /// What the server's `/metrics` say about the run (warm-up included).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    server: Option<ServerFigures>,
+}
+
+/// The server's counters at one moment, from `/metrics`.
+#[derive(Debug, Clone, Copy)]
+struct ServerSample {
+    commits: f64,
+    requests: f64,
+    commit_seconds: f64,
+    cpu_seconds: Option<f64>,
+}
+
+/// The server side of a run: how often it fsynced, how much each commit carried, and how
+/// much server CPU each message cost.
+#[derive(Debug, Serialize)]
+struct ServerFigures {
+    fsyncs_per_s: f64,
+    messages_per_fsync: f64,
+    write_requests_per_fsync: f64,
+    commit_ms_avg: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    server_cpu_us_per_message: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    server_cores_busy: Option<f64>,
+}
+
+impl ServerSample {
+    async fn take(client: &Client) -> Option<Self> {
+        let text = client.metrics().await.ok()?;
+        let value = |name: &str| {
+            text.lines()
+                .find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+        };
+        Some(Self {
+            commits: value("switchyard_storage_commits_total")?,
+            requests: value("switchyard_storage_write_requests_total")?,
+            commit_seconds: value("switchyard_storage_commit_seconds_total")?,
+            cpu_seconds: value("process_cpu_seconds_total"),
+        })
+    }
+
+    fn since(&self, before: &Self, messages: u64, seconds: f64) -> ServerFigures {
+        let commits = (self.commits - before.commits).max(1.0);
+        let cpu = self.cpu_seconds.zip(before.cpu_seconds).map(|(a, b)| a - b);
+        let round = |x: f64, places: i32| (x * 10f64.powi(places)).round() / 10f64.powi(places);
+        ServerFigures {
+            fsyncs_per_s: round(commits / seconds.max(f64::EPSILON), 0),
+            messages_per_fsync: round(messages as f64 / commits, 1),
+            write_requests_per_fsync: round((self.requests - before.requests) / commits, 1),
+            commit_ms_avg: round((self.commit_seconds - before.commit_seconds) * 1000.0 / commits, 3),
+            server_cpu_us_per_message: cpu.map(|cpu| round(cpu * 1e6 / messages.max(1) as f64, 2)),
+            server_cores_busy: cpu.map(|cpu| round(cpu / seconds.max(f64::EPSILON), 2)),
+        }
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -328,6 +400,7 @@ impl RunReport {
                 p999: latency.value_at_quantile(0.999),
                 max: latency.max(),
             },
+            server: None,
         }
     }
 
@@ -397,6 +470,34 @@ fn print_report(
     println!(
         "latency is per request (one batch request carries the whole batch); MB/s counts payload bytes (10^6)"
     );
+    if runs.iter().any(|run| run.server.is_some()) {
+        let mut server = Table::new(&[
+            "RUN", "PAYLOAD", "FSYNC/S", "MSG/FSYNC", "REQ/FSYNC", "COMMIT", "CPU/MSG", "CORES",
+        ]);
+        for run in runs {
+            let Some(figures) = &run.server else { continue };
+            let cpu = figures
+                .server_cpu_us_per_message
+                .map_or("-".into(), |us| format!("{us:.1} µs"));
+            let cores = figures
+                .server_cores_busy
+                .map_or("-".into(), |cores| format!("{cores:.2}"));
+            server.row(vec![
+                run.title(),
+                size_text(run.payload_bytes),
+                thousands(figures.fsyncs_per_s as u64),
+                format!("{:.1}", figures.messages_per_fsync),
+                format!("{:.1}", figures.write_requests_per_fsync),
+                format!("{:.2} ms", figures.commit_ms_avg),
+                cpu,
+                cores,
+            ]);
+        }
+        println!();
+        println!("server side, from its /metrics (fsyncs are group commits; CPU is the server process's)");
+        println!();
+        server.print();
+    }
     for run in runs {
         if let Some(error) = &run.first_error {
             println!(

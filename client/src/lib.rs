@@ -23,9 +23,9 @@
 mod wire;
 
 pub use reqwest::{Method, StatusCode};
-pub use wire::*;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+pub use wire::*;
 
 /// What can go wrong talking to a Switchyard server.
 #[derive(Debug, thiserror::Error)]
@@ -73,9 +73,7 @@ impl ClientError {
     /// The HTTP status, when the server answered.
     pub fn status(&self) -> Option<StatusCode> {
         match self {
-            ClientError::Api { status, .. } | ClientError::Protocol { status, .. } => {
-                Some(*status)
-            }
+            ClientError::Api { status, .. } | ClientError::Protocol { status, .. } => Some(*status),
             ClientError::Transport { .. } => None,
         }
     }
@@ -121,10 +119,13 @@ impl Client {
         if let Some(body) = body {
             request = request.json(body);
         }
-        let response = request.send().await.map_err(|source| ClientError::Transport {
-            url: url.clone(),
-            source,
-        })?;
+        let response = request
+            .send()
+            .await
+            .map_err(|source| ClientError::Transport {
+                url: url.clone(),
+                source,
+            })?;
         decode(url, response).await
     }
 
@@ -198,7 +199,8 @@ impl Client {
 
     /// Creates a topic.
     pub async fn create_topic(&self, name: &str) -> Result<Topic, ClientError> {
-        self.post("/v1/topics", &CreateTopic { name: name.into() }).await
+        self.post("/v1/topics", &CreateTopic { name: name.into() })
+            .await
     }
 
     /// Lists topics.
@@ -217,7 +219,11 @@ impl Client {
     }
 
     /// Publishes one message to a topic; returns its id once it is durable.
-    pub async fn publish(&self, topic: &str, message: &PublishMessage) -> Result<String, ClientError> {
+    pub async fn publish(
+        &self,
+        topic: &str,
+        message: &PublishMessage,
+    ) -> Result<String, ClientError> {
         let path = format!("/v1/topics/{}/messages", segment(topic));
         Ok(self.post::<_, Published>(&path, message).await?.id)
     }
@@ -283,11 +289,18 @@ impl Client {
         request: &ReceiveRequest,
     ) -> Result<Vec<Message>, ClientError> {
         let path = format!("/v1/queues/{}/receive", segment(queue));
-        Ok(self.post::<_, ReceiveResponse>(&path, request).await?.messages)
+        Ok(self
+            .post::<_, ReceiveResponse>(&path, request)
+            .await?
+            .messages)
     }
 
     /// Acks (deletes) received messages.
-    pub async fn ack(&self, queue: &str, receipts: Vec<String>) -> Result<AckResponse, ClientError> {
+    pub async fn ack(
+        &self,
+        queue: &str,
+        receipts: Vec<String>,
+    ) -> Result<AckResponse, ClientError> {
         let path = format!("/v1/queues/{}/ack", segment(queue));
         self.post(&path, &AckRequest { receipts }).await
     }
@@ -336,7 +349,10 @@ impl Client {
     /// Deletes every message in a queue.
     pub async fn purge(&self, queue: &str) -> Result<u64, ClientError> {
         let path = format!("/v1/queues/{}/purge", segment(queue));
-        Ok(self.post::<_, PurgeResponse>(&path, &serde_json::json!({})).await?.purged)
+        Ok(self
+            .post::<_, PurgeResponse>(&path, &serde_json::json!({}))
+            .await?
+            .purged)
     }
 
     // ------------------------------------------------------------ subscriptions
@@ -358,7 +374,10 @@ impl Client {
 
     /// Lists subscriptions.
     pub async fn list_subscriptions(&self) -> Result<Vec<Subscription>, ClientError> {
-        Ok(self.get::<SubscriptionList>("/v1/subscriptions").await?.subscriptions)
+        Ok(self
+            .get::<SubscriptionList>("/v1/subscriptions")
+            .await?
+            .subscriptions)
     }
 
     /// Replaces a subscription's filter.
@@ -374,7 +393,8 @@ impl Client {
 
     /// Deletes a subscription.
     pub async fn delete_subscription(&self, id: &str) -> Result<(), ClientError> {
-        self.delete(&format!("/v1/subscriptions/{}", segment(id))).await
+        self.delete(&format!("/v1/subscriptions/{}", segment(id)))
+            .await
     }
 
     // ------------------------------------------------------------ messages
@@ -390,10 +410,13 @@ async fn decode<T: DeserializeOwned>(
     response: reqwest::Response,
 ) -> Result<T, ClientError> {
     let status = response.status();
-    let bytes = response.bytes().await.map_err(|source| ClientError::Transport {
-        url: url.clone(),
-        source,
-    })?;
+    let bytes = response
+        .bytes()
+        .await
+        .map_err(|source| ClientError::Transport {
+            url: url.clone(),
+            source,
+        })?;
     if status.is_success() {
         let body: &[u8] = if bytes.is_empty() { b"null" } else { &bytes };
         return serde_json::from_slice(body).map_err(|e| ClientError::Protocol {

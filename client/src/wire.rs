@@ -368,7 +368,9 @@ impl Message {
 
     /// The JSON payload, parsed.
     pub fn payload_json<T: serde::de::DeserializeOwned>(&self) -> Option<serde_json::Result<T>> {
-        self.payload.as_ref().map(|raw| serde_json::from_str(raw.get()))
+        self.payload
+            .as_ref()
+            .map(|raw| serde_json::from_str(raw.get()))
     }
 }
 

@@ -150,7 +150,10 @@ impl Config {
             reason: reason.to_string(),
         };
         if self.max_message_bytes == 0 || self.max_message_bytes > 64 << 20 {
-            return Err(invalid("max_message_bytes", "must be between 1 and 67108864"));
+            return Err(invalid(
+                "max_message_bytes",
+                "must be between 1 and 67108864",
+            ));
         }
         if self.max_batch_messages == 0 || self.max_batch_messages > 10_000 {
             return Err(invalid("max_batch_messages", "must be between 1 and 10000"));
@@ -177,7 +180,11 @@ mod tests {
     fn file_then_overrides_win() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("switchyard.toml");
-        std::fs::write(&path, "listen = \"127.0.0.1:9000\"\nmax_message_bytes = 2048\n").unwrap();
+        std::fs::write(
+            &path,
+            "listen = \"127.0.0.1:9000\"\nmax_message_bytes = 2048\n",
+        )
+        .unwrap();
         let overrides = Overrides {
             max_message_bytes: Some(4096),
             ..Overrides::default()

@@ -98,7 +98,9 @@ impl IntoResponse for ApiError {
         let mut response = (status, axum::Json(body)).into_response();
         if status.is_server_error() {
             let detail = error_chain(&self);
-            response.extensions_mut().insert(Fault(std::sync::Arc::new(detail)));
+            response
+                .extensions_mut()
+                .insert(Fault(std::sync::Arc::new(detail)));
         }
         response
     }
@@ -158,29 +160,39 @@ where
     type Rejection = ApiError;
 
     async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let bytes = Bytes::from_request(request, state).await.map_err(|rejection| {
-            let status = rejection.status();
-            if status == StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::InvalidBody {
-                    status,
-                    code: "request_too_large",
-                    message: "the request body is over the server's limit (max_request_bytes)"
-                        .into(),
+        let bytes = Bytes::from_request(request, state)
+            .await
+            .map_err(|rejection| {
+                let status = rejection.status();
+                if status == StatusCode::PAYLOAD_TOO_LARGE {
+                    ApiError::InvalidBody {
+                        status,
+                        code: "request_too_large",
+                        message: "the request body is over the server's limit (max_request_bytes)"
+                            .into(),
+                    }
+                } else {
+                    ApiError::InvalidBody {
+                        status: StatusCode::BAD_REQUEST,
+                        code: "invalid_body",
+                        message: rejection.body_text(),
+                    }
                 }
-            } else {
-                ApiError::InvalidBody {
-                    status: StatusCode::BAD_REQUEST,
-                    code: "invalid_body",
-                    message: rejection.body_text(),
-                }
-            }
-        })?;
+            })?;
         // serde reads a JSON array into a struct by position; a body is an object or
         // nothing.
         match bytes.iter().find(|b| !b.is_ascii_whitespace()) {
             Some(b'{') => {}
-            Some(_) => return Err(ApiError::invalid_body("the request body must be a JSON object")),
-            None => return Err(ApiError::invalid_body("the request body is empty; send a JSON object")),
+            Some(_) => {
+                return Err(ApiError::invalid_body(
+                    "the request body must be a JSON object",
+                ));
+            }
+            None => {
+                return Err(ApiError::invalid_body(
+                    "the request body is empty; send a JSON object",
+                ));
+            }
         }
         let value = serde_json::from_slice(&bytes)
             .map_err(|e| ApiError::invalid_body(format!("invalid JSON body: {e}")))?;

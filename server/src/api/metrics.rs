@@ -14,7 +14,10 @@ pub(super) async fn render(State(broker): State<AppState>) -> impl IntoResponse 
     let counters = broker.write_counters();
     let mut out = String::with_capacity(1024);
     let mut counter = |name: &str, help: &str, value: f64| {
-        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}");
+        let _ = writeln!(
+            out,
+            "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}"
+        );
     };
     counter(
         "switchyard_storage_commits_total",
@@ -67,7 +70,11 @@ pub(super) async fn render(State(broker): State<AppState>) -> impl IntoResponse 
         "# HELP switchyard_queue_oldest_age_seconds Age of the oldest message in a queue.\n# TYPE switchyard_queue_oldest_age_seconds gauge"
     );
     for queue in &queues {
-        let age = queue.stats.as_ref().and_then(|s| s.oldest_age_ms).unwrap_or(0);
+        let age = queue
+            .stats
+            .as_ref()
+            .and_then(|s| s.oldest_age_ms)
+            .unwrap_or(0);
         let _ = writeln!(
             out,
             "switchyard_queue_oldest_age_seconds{{queue=\"{}\"}} {}",
@@ -75,10 +82,7 @@ pub(super) async fn render(State(broker): State<AppState>) -> impl IntoResponse 
             age as f64 / 1000.0
         );
     }
-    (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        out,
-    )
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out)
 }
 
 /// CPU time of this process from `/proc/self/stat` (Linux; clock ticks are 1/100 s there).

@@ -17,7 +17,9 @@ use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderValue, Request};
 use axum::routing::get;
 use switchyard_client::Health;
-use tower_http::request_id::{MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer};
+use tower_http::request_id::{
+    MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
+};
 use tower_http::trace::TraceLayer;
 
 pub use error::ApiError;
@@ -57,7 +59,9 @@ pub fn app(broker: Arc<Broker>, config: &Config) -> Router {
             axum::http::StatusCode::REQUEST_TIMEOUT,
             REQUEST_TIMEOUT,
         ))
-        .layer(tower::limit::ConcurrencyLimitLayer::new(MAX_CONCURRENT_REQUESTS))
+        .layer(tower::limit::ConcurrencyLimitLayer::new(
+            MAX_CONCURRENT_REQUESTS,
+        ))
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         .layer(
             TraceLayer::new_for_http()
@@ -80,6 +84,8 @@ struct Counter(Arc<AtomicU64>);
 impl MakeRequestId for Counter {
     fn make_request_id<B>(&mut self, _request: &Request<B>) -> Option<RequestId> {
         let n = self.0.fetch_add(1, Ordering::Relaxed);
-        HeaderValue::from_str(&format!("{n:016x}")).ok().map(RequestId::new)
+        HeaderValue::from_str(&format!("{n:016x}"))
+            .ok()
+            .map(RequestId::new)
     }
 }

@@ -8,9 +8,9 @@ use axum::http::StatusCode;
 use axum::routing::{get, post};
 use serde::Deserialize;
 use switchyard_client::{
-    AckRequest, AckResponse, CreateQueue, ExtendRequest, ExtendResponse, NackRequest,
-    NackResponse, PatchQueue, PeekResponse, PublishBatch, PublishMessage, Published,
-    PublishedBatch, PurgeResponse, Queue, QueueList, ReceiveRequest, ReceiveResponse,
+    AckRequest, AckResponse, CreateQueue, ExtendRequest, ExtendResponse, NackRequest, NackResponse,
+    PatchQueue, PeekResponse, PublishBatch, PublishMessage, Published, PublishedBatch,
+    PurgeResponse, Queue, QueueList, ReceiveRequest, ReceiveResponse,
 };
 use tracing::instrument;
 
@@ -23,7 +23,10 @@ pub(super) fn routes() -> Router<AppState> {
             "/queues/{queue}",
             get(get_queue).patch(patch_queue).delete(delete_queue),
         )
-        .route("/queues/{queue}/messages", post(send_message).get(peek_messages))
+        .route(
+            "/queues/{queue}/messages",
+            post(send_message).get(peek_messages),
+        )
         .route("/queues/{queue}/batch", post(send_batch))
         .route("/queues/{queue}/receive", post(receive_messages))
         .route("/queues/{queue}/ack", post(ack_messages))
@@ -114,7 +117,9 @@ async fn nack_messages(
     ApiJson(request): ApiJson<NackRequest>,
 ) -> Result<ApiJson<NackResponse>, ApiError> {
     Ok(ApiJson(
-        broker.nack(&name, request.receipts, request.delay_ms).await?,
+        broker
+            .nack(&name, request.receipts, request.delay_ms)
+            .await?,
     ))
 }
 

@@ -14,7 +14,10 @@ use super::{ApiError, ApiJson, AppState};
 
 pub(super) fn routes() -> Router<AppState> {
     Router::new()
-        .route("/subscriptions", post(create_subscription).get(list_subscriptions))
+        .route(
+            "/subscriptions",
+            post(create_subscription).get(list_subscriptions),
+        )
         .route(
             "/subscriptions/{id}",
             get(get_subscription)

@@ -33,7 +33,9 @@ impl Broker {
             name: name.into(),
             created_at_ms: now_ms(),
         };
-        self.storage.write(vec![Op::PutTopic(record.clone())]).await?;
+        self.storage
+            .write(vec![Op::PutTopic(record.clone())])
+            .await?;
         let mut catalog = self.catalog_mut();
         catalog.topics.insert(name.into(), record.clone());
         catalog.rebuild_routes(name);
@@ -57,7 +59,10 @@ impl Broker {
             .topics
             .get(name)
             .ok_or_else(|| BrokerError::TopicNotFound { name: name.into() })?;
-        Ok(topic_view(topic, catalog.routes.get(name).map_or(0, |r| r.len())))
+        Ok(topic_view(
+            topic,
+            catalog.routes.get(name).map_or(0, |r| r.len()),
+        ))
     }
 
     /// Deletes a topic and its subscriptions; queues and their messages stay.
@@ -76,7 +81,11 @@ impl Broker {
                 .collect()
         };
         let mut ops = vec![Op::DeleteTopic { name: name.into() }];
-        ops.extend(subscriptions.iter().map(|id| Op::DeleteSubscription { id: id.clone() }));
+        ops.extend(
+            subscriptions
+                .iter()
+                .map(|id| Op::DeleteSubscription { id: id.clone() }),
+        );
         self.storage.write(ops).await?;
         let mut catalog = self.catalog_mut();
         catalog.topics.remove(name);
@@ -113,9 +122,13 @@ impl Broker {
         };
         let mut record = self.apply_settings(defaults, patch)?;
         record.id = self.next_queue_id.fetch_add(1, Ordering::Relaxed);
-        self.storage.write(vec![Op::PutQueue(record.clone())]).await?;
+        self.storage
+            .write(vec![Op::PutQueue(record.clone())])
+            .await?;
         let handle = Arc::new(QueueHandle::new(record.clone()));
-        self.catalog_mut().queues.insert(record.name.clone(), handle);
+        self.catalog_mut()
+            .queues
+            .insert(record.name.clone(), handle);
         Ok(queue_view(&record, Some(QueueStats::default())))
     }
 
@@ -144,7 +157,9 @@ impl Broker {
         let queue = self.queue(name)?;
         let current = queue.lock().settings.clone();
         let record = self.apply_settings(current, patch)?;
-        self.storage.write(vec![Op::PutQueue(record.clone())]).await?;
+        self.storage
+            .write(vec![Op::PutQueue(record.clone())])
+            .await?;
         queue.delay_ms.store(record.delay_ms, Ordering::Relaxed);
         let mut state = queue.lock();
         state.settings = record.clone();
@@ -166,8 +181,11 @@ impl Broker {
                     });
                 }
             }
-            let feeding: Vec<&SubscriptionRecord> =
-                catalog.subscriptions.values().filter(|s| s.queue == name).collect();
+            let feeding: Vec<&SubscriptionRecord> = catalog
+                .subscriptions
+                .values()
+                .filter(|s| s.queue == name)
+                .collect();
             let ids: Vec<String> = feeding.iter().map(|s| s.id.clone()).collect();
             let topics: Vec<String> = feeding.iter().map(|s| s.topic.clone()).collect();
             (ids, topics)
@@ -176,7 +194,11 @@ impl Broker {
             id: queue.id,
             name: name.into(),
         }];
-        ops.extend(subscriptions.iter().map(|id| Op::DeleteSubscription { id: id.clone() }));
+        ops.extend(
+            subscriptions
+                .iter()
+                .map(|id| Op::DeleteSubscription { id: id.clone() }),
+        );
         self.storage.write(ops).await?;
         {
             let mut catalog = self.catalog_mut();
@@ -220,10 +242,14 @@ impl Broker {
         {
             let catalog = self.catalog();
             if !catalog.topics.contains_key(&request.topic) {
-                return Err(BrokerError::TopicNotFound { name: request.topic });
+                return Err(BrokerError::TopicNotFound {
+                    name: request.topic,
+                });
             }
             if !catalog.queues.contains_key(&request.queue) {
-                return Err(BrokerError::QueueNotFound { name: request.queue });
+                return Err(BrokerError::QueueNotFound {
+                    name: request.queue,
+                });
             }
             if let Some(existing) = catalog
                 .subscriptions
@@ -244,15 +270,22 @@ impl Broker {
             filter: request.filter,
             created_at_ms: now_ms(),
         };
-        self.storage.write(vec![Op::PutSubscription(record.clone())]).await?;
+        self.storage
+            .write(vec![Op::PutSubscription(record.clone())])
+            .await?;
         let mut catalog = self.catalog_mut();
-        catalog.subscriptions.insert(record.id.clone(), record.clone());
+        catalog
+            .subscriptions
+            .insert(record.id.clone(), record.clone());
         catalog.rebuild_routes(&record.topic);
         Ok(subscription_view(&record))
     }
 
     /// All subscriptions, or those of one topic.
-    pub fn list_subscriptions(&self, topic: Option<&str>) -> Result<Vec<Subscription>, BrokerError> {
+    pub fn list_subscriptions(
+        &self,
+        topic: Option<&str>,
+    ) -> Result<Vec<Subscription>, BrokerError> {
         let catalog = self.catalog();
         if let Some(topic) = topic
             && !catalog.topics.contains_key(topic)
@@ -288,9 +321,13 @@ impl Broker {
         let _admin = self.admin.lock().await;
         let mut record = self.get_subscription_record(id)?;
         record.filter = filter;
-        self.storage.write(vec![Op::PutSubscription(record.clone())]).await?;
+        self.storage
+            .write(vec![Op::PutSubscription(record.clone())])
+            .await?;
         let mut catalog = self.catalog_mut();
-        catalog.subscriptions.insert(record.id.clone(), record.clone());
+        catalog
+            .subscriptions
+            .insert(record.id.clone(), record.clone());
         catalog.rebuild_routes(&record.topic);
         Ok(subscription_view(&record))
     }
@@ -345,7 +382,9 @@ impl Broker {
             if !(MIN_RETENTION_MS..=MAX_RETENTION_MS).contains(&ms) {
                 return Err(invalid(
                     "retention_ms",
-                    format!("{ms} is outside {MIN_RETENTION_MS}..={MAX_RETENTION_MS} (1 s to 14 days)"),
+                    format!(
+                        "{ms} is outside {MIN_RETENTION_MS}..={MAX_RETENTION_MS} (1 s to 14 days)"
+                    ),
                 ));
             }
             record.retention_ms = ms;

@@ -32,11 +32,17 @@ impl Broker {
     ) -> Result<Vec<Message>, BrokerError> {
         let max = request.max_messages.unwrap_or(1);
         if !(1..=MAX_RECEIVE).contains(&max) {
-            return Err(setting("max_messages", format!("{max} is outside 1..={MAX_RECEIVE}")));
+            return Err(setting(
+                "max_messages",
+                format!("{max} is outside 1..={MAX_RECEIVE}"),
+            ));
         }
         let wait = request.wait_ms.unwrap_or(0);
         if wait > MAX_WAIT_MS {
-            return Err(setting("wait_ms", format!("{wait} is over the maximum of {MAX_WAIT_MS} (20 s)")));
+            return Err(setting(
+                "wait_ms",
+                format!("{wait} is over the maximum of {MAX_WAIT_MS} (20 s)"),
+            ));
         }
         if let Some(ms) = request.visibility_timeout_ms
             && ms > MAX_VISIBILITY_MS
@@ -103,7 +109,9 @@ impl Broker {
                 kept.push((id, entry));
             }
         }
-        let bodies = self.read_bodies(kept.iter().map(|(id, _)| *id).collect()).await?;
+        let bodies = self
+            .read_bodies(kept.iter().map(|(id, _)| *id).collect())
+            .await?;
         Ok(kept
             .into_iter()
             .zip(bodies)
@@ -113,14 +121,24 @@ impl Broker {
                     id,
                     receive_count: entry.receive_count,
                 };
-                Some(message_view(id, body?, &entry, Some(receipt.encode()), false))
+                Some(message_view(
+                    id,
+                    body?,
+                    &entry,
+                    Some(receipt.encode()),
+                    false,
+                ))
             })
             .collect())
     }
 
     /// Deletes received messages. Every receipt is checked first: a malformed one refuses
     /// the whole request. When none can be acked, the first failure is the error.
-    pub async fn ack(&self, queue: &str, receipts: Vec<String>) -> Result<AckResponse, BrokerError> {
+    pub async fn ack(
+        &self,
+        queue: &str,
+        receipts: Vec<String>,
+    ) -> Result<AckResponse, BrokerError> {
         let handle = self.queue(queue)?;
         let decoded = decode_receipts(&receipts, handle.id)?;
         let now = now_ms();
@@ -171,7 +189,10 @@ impl Broker {
     ) -> Result<NackResponse, BrokerError> {
         let delay = delay_ms.unwrap_or(0);
         if delay > MAX_VISIBILITY_MS {
-            return Err(setting("delay_ms", format!("{delay} is over the maximum of {MAX_VISIBILITY_MS} (12 h)")));
+            return Err(setting(
+                "delay_ms",
+                format!("{delay} is over the maximum of {MAX_VISIBILITY_MS} (12 h)"),
+            ));
         }
         let handle = self.queue(queue)?;
         let decoded = decode_receipts(&receipts, handle.id)?;
@@ -256,17 +277,22 @@ impl Broker {
         limit: u32,
     ) -> Result<Vec<Message>, BrokerError> {
         if !(1..=MAX_RECEIVE).contains(&limit) {
-            return Err(setting("limit", format!("{limit} is outside 1..={MAX_RECEIVE}")));
+            return Err(setting(
+                "limit",
+                format!("{limit} is outside 1..={MAX_RECEIVE}"),
+            ));
         }
         let after = match after {
-            Some(text) => Some(parse_id(text).ok_or_else(|| BrokerError::InvalidMessageId {
-                id: text.into(),
-            })?),
+            Some(text) => Some(
+                parse_id(text).ok_or_else(|| BrokerError::InvalidMessageId { id: text.into() })?,
+            ),
             None => None,
         };
         let handle = self.queue(queue)?;
         let entries = handle.lock().browse(after, limit as usize);
-        let bodies = self.read_bodies(entries.iter().map(|(id, _)| *id).collect()).await?;
+        let bodies = self
+            .read_bodies(entries.iter().map(|(id, _)| *id).collect())
+            .await?;
         Ok(entries
             .into_iter()
             .zip(bodies)

@@ -82,10 +82,12 @@ impl Condition {
                     .is_some_and(|v| self.allowed.iter().any(|a| a.as_str() == Some(v))),
                 _ => false,
             },
-            "key" => rest.is_empty()
-                && envelope
-                    .key
-                    .is_some_and(|k| self.allowed.iter().any(|a| a.as_str() == Some(k))),
+            "key" => {
+                rest.is_empty()
+                    && envelope
+                        .key
+                        .is_some_and(|k| self.allowed.iter().any(|a| a.as_str() == Some(k)))
+            }
             _ => false,
         }
     }
@@ -118,7 +120,10 @@ fn collect(
     match value {
         Value::Object(fields) => {
             if fields.is_empty() {
-                return Err(invalid(&here, "an object in a filter must test at least one field"));
+                return Err(invalid(
+                    &here,
+                    "an object in a filter must test at least one field",
+                ));
             }
             if path.len() >= 2 && path[0] != "payload" {
                 return Err(invalid(&here, "attributes and key have no nested fields"));
@@ -135,7 +140,10 @@ fn collect(
                 return Err(invalid(&here, "list at least one value to match"));
             }
             if path.len() == 1 && path[0] == "attributes" {
-                return Err(invalid(&here, "name the attribute: {\"attributes\": {\"kind\": [..]}}"));
+                return Err(invalid(
+                    &here,
+                    "name the attribute: {\"attributes\": {\"kind\": [..]}}",
+                ));
             }
             for (index, alternative) in alternatives.iter().enumerate() {
                 let at = format!("{here}[{index}]");
@@ -149,7 +157,10 @@ fn collect(
                     Value::Array(_) => return Err(invalid(&at, "nested lists are not allowed")),
                     Value::String(_) => {}
                     _ if path[0] != "payload" => {
-                        return Err(invalid(&at, "attributes and key are strings; match them with strings"));
+                        return Err(invalid(
+                            &at,
+                            "attributes and key are strings; match them with strings",
+                        ));
                     }
                     _ => {}
                 }
@@ -191,10 +202,17 @@ mod tests {
 
     use super::*;
 
-    fn matches(pattern: Value, payload: Option<Value>, attrs: &[(&str, &str)], key: Option<&str>) -> bool {
+    fn matches(
+        pattern: Value,
+        payload: Option<Value>,
+        attrs: &[(&str, &str)],
+        key: Option<&str>,
+    ) -> bool {
         let filter = Filter::compile(&pattern).unwrap();
-        let attributes: BTreeMap<String, String> =
-            attrs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let attributes: BTreeMap<String, String> = attrs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         filter.matches(&Envelope {
             payload: payload.as_ref(),
             attributes: &attributes,
@@ -204,10 +222,26 @@ mod tests {
 
     #[test]
     fn exact_values_or_within_and_across() {
-        let pattern = json!({"attributes": {"kind": ["signup", "login"]}, "payload": {"plan": ["pro"]}});
-        assert!(matches(pattern.clone(), Some(json!({"plan": "pro"})), &[("kind", "login")], None));
-        assert!(!matches(pattern.clone(), Some(json!({"plan": "free"})), &[("kind", "login")], None));
-        assert!(!matches(pattern, Some(json!({"plan": "pro"})), &[("kind", "other")], None));
+        let pattern =
+            json!({"attributes": {"kind": ["signup", "login"]}, "payload": {"plan": ["pro"]}});
+        assert!(matches(
+            pattern.clone(),
+            Some(json!({"plan": "pro"})),
+            &[("kind", "login")],
+            None
+        ));
+        assert!(!matches(
+            pattern.clone(),
+            Some(json!({"plan": "free"})),
+            &[("kind", "login")],
+            None
+        ));
+        assert!(!matches(
+            pattern,
+            Some(json!({"plan": "pro"})),
+            &[("kind", "other")],
+            None
+        ));
     }
 
     #[test]
@@ -215,13 +249,23 @@ mod tests {
         let pattern = json!({"payload": {"items": {"sku": ["a1"]}, "n": [5]}});
         let payload = json!({"items": [{"sku": "zz"}, {"sku": "a1"}], "n": 5.0});
         assert!(matches(pattern.clone(), Some(payload), &[], None));
-        assert!(!matches(pattern, Some(json!({"items": [{"sku": "zz"}], "n": 5})), &[], None));
+        assert!(!matches(
+            pattern,
+            Some(json!({"items": [{"sku": "zz"}], "n": 5})),
+            &[],
+            None
+        ));
     }
 
     #[test]
     fn absent_fields_and_non_json_payloads_match_nothing() {
         let pattern = json!({"payload": {"a": [null]}});
-        assert!(matches(pattern.clone(), Some(json!({"a": null})), &[], None));
+        assert!(matches(
+            pattern.clone(),
+            Some(json!({"a": null})),
+            &[],
+            None
+        ));
         assert!(!matches(pattern.clone(), Some(json!({})), &[], None));
         assert!(!matches(pattern, None, &[], None));
         assert!(matches(json!({"key": ["k1"]}), None, &[], Some("k1")));

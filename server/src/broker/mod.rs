@@ -187,12 +187,14 @@ impl Broker {
     fn next_ids(&self, count: usize) -> Vec<MessageId> {
         let mut generator = self.ids.lock().expect("id generator lock");
         (0..count)
-            .map(|_| loop {
-                // The generator fails only when 2^80 ids were made in one millisecond.
-                if let Ok(id) = generator.generate() {
-                    break u128::from(id);
+            .map(|_| {
+                loop {
+                    // The generator fails only when 2^80 ids were made in one millisecond.
+                    if let Ok(id) = generator.generate() {
+                        break u128::from(id);
+                    }
+                    std::thread::yield_now();
                 }
-                std::thread::yield_now();
             })
             .collect()
     }
@@ -221,7 +223,11 @@ pub async fn housekeeping(broker: Arc<Broker>) {
         }
         if now.saturating_sub(last_dedup_sweep) >= 60_000 {
             last_dedup_sweep = now;
-            if let Err(error) = broker.storage.write(vec![Op::SweepDedup { now_ms: now }]).await {
+            if let Err(error) = broker
+                .storage
+                .write(vec![Op::SweepDedup { now_ms: now }])
+                .await
+            {
                 tracing::warn!(%error, "dedup sweep failed");
             }
         }
@@ -253,7 +259,10 @@ fn validate_name(kind: &'static str, name: &str) -> Result<(), BrokerError> {
     let reason = if name.is_empty() {
         Some("must not be empty".to_string())
     } else if name.len() > 128 {
-        Some(format!("is {} characters long; the limit is 128", name.len()))
+        Some(format!(
+            "is {} characters long; the limit is 128",
+            name.len()
+        ))
     } else {
         name.chars()
             .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')))
@@ -280,6 +289,76 @@ mod tests {
         assert!(validate_name("queue", "has space").is_err());
         assert!(validate_name("queue", &"a".repeat(129)).is_err());
         assert!(validate_name("queue", &"a".repeat(128)).is_ok());
+    }
+
+    fn message(text: &str) -> switchyard_client::PublishMessage {
+        switchyard_client::PublishMessage::json(&text).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_fanned_out_payload_is_stored_once_and_deleted_with_its_last_copy() {
+        let dir = tempfile::tempdir().unwrap();
+        let broker = Broker::open(&Config::for_data_dir(dir.path())).unwrap();
+        broker.create_topic("t").await.unwrap();
+        for name in ["a", "b", "c"] {
+            let queue = switchyard_client::CreateQueue {
+                name: name.into(),
+                ..Default::default()
+            };
+            broker.create_queue(queue).await.unwrap();
+            let subscription = switchyard_client::CreateSubscription {
+                topic: "t".into(),
+                queue: name.into(),
+                filter: None,
+            };
+            broker.create_subscription(subscription).await.unwrap();
+        }
+        let ids = broker
+            .publish("t", vec![message("hello")], false)
+            .await
+            .unwrap();
+        assert_eq!(
+            broker.storage.message_count().unwrap(),
+            1,
+            "one body for three copies"
+        );
+        for (index, name) in ["a", "b", "c"].into_iter().enumerate() {
+            let request = switchyard_client::ReceiveRequest::default();
+            let received = broker.receive(name, request).await.unwrap();
+            assert_eq!(received[0].id, ids[0]);
+            let receipt = received[0].receipt.clone().unwrap();
+            broker.ack(name, vec![receipt]).await.unwrap();
+            let left = if index < 2 { 1 } else { 0 };
+            assert_eq!(
+                broker.storage.message_count().unwrap(),
+                left,
+                "after acking in {name}"
+            );
+        }
+        broker.close();
+    }
+
+    #[tokio::test]
+    async fn reopening_rebuilds_queues_from_storage() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = Config::for_data_dir(dir.path());
+        let broker = Broker::open(&config).unwrap();
+        let queue = switchyard_client::CreateQueue {
+            name: "q".into(),
+            delay_ms: Some(60_000),
+            ..Default::default()
+        };
+        broker.create_queue(queue).await.unwrap();
+        broker
+            .send("q", vec![message("later"), message("later too")], true)
+            .await
+            .unwrap();
+        broker.close();
+        drop(broker);
+        let broker = Broker::open(&config).unwrap();
+        let stats = broker.get_queue("q").unwrap().stats.unwrap();
+        assert_eq!((stats.ready, stats.delayed), (0, 2));
+        broker.close();
     }
 
     #[test]

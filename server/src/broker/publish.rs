@@ -114,10 +114,14 @@ impl Broker {
                 Err(e) => return Err(invalid(format!("payload_base64 is not valid base64: {e}"))),
             },
             (Some(_), Some(_)) => {
-                return Err(invalid("give either payload or payload_base64, not both".into()));
+                return Err(invalid(
+                    "give either payload or payload_base64, not both".into(),
+                ));
             }
             (None, None) => {
-                return Err(invalid("give a payload (any JSON) or payload_base64 (bytes)".into()));
+                return Err(invalid(
+                    "give a payload (any JSON) or payload_base64 (bytes)".into(),
+                ));
             }
         };
         if payload.len() > self.limits.max_message_bytes {
@@ -154,13 +158,17 @@ impl Broker {
         if let Some(dedup_id) = &message.dedup_id
             && (dedup_id.is_empty() || dedup_id.len() > MAX_DEDUP_ID)
         {
-            return Err(invalid(format!("dedup_id must be 1 to {MAX_DEDUP_ID} bytes")));
+            return Err(invalid(format!(
+                "dedup_id must be 1 to {MAX_DEDUP_ID} bytes"
+            )));
         }
         let delay_ms = message.delay_ms.unwrap_or(0);
         if delay_ms > MAX_DELAY_MS {
             return Err(BrokerError::InvalidSetting {
                 name: "delay_ms",
-                reason: format!("{location}{delay_ms} is over the maximum of {MAX_DELAY_MS} (15 min)"),
+                reason: format!(
+                    "{location}{delay_ms} is over the maximum of {MAX_DELAY_MS} (15 min)"
+                ),
             });
         }
         Ok(Prepared {

@@ -3,8 +3,8 @@
 //! storage is the truth. No I/O here: callers persist what these methods decide.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use switchyard_client::{DeliveryState, QueueStats};
 use tokio::sync::Notify;
@@ -220,7 +220,9 @@ impl QueueState {
         let until = now_ms.saturating_add(visibility_ms);
         let mut leased = Vec::with_capacity(max.min(self.ready.len()));
         while leased.len() < max {
-            let Some(id) = self.ready.pop_first() else { break };
+            let Some(id) = self.ready.pop_first() else {
+                break;
+            };
             let entry = self.entries.get_mut(&id).expect("ready entry exists");
             entry.is_ready = false;
             entry.leased = true;
@@ -390,8 +392,18 @@ mod tests {
         let (ready, moves) = q.promote_due(20);
         assert_eq!(ready, 0);
         assert_eq!(moves.len(), 1);
-        assert!(moves[0].reason.contains("max_receive_count 2"), "{}", moves[0].reason);
-        assert_eq!(q.stats(20), QueueStats { oldest_age_ms: None, ..QueueStats::default() });
+        assert!(
+            moves[0].reason.contains("max_receive_count 2"),
+            "{}",
+            moves[0].reason
+        );
+        assert_eq!(
+            q.stats(20),
+            QueueStats {
+                oldest_age_ms: None,
+                ..QueueStats::default()
+            }
+        );
     }
 
     #[test]

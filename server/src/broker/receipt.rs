@@ -31,9 +31,7 @@ impl Receipt {
         let bytes = URL_SAFE_NO_PAD
             .decode(text)
             .map_err(|_| invalid("is not a receipt"))?;
-        let bytes: [u8; 28] = bytes
-            .try_into()
-            .map_err(|_| invalid("is not a receipt"))?;
+        let bytes: [u8; 28] = bytes.try_into().map_err(|_| invalid("is not a receipt"))?;
         let receipt = Receipt {
             queue: u64::from_be_bytes(bytes[..8].try_into().expect("8 bytes")),
             id: u128::from_be_bytes(bytes[8..24].try_into().expect("16 bytes")),

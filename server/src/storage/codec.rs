@@ -144,7 +144,10 @@ struct Reader<'a> {
 
 impl Reader<'_> {
     fn take(&mut self, n: usize) -> Result<&[u8], StorageError> {
-        let end = self.at.checked_add(n).filter(|&end| end <= self.bytes.len());
+        let end = self
+            .at
+            .checked_add(n)
+            .filter(|&end| end <= self.bytes.len());
         let end = end.ok_or_else(|| corrupt("record is truncated".into()))?;
         let slice = &self.bytes[self.at..end];
         self.at = end;
@@ -154,13 +157,19 @@ impl Reader<'_> {
         Ok(self.take(1)?[0])
     }
     fn u16(&mut self) -> Result<u16, StorageError> {
-        Ok(u16::from_be_bytes(self.take(2)?.try_into().expect("2 bytes")))
+        Ok(u16::from_be_bytes(
+            self.take(2)?.try_into().expect("2 bytes"),
+        ))
     }
     fn u32(&mut self) -> Result<u32, StorageError> {
-        Ok(u32::from_be_bytes(self.take(4)?.try_into().expect("4 bytes")))
+        Ok(u32::from_be_bytes(
+            self.take(4)?.try_into().expect("4 bytes"),
+        ))
     }
     fn u64(&mut self) -> Result<u64, StorageError> {
-        Ok(u64::from_be_bytes(self.take(8)?.try_into().expect("8 bytes")))
+        Ok(u64::from_be_bytes(
+            self.take(8)?.try_into().expect("8 bytes"),
+        ))
     }
     fn string(&mut self, len: usize) -> Result<String, StorageError> {
         String::from_utf8(self.take(len)?.to_vec()).map_err(|_| corrupt("text is not UTF-8".into()))
@@ -220,6 +229,8 @@ mod tests {
     #[test]
     fn truncated_records_are_corrupt_not_panics() {
         assert!(decode_delivery(&[1, 2, 3]).is_err());
-        assert!(decode_message(&[MESSAGE_FORMAT, FLAG_TOPIC, 0, 0, 0, 0, 0, 0, 0, 0, 0, 9]).is_err());
+        assert!(
+            decode_message(&[MESSAGE_FORMAT, FLAG_TOPIC, 0, 0, 0, 0, 0, 0, 0, 0, 0, 9]).is_err()
+        );
     }
 }

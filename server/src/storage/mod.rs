@@ -201,7 +201,10 @@ const DB_FILE: &str = "switchyard.redb";
 impl Storage {
     /// Opens (or creates) the database under `data_dir`, reads everything back, and starts
     /// the writer thread, which takes up to `max_group_commit` requests per transaction.
-    pub fn open(data_dir: &Path, max_group_commit: usize) -> Result<(Self, Recovered), StorageError> {
+    pub fn open(
+        data_dir: &Path,
+        max_group_commit: usize,
+    ) -> Result<(Self, Recovered), StorageError> {
         std::fs::create_dir_all(data_dir).map_err(|source| StorageError::DataDir {
             path: data_dir.to_path_buf(),
             source,
@@ -265,7 +268,10 @@ impl Storage {
     }
 
     /// Reads message bodies (blocking). `None` where a message no longer exists.
-    pub fn read_messages(&self, ids: &[MessageId]) -> Result<Vec<Option<StoredMessage>>, StorageError> {
+    pub fn read_messages(
+        &self,
+        ids: &[MessageId],
+    ) -> Result<Vec<Option<StoredMessage>>, StorageError> {
         let txn = self.db()?.begin_read()?;
         let table = txn.open_table(tables::MESSAGES)?;
         ids.iter()
@@ -353,7 +359,11 @@ fn recover(db: &Database) -> Result<(Recovered, HashMap<MessageId, u32>), Storag
         let (key, value) = row?;
         let (queue, id) = tables::split_delivery_key(key.value());
         let record = codec::decode_delivery(value.value())?;
-        recovered.deliveries.entry(queue).or_default().push((id, record));
+        recovered
+            .deliveries
+            .entry(queue)
+            .or_default()
+            .push((id, record));
         *refcounts.entry(id).or_default() += 1;
     }
     Ok((recovered, refcounts))

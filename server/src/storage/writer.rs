@@ -280,7 +280,9 @@ impl WriterState {
             .commit_micros
             .fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
         counters.commits.fetch_add(1, Ordering::Relaxed);
-        counters.requests.fetch_add(group.len() as u64, Ordering::Relaxed);
+        counters
+            .requests
+            .fetch_add(group.len() as u64, Ordering::Relaxed);
         counters.ops.fetch_add(ops_applied, Ordering::Relaxed);
         self.undo.clear();
         Ok(outcomes)
@@ -314,7 +316,11 @@ impl WriterState {
             }
             Op::DeleteTopic { name } => {
                 let removed = t.topics.remove(name.as_str())?.is_some();
-                Ok(if removed { OpOutcome::Done } else { OpOutcome::Missing })
+                Ok(if removed {
+                    OpOutcome::Done
+                } else {
+                    OpOutcome::Missing
+                })
             }
             Op::PutQueue(queue) => {
                 let json = serde_json::to_vec(&queue).expect("a queue record serializes");
@@ -341,7 +347,11 @@ impl WriterState {
             }
             Op::DeleteSubscription { id } => {
                 let removed = t.subscriptions.remove(id.as_str())?.is_some();
-                Ok(if removed { OpOutcome::Done } else { OpOutcome::Missing })
+                Ok(if removed {
+                    OpOutcome::Done
+                } else {
+                    OpOutcome::Missing
+                })
             }
             Op::PutMessage {
                 id,
@@ -354,11 +364,15 @@ impl WriterState {
                 if t.deliveries.get(&key)?.is_none() {
                     return Ok(OpOutcome::Missing);
                 }
-                t.deliveries.insert(&key, encode_delivery(&record).as_slice())?;
+                t.deliveries
+                    .insert(&key, encode_delivery(&record).as_slice())?;
                 Ok(OpOutcome::Done)
             }
             Op::DeleteDelivery { queue, id } => {
-                let removed = t.deliveries.remove(&tables::delivery_key(queue, id))?.is_some();
+                let removed = t
+                    .deliveries
+                    .remove(&tables::delivery_key(queue, id))?
+                    .is_some();
                 if !removed {
                     return Ok(OpOutcome::Missing);
                 }
@@ -374,10 +388,16 @@ impl WriterState {
                 if !self.live_queues.contains(&to) {
                     return Ok(OpOutcome::Missing);
                 }
-                if t.deliveries.remove(&tables::delivery_key(from, id))?.is_none() {
+                if t.deliveries
+                    .remove(&tables::delivery_key(from, id))?
+                    .is_none()
+                {
                     return Ok(OpOutcome::Missing);
                 }
-                t.deliveries.insert(&tables::delivery_key(to, id), encode_delivery(&record).as_slice())?;
+                t.deliveries.insert(
+                    &tables::delivery_key(to, id),
+                    encode_delivery(&record).as_slice(),
+                )?;
                 Ok(OpOutcome::Done)
             }
             Op::SweepDedup { now_ms } => {
@@ -413,18 +433,22 @@ impl WriterState {
                     return Ok(OpOutcome::Duplicate(first));
                 }
             }
-            t.dedup.insert(key.as_str(), &tables::encode_dedup(id, dedup.expires_at_ms))?;
+            t.dedup
+                .insert(key.as_str(), &tables::encode_dedup(id, dedup.expires_at_ms))?;
         }
         let mut copies = 0;
         for (queue, record) in &deliveries {
             if self.live_queues.contains(queue) {
-                t.deliveries
-                    .insert(&tables::delivery_key(*queue, id), encode_delivery(record).as_slice())?;
+                t.deliveries.insert(
+                    &tables::delivery_key(*queue, id),
+                    encode_delivery(record).as_slice(),
+                )?;
                 copies += 1;
             }
         }
         if copies > 0 {
-            t.messages.insert(&tables::message_key(id), message.0.as_slice())?;
+            t.messages
+                .insert(&tables::message_key(id), message.0.as_slice())?;
             let previous = self.refcounts.insert(id, copies);
             self.undo.push(Undo::Refcount(id, previous));
         }

@@ -9,9 +9,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use anyhow::Context as _;
-use switchyard_client::Method;
 use clap::{Args, ValueEnum};
 use serde::Serialize;
+use switchyard_client::Method;
 use switchyard_client::{Client, CreateQueue, Published, PublishedBatch};
 
 use super::output::{Output, Table};
@@ -337,8 +337,13 @@ impl ServerSample {
     async fn take(client: &Client) -> Option<Self> {
         let text = client.metrics().await.ok()?;
         let value = |name: &str| {
-            text.lines()
-                .find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+            text.lines().find_map(|line| {
+                line.strip_prefix(name)?
+                    .strip_prefix(' ')?
+                    .trim()
+                    .parse()
+                    .ok()
+            })
         };
         Some(Self {
             commits: value("switchyard_storage_commits_total")?,
@@ -356,7 +361,10 @@ impl ServerSample {
             fsyncs_per_s: round(commits / seconds.max(f64::EPSILON), 0),
             messages_per_fsync: round(messages as f64 / commits, 1),
             write_requests_per_fsync: round((self.requests - before.requests) / commits, 1),
-            commit_ms_avg: round((self.commit_seconds - before.commit_seconds) * 1000.0 / commits, 3),
+            commit_ms_avg: round(
+                (self.commit_seconds - before.commit_seconds) * 1000.0 / commits,
+                3,
+            ),
             server_cpu_us_per_message: cpu.map(|cpu| round(cpu * 1e6 / messages.max(1) as f64, 2)),
             server_cores_busy: cpu.map(|cpu| round(cpu / seconds.max(f64::EPSILON), 2)),
         }
@@ -472,7 +480,14 @@ fn print_report(
     );
     if runs.iter().any(|run| run.server.is_some()) {
         let mut server = Table::new(&[
-            "RUN", "PAYLOAD", "FSYNC/S", "MSG/FSYNC", "REQ/FSYNC", "COMMIT", "CPU/MSG", "CORES",
+            "RUN",
+            "PAYLOAD",
+            "FSYNC/S",
+            "MSG/FSYNC",
+            "REQ/FSYNC",
+            "COMMIT",
+            "CPU/MSG",
+            "CORES",
         ]);
         for run in runs {
             let Some(figures) = &run.server else { continue };
@@ -494,7 +509,9 @@ fn print_report(
             ]);
         }
         println!();
-        println!("server side, from its /metrics (fsyncs are group commits; CPU is the server process's)");
+        println!(
+            "server side, from its /metrics (fsyncs are group commits; CPU is the server process's)"
+        );
         println!();
         server.print();
     }

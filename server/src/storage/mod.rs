@@ -3,6 +3,8 @@
 //! blocking (call them off the async runtime).
 
 mod codec;
+#[cfg(test)]
+mod power_loss_tests;
 mod tables;
 mod writer;
 
@@ -214,6 +216,13 @@ impl Storage {
             .set_cache_size(256 << 20)
             .create(&path)
             .map_err(|source| StorageError::Open { path, source })?;
+        Self::from_database(db, max_group_commit)
+    }
+
+    fn from_database(
+        db: Database,
+        max_group_commit: usize,
+    ) -> Result<(Self, Recovered), StorageError> {
         init_schema(&db)?;
         let (recovered, refcounts) = recover(&db)?;
         let db = Arc::new(db);

@@ -71,17 +71,37 @@ pub(super) struct Measured {
     pub(super) latency: Histogram<u64>,
 }
 
-/// Runs `workers` concurrent loops of `request` (which returns how many messages it
-/// published) within `budget`, printing the rate on stderr once a second.
-pub(super) async fn drive<F, Fut>(
-    label: &str,
-    workers: u32,
-    budget: &Budget,
-    request: F,
-) -> Measured
+/// One worker's way of making a request: how many messages it published, or why not.
+pub(super) trait Request: Send + 'static {
+    fn send(&mut self) -> impl Future<Output = Result<u64, String>> + Send;
+}
+
+/// A request made by a closure over a shared client.
+pub(super) struct Shared<F>(pub(super) F);
+
+impl<F, Fut> Request for Shared<F>
 where
-    F: Fn() -> Fut + Clone + Send + 'static,
+    F: Fn() -> Fut + Send + 'static,
     Fut: Future<Output = Result<u64, String>> + Send,
+{
+    fn send(&mut self) -> impl Future<Output = Result<u64, String>> + Send {
+        (self.0)()
+    }
+}
+
+impl Request for super::http1::Http1Sender {
+    fn send(&mut self) -> impl Future<Output = Result<u64, String>> + Send {
+        async move { self.exchange_once().await.map(|()| 1) }
+    }
+}
+
+/// Runs `workers` concurrent loops, each with its own request from `make` (which returns
+/// how many messages it published), within `budget`, printing the rate on stderr once a
+/// second.
+pub(super) async fn drive<M, R>(label: &str, workers: u32, budget: &Budget, make: M) -> Measured
+where
+    M: Fn() -> R,
+    R: Request,
 {
     let published = Arc::new(AtomicU64::new(0));
     let started = Instant::now();
@@ -95,7 +115,7 @@ where
 
     let mut tasks = Vec::new();
     for _ in 0..workers {
-        let request = request.clone();
+        let mut request = make();
         let published = published.clone();
         let budget = budget.clone();
         tasks.push(tokio::spawn(async move {
@@ -105,7 +125,7 @@ where
                 && published.load(Ordering::Relaxed) < budget.max_messages
             {
                 let sent = Instant::now();
-                match request().await {
+                match request.send().await {
                     Ok(messages) => {
                         let us = u64::try_from(sent.elapsed().as_micros()).unwrap_or(u64::MAX);
                         worker

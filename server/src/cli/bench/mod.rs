@@ -2,6 +2,7 @@
 //! topic, queue and subscription (`bench-<ulid>`), runs batched, single-message and serial
 //! publishes against them, deletes them and prints the figures.
 
+mod http1;
 mod load;
 
 use std::sync::Arc;
@@ -12,10 +13,11 @@ use anyhow::Context as _;
 use clap::{Args, ValueEnum};
 use serde::Serialize;
 use switchyard_client::Method;
-use switchyard_client::{Client, CreateQueue, Published, PublishedBatch};
+use switchyard_client::{Client, CreateQueue, PublishedBatch};
 
 use super::output::{Output, Table};
-use load::{Budget, Measured, thousands};
+use http1::Http1Sender;
+use load::{Budget, Measured, Shared, thousands};
 
 const JSON: &str = "application/json";
 
@@ -212,7 +214,8 @@ async fn drive_plan(
                     }
                 }
             };
-            let measured = load::drive(&label, args.in_flight, budget, request).await;
+            let measured =
+                load::drive(&label, args.in_flight, budget, || Shared(request.clone())).await;
             Ok(RunReport::new(
                 "batch",
                 size,
@@ -222,22 +225,13 @@ async fn drive_plan(
             ))
         }
         Plan::Single { size } | Plan::Serial { size } => {
-            let path: Arc<str> = format!("/v1/topics/{name}/messages").into();
-            let body = Arc::new(load::single_body(size)?);
-            let request = {
-                let client = client.clone();
-                move || {
-                    let (client, body, path) = (client.clone(), body.clone(), path.clone());
-                    async move {
-                        client
-                            .call_bytes::<Published>(Method::POST, &path, JSON, body.to_vec())
-                            .await
-                            .map(|_| 1)
-                            .map_err(|error| error.to_string())
-                    }
-                }
-            };
-            request()
+            let path = format!("/v1/topics/{name}/messages");
+            let body = load::single_body(size)?;
+            let template = Http1Sender::post_json(client.base_url(), &path, &body, 201)
+                .map_err(anyhow::Error::msg)?;
+            template
+                .fresh()
+                .exchange_once()
                 .await
                 .map_err(anyhow::Error::msg)
                 .context("the warm-up publish failed")?;
@@ -246,7 +240,7 @@ async fn drive_plan(
                 _ => ("serial", 1),
             };
             let label = format!("{scenario} {}", size_text(size));
-            let measured = load::drive(&label, workers, budget, request).await;
+            let measured = load::drive(&label, workers, budget, || template.fresh()).await;
             Ok(RunReport::new(scenario, size, None, workers, measured))
         }
     }

@@ -90,8 +90,8 @@ where
 }
 
 impl Request for super::http1::Http1Sender {
-    fn send(&mut self) -> impl Future<Output = Result<u64, String>> + Send {
-        async move { self.exchange_once().await.map(|()| 1) }
+    async fn send(&mut self) -> Result<u64, String> {
+        self.exchange_once().await.map(|()| 1)
     }
 }
 

@@ -473,6 +473,10 @@ pub enum DeliveryState {
     Delayed,
     /// Leased to a receiver.
     InFlight,
+    /// Acked: it left the queue (message status only).
+    Acked,
+    /// Past the queue's retention: it left the queue (message status only).
+    Expired,
 }
 
 /// One queue's copy of a message.
@@ -486,6 +490,9 @@ pub struct Delivery {
     pub receive_count: u32,
     /// When it becomes (or became) visible (Unix ms).
     pub visible_at_ms: u64,
+    /// When it was acked or expired (Unix ms).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub settled_at_ms: Option<u64>,
     /// Set when it was dead-lettered into this queue.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dead_letter: Option<DeadLetterInfo>,
@@ -496,11 +503,12 @@ pub struct Delivery {
 pub struct MessageStatus {
     /// The message id.
     pub id: String,
-    /// The topic it was published to (none for a direct send).
+    /// The topic it was published to (none for a direct send, or once every copy is gone).
     pub topic: Option<String>,
     /// When it was published (Unix ms).
     pub published_at_ms: u64,
-    /// Every queue that still holds a copy.
+    /// Every queue that holds a copy, and those where a copy was acked or expired within
+    /// the status retention (a day by default).
     pub deliveries: Vec<Delivery>,
 }
 

@@ -31,6 +31,10 @@ max_group_commit = 4096
 
 # How long a dedup id is remembered, in ms (5 minutes).
 dedup_window_ms = 300000
+
+# How long message status remembers acked and expired copies, counted from the message's
+# publish time, in ms (1 day).
+status_retention_ms = 86400000
 "#;
 
 /// The parsed configuration.
@@ -51,6 +55,8 @@ pub struct Config {
     pub max_group_commit: usize,
     /// How long a dedup id is remembered, in ms.
     pub dedup_window_ms: u64,
+    /// How long message status remembers acked and expired copies, in ms.
+    pub status_retention_ms: u64,
 }
 
 /// Settings given by flags or environment variables; each one set overrides the file.

@@ -95,3 +95,16 @@ pub async fn assert_still_serving(client: &Client) -> anyhow::Result<()> {
         .context("deleting a topic after bad input")?;
     Ok(())
 }
+
+/// Each queue named in a message status with the state there, sorted by queue.
+pub fn states(
+    status: &switchyard_client::MessageStatus,
+) -> Vec<(String, switchyard_client::DeliveryState)> {
+    let mut states: Vec<_> = status
+        .deliveries
+        .iter()
+        .map(|d| (d.queue.clone(), d.state))
+        .collect();
+    states.sort_by(|a, b| a.0.cmp(&b.0));
+    states
+}

@@ -18,7 +18,7 @@ use switchyard::{Config, Server};
 use switchyard_client::Client;
 use tempfile::TempDir;
 
-pub use checks::{Snapshot, assert_api_error, assert_still_serving, snapshot};
+pub use checks::{Snapshot, assert_api_error, assert_still_serving, snapshot, states};
 pub use child::{ChildServer, temp_data_dir};
 pub use polling::{json_message, now_ms, queue, receive_request, wait_for, wait_until};
 pub use receiving::{ack_all, assert_ulid, distinct_ids, drain, payload, receipt, receive_exactly};

@@ -8,8 +8,8 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use serde_json::value::RawValue;
 use switchyard_client::{
-    AckResponse, DeadLetterInfo, Delivery, Message, MessageStatus, NackResponse, ReceiptFailure,
-    ReceiveRequest,
+    AckResponse, DeadLetterInfo, Delivery, DeliveryState, Message, MessageStatus, NackResponse,
+    ReceiptFailure, ReceiveRequest,
 };
 
 use super::publish::add_copies;
@@ -18,7 +18,9 @@ use super::receipt::Receipt;
 use super::{
     Broker, BrokerError, MAX_RECEIVE, MAX_VISIBILITY_MS, MAX_WAIT_MS, format_id, now_ms, parse_id,
 };
-use crate::storage::{DeadLetterRecord, DeliveryRecord, MessageId, Op, OpOutcome, StoredMessage};
+use crate::storage::{
+    DeadLetterRecord, DeliveryRecord, MessageId, Op, OpOutcome, Settled, StoredMessage,
+};
 
 const MAX_RECEIPTS: usize = 1000;
 
@@ -160,9 +162,12 @@ impl Broker {
             }
             let ops = removed
                 .iter()
-                .map(|(id, _)| Op::DeleteDelivery {
+                .map(|(id, entry)| Op::SettleDelivery {
                     queue: handle.id,
                     id: *id,
+                    outcome: Settled::Acked,
+                    receive_count: entry.receive_count,
+                    at_ms: now,
                 })
                 .collect();
             self.storage.submit(ops)
@@ -300,12 +305,14 @@ impl Broker {
             .collect())
     }
 
-    /// Every queue that holds a message, and in which state.
+    /// Every queue that holds a message, and in which state; and the queues where a copy
+    /// was acked or expired recently.
     pub async fn message_status(&self, id: &str) -> Result<MessageStatus, BrokerError> {
         let message_id =
             parse_id(id).ok_or_else(|| BrokerError::InvalidMessageId { id: id.into() })?;
+        let queues = self.queues();
         let mut deliveries = Vec::new();
-        for queue in self.queues() {
+        for queue in &queues {
             let state = queue.lock();
             if let Some(entry) = state.get(message_id) {
                 deliveries.push(Delivery {
@@ -313,20 +320,45 @@ impl Broker {
                     state: entry.state(),
                     receive_count: entry.receive_count,
                     visible_at_ms: entry.visible_at_ms,
+                    settled_at_ms: None,
                     dead_letter: entry.dead_letter.as_deref().map(dead_letter_view),
                 });
             }
         }
-        let body = self.read_bodies(vec![message_id]).await?.pop().flatten();
-        match body {
-            Some(body) if !deliveries.is_empty() => Ok(MessageStatus {
-                id: format_id(message_id),
-                topic: body.topic,
-                published_at_ms: body.published_at_ms,
-                deliveries,
-            }),
-            _ => Err(BrokerError::MessageNotFound { id: id.into() }),
+        let storage = self.storage.clone();
+        let (body, settlements) = tokio::task::spawn_blocking(move || {
+            let body = storage.read_messages(&[message_id])?.pop().flatten();
+            Ok::<_, crate::storage::StorageError>((body, storage.read_settlements(message_id)?))
+        })
+        .await
+        .expect("reading a message does not panic")?;
+        for settled in settlements {
+            let Some(queue) = queues.iter().find(|q| q.id == settled.queue) else {
+                continue;
+            };
+            deliveries.push(Delivery {
+                queue: queue.name.clone(),
+                state: match settled.outcome {
+                    Settled::Acked => DeliveryState::Acked,
+                    Settled::Expired => DeliveryState::Expired,
+                },
+                receive_count: settled.receive_count,
+                visible_at_ms: settled.at_ms,
+                settled_at_ms: Some(settled.at_ms),
+                dead_letter: None,
+            });
         }
+        if deliveries.is_empty() {
+            return Err(BrokerError::MessageNotFound { id: id.into() });
+        }
+        Ok(MessageStatus {
+            id: format_id(message_id),
+            published_at_ms: body
+                .as_ref()
+                .map_or(super::id_time_ms(message_id), |b| b.published_at_ms),
+            topic: body.and_then(|b| b.topic),
+            deliveries,
+        })
     }
 
     /// Makes due messages visible in one queue and dead-letters what is over its limit.
@@ -352,15 +384,18 @@ impl Broker {
             if expired.is_empty() {
                 return Ok(());
             }
-            for id in &expired {
-                state.remove(*id);
-            }
             tracing::debug!(queue = %handle.name, count = expired.len(), "retention expired messages");
             let ops = expired
                 .into_iter()
-                .map(|id| Op::DeleteDelivery {
-                    queue: handle.id,
-                    id,
+                .filter_map(|id| {
+                    let entry = state.remove(id)?;
+                    Some(Op::SettleDelivery {
+                        queue: handle.id,
+                        id,
+                        outcome: Settled::Expired,
+                        receive_count: entry.receive_count,
+                        at_ms: now,
+                    })
                 })
                 .collect();
             self.storage.submit(ops)

@@ -52,6 +52,7 @@ struct Limits {
     max_message_bytes: usize,
     max_batch_messages: usize,
     dedup_window_ms: u64,
+    status_retention_ms: u64,
 }
 
 #[derive(Default)]
@@ -137,6 +138,7 @@ impl Broker {
                 max_message_bytes: config.max_message_bytes,
                 max_batch_messages: config.max_batch_messages,
                 dedup_window_ms: config.dedup_window_ms,
+                status_retention_ms: config.status_retention_ms,
             },
             closing: AtomicBool::new(false),
         })
@@ -223,12 +225,16 @@ pub async fn housekeeping(broker: Arc<Broker>) {
         }
         if now.saturating_sub(last_dedup_sweep) >= 60_000 {
             last_dedup_sweep = now;
-            if let Err(error) = broker
-                .storage
-                .write(vec![Op::SweepDedup { now_ms: now }])
-                .await
-            {
-                tracing::warn!(%error, "dedup sweep failed");
+            // Settlements are keyed by message id, whose top bits are the publish time.
+            let cutoff = now.saturating_sub(broker.limits.status_retention_ms);
+            let ops = vec![
+                Op::SweepDedup { now_ms: now },
+                Op::SweepSettled {
+                    before: u128::from(cutoff) << 80,
+                },
+            ];
+            if let Err(error) = broker.storage.write(ops).await {
+                tracing::warn!(%error, "dedup and status sweep failed");
             }
         }
     }

@@ -185,13 +185,23 @@ pub(super) async fn message(client: &Client, out: Output, args: MessageArgs) -> 
         println!("no queue holds it any more (acked, purged or expired)");
         return Ok(());
     }
-    let mut table = Table::new(&["QUEUE", "STATE", "RECEIVES", "VISIBLE", "DEAD LETTER"]);
+    let mut table = Table::new(&[
+        "QUEUE",
+        "STATE",
+        "RECEIVES",
+        "SINCE / VISIBLE",
+        "DEAD LETTER",
+    ]);
     for delivery in status.deliveries {
+        let when = match delivery.settled_at_ms {
+            Some(at) => output::relative(at),
+            None => output::relative(delivery.visible_at_ms),
+        };
         table.row(vec![
             delivery.queue,
             output::state_name(delivery.state).to_string(),
             delivery.receive_count.to_string(),
-            output::relative(delivery.visible_at_ms),
+            when,
             delivery
                 .dead_letter
                 .as_ref()

@@ -172,6 +172,8 @@ pub(super) fn state_name(state: DeliveryState) -> &'static str {
         DeliveryState::Ready => "ready",
         DeliveryState::Delayed => "delayed",
         DeliveryState::InFlight => "in_flight",
+        DeliveryState::Acked => "acked",
+        DeliveryState::Expired => "expired",
     }
 }
 

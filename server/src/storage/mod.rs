@@ -114,6 +114,39 @@ pub struct DeadLetterRecord {
     pub dead_lettered_at_ms: u64,
 }
 
+/// How a message copy left its queue, as message status remembers it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Settled {
+    /// A receiver acked it.
+    Acked = 1,
+    /// It outlived the queue's retention.
+    Expired = 2,
+}
+
+impl Settled {
+    fn from_byte(byte: u8) -> Option<Self> {
+        match byte {
+            1 => Some(Settled::Acked),
+            2 => Some(Settled::Expired),
+            _ => None,
+        }
+    }
+}
+
+/// One remembered settlement of a message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settlement {
+    /// The queue (by id; it may have been deleted since).
+    pub queue: QueueId,
+    /// How.
+    pub outcome: Settled,
+    /// When (Unix ms).
+    pub at_ms: u64,
+    /// Deliveries it had.
+    pub receive_count: u32,
+}
+
 /// Everything read back at start.
 #[derive(Debug, Default)]
 pub struct Recovered {
@@ -291,6 +324,32 @@ impl Storage {
             .collect()
     }
 
+    /// How copies of `id` left their queues, as far as remembered (blocking).
+    pub fn read_settlements(&self, id: MessageId) -> Result<Vec<Settlement>, StorageError> {
+        let txn = self.db()?.begin_read()?;
+        let table = txn.open_table(tables::SETTLED)?;
+        let (low, high) = (
+            tables::settled_key(id, 0),
+            tables::settled_key(id, u64::MAX),
+        );
+        let mut out = Vec::new();
+        for row in table.range::<&[u8; 24]>(&low..=&high)? {
+            let (key, value) = row?;
+            let queue = u64::from_be_bytes(key.value()[16..].try_into().expect("8 bytes"));
+            let (outcome, at_ms, receive_count) = tables::decode_settled(value.value());
+            let outcome = Settled::from_byte(outcome).ok_or_else(|| StorageError::Corrupt {
+                what: format!("settlement kind {outcome}"),
+            })?;
+            out.push(Settlement {
+                queue,
+                outcome,
+                at_ms,
+                receive_count,
+            });
+        }
+        Ok(out)
+    }
+
     /// Counters of the write path.
     pub fn counters(&self) -> &WriteCounters {
         &self.counters
@@ -346,6 +405,7 @@ fn init_schema(db: &Database) -> Result<(), StorageError> {
         txn.open_table(tables::MESSAGES)?;
         txn.open_table(tables::DELIVERIES)?;
         txn.open_table(tables::DEDUP)?;
+        txn.open_table(tables::SETTLED)?;
     }
     txn.commit()?;
     Ok(())

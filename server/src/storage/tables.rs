@@ -22,6 +22,10 @@ pub(crate) const MESSAGES: TableDefinition<'_, &[u8; 16], &[u8]> = TableDefiniti
 /// (queue id, message id) → encoded [`super::DeliveryRecord`]: one row per queue copy.
 pub(crate) const DELIVERIES: TableDefinition<'_, &[u8; 24], &[u8]> =
     TableDefinition::new("deliveries");
+/// (message id, queue id) → how the copy left the queue: [`super::Settled`] byte, when
+/// (ms), receive count. Kept for a while so that message status can say "acked".
+pub(crate) const SETTLED: TableDefinition<'_, &[u8; 24], &[u8; 13]> =
+    TableDefinition::new("settled");
 /// `<scope>\0<dedup id>` → (message id, expires at ms).
 pub(crate) const DEDUP: TableDefinition<'_, &str, &[u8; 24]> = TableDefinition::new("dedup");
 
@@ -45,6 +49,27 @@ pub(crate) fn split_delivery_key(key: &[u8; 24]) -> (QueueId, MessageId) {
 /// First and last possible delivery keys of one queue.
 pub(crate) fn queue_range(queue: QueueId) -> ([u8; 24], [u8; 24]) {
     (delivery_key(queue, 0), delivery_key(queue, u128::MAX))
+}
+
+pub(crate) fn settled_key(id: MessageId, queue: QueueId) -> [u8; 24] {
+    let mut key = [0u8; 24];
+    key[..16].copy_from_slice(&id.to_be_bytes());
+    key[16..].copy_from_slice(&queue.to_be_bytes());
+    key
+}
+
+pub(crate) fn encode_settled(outcome: u8, at_ms: u64, receive_count: u32) -> [u8; 13] {
+    let mut value = [0u8; 13];
+    value[0] = outcome;
+    value[1..9].copy_from_slice(&at_ms.to_be_bytes());
+    value[9..].copy_from_slice(&receive_count.to_be_bytes());
+    value
+}
+
+pub(crate) fn decode_settled(value: &[u8; 13]) -> (u8, u64, u32) {
+    let at = u64::from_be_bytes(value[1..9].try_into().expect("8 bytes"));
+    let count = u32::from_be_bytes(value[9..].try_into().expect("4 bytes"));
+    (value[0], at, count)
 }
 
 pub(crate) fn dedup_key(scope: &str, dedup_id: &str) -> String {

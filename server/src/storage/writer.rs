@@ -12,9 +12,11 @@ use redb::{Database, Durability, ReadableTable, Table, WriteTransaction};
 use tokio::sync::oneshot;
 
 use super::codec::{encode_delivery, encode_message};
-use super::tables::{self, DEDUP, DELIVERIES, MESSAGES, META, QUEUES, SUBSCRIPTIONS, TOPICS};
+use super::tables::{
+    self, DEDUP, DELIVERIES, MESSAGES, META, QUEUES, SETTLED, SUBSCRIPTIONS, TOPICS,
+};
 use super::{
-    DeliveryRecord, MessageId, QueueId, QueueRecord, StorageError, StoredMessage,
+    DeliveryRecord, MessageId, QueueId, QueueRecord, Settled, StorageError, StoredMessage,
     SubscriptionRecord, TopicRecord,
 };
 
@@ -72,6 +74,24 @@ pub enum Op {
         queue: QueueId,
         /// The message.
         id: MessageId,
+    },
+    /// Delete a delivery and remember how it left (acked, expired) for message status.
+    SettleDelivery {
+        /// The queue.
+        queue: QueueId,
+        /// The message.
+        id: MessageId,
+        /// How it left.
+        outcome: Settled,
+        /// Deliveries it had.
+        receive_count: u32,
+        /// When (Unix ms).
+        at_ms: u64,
+    },
+    /// Forget settlements of messages with ids below `before` (published before then).
+    SweepSettled {
+        /// The first id kept.
+        before: MessageId,
     },
     /// Move a delivery to another queue (dead-lettering). [`OpOutcome::Missing`], changing
     /// nothing, if either end is gone.
@@ -379,6 +399,36 @@ impl WriterState {
                 self.release(t, id)?;
                 Ok(OpOutcome::Done)
             }
+            Op::SettleDelivery {
+                queue,
+                id,
+                outcome,
+                receive_count,
+                at_ms,
+            } => {
+                let removed = t
+                    .deliveries
+                    .remove(&tables::delivery_key(queue, id))?
+                    .is_some();
+                if !removed {
+                    return Ok(OpOutcome::Missing);
+                }
+                self.release(t, id)?;
+                let value = tables::encode_settled(outcome as u8, at_ms, receive_count);
+                t.settled.insert(&tables::settled_key(id, queue), &value)?;
+                Ok(OpOutcome::Done)
+            }
+            Op::SweepSettled { before } => {
+                let end = tables::settled_key(before, 0);
+                let mut keys = Vec::new();
+                for row in t.settled.range::<&[u8; 24]>(..&end)? {
+                    keys.push(*row?.0.value());
+                }
+                for key in &keys {
+                    t.settled.remove(key)?;
+                }
+                Ok(OpOutcome::Count(keys.len() as u64))
+            }
             Op::MoveDelivery {
                 from,
                 to,
@@ -509,6 +559,7 @@ struct OpenTables<'txn> {
     messages: Table<'txn, &'static [u8; 16], &'static [u8]>,
     deliveries: Table<'txn, &'static [u8; 24], &'static [u8]>,
     dedup: Table<'txn, &'static str, &'static [u8; 24]>,
+    settled: Table<'txn, &'static [u8; 24], &'static [u8; 13]>,
 }
 
 impl<'txn> OpenTables<'txn> {
@@ -521,6 +572,7 @@ impl<'txn> OpenTables<'txn> {
             messages: txn.open_table(MESSAGES)?,
             deliveries: txn.open_table(DELIVERIES)?,
             dedup: txn.open_table(DEDUP)?,
+            settled: txn.open_table(SETTLED)?,
         })
     }
 }

@@ -5,6 +5,7 @@ use std::process::Output;
 
 use anyhow::Context;
 use serde_json::{Value, json};
+use switchyard_client::DeliveryState;
 use switchyard_tests::*;
 use tokio::process::Command;
 
@@ -104,10 +105,10 @@ async fn cli_creates_publishes_receives_and_acks_against_a_served_binary() -> an
 
     let acked = run_json(url, &["ack", "mail", receipt]).await?;
     assert_eq!(acked["acked"], 1, "{acked}");
-    assert_api_error(
-        child.client.message_status(&id).await,
-        404,
-        "message_not_found",
+    let status = child.client.message_status(&id).await?;
+    assert_eq!(
+        states(&status),
+        [("mail".to_string(), DeliveryState::Acked)]
     );
 
     // What the CLI made is what the API shows.
@@ -166,11 +167,9 @@ async fn cli_sends_receives_with_ack_and_shows_message_status() -> anyhow::Resul
     let received = run_json(url, &["receive", "direct", "--wait-ms", "5000", "--ack"]).await?;
     assert_eq!(received["messages"][0]["payload"], "hello there");
     assert_eq!(received["messages"][0]["key"], "k1");
-    assert_api_error(
-        server.client.message_status(&id).await,
-        404,
-        "message_not_found",
-    );
+    let status = run_json(url, &["message", &id]).await?;
+    assert_eq!(status["deliveries"][0]["queue"], "direct");
+    assert_eq!(status["deliveries"][0]["state"], "acked");
     Ok(())
 }
 

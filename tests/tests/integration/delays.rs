@@ -228,7 +228,11 @@ async fn messages_past_retention_are_dropped() -> anyhow::Result<()> {
         "dropped after {:?}, inside its 1 s retention",
         sent_at.elapsed()
     );
-    assert_api_error(client.message_status(&id).await, 404, "message_not_found");
+    let status = client.message_status(&id).await?;
+    assert_eq!(
+        states(&status),
+        [("ephemeral".to_string(), DeliveryState::Expired)]
+    );
     assert!(
         client
             .receive("ephemeral", &receive_request(10, 0))

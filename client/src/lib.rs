@@ -355,6 +355,16 @@ impl Client {
             .purged)
     }
 
+    /// Moves ready dead letters back to their source queues (or to `destination`).
+    pub async fn redrive(
+        &self,
+        queue: &str,
+        request: &RedriveRequest,
+    ) -> Result<RedriveResponse, ClientError> {
+        let path = format!("/v1/queues/{}/redrive", segment(queue));
+        self.post(&path, request).await
+    }
+
     // ------------------------------------------------------------ subscriptions
 
     /// Subscribes a queue to a topic, with an optional filter.

@@ -454,6 +454,27 @@ pub struct PurgeResponse {
     pub purged: u64,
 }
 
+/// `POST /v1/queues/{q}/redrive`: move ready dead letters back where they came from.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RedriveRequest {
+    /// Move every ready message here instead of to its source queue.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub destination: Option<String>,
+    /// Move at most this many.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_messages: Option<u32>,
+}
+
+/// `200` answer to redrive.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RedriveResponse {
+    /// Messages moved (as new deliveries: receive count 0).
+    pub moved: u64,
+    /// Ready messages left in place: no source queue recorded, or it no longer exists.
+    pub skipped: u64,
+}
+
 /// `GET /v1/queues/{q}/messages`: browse without leasing.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct PeekResponse {

@@ -10,7 +10,8 @@ use serde::Deserialize;
 use switchyard_client::{
     AckRequest, AckResponse, CreateQueue, ExtendRequest, ExtendResponse, NackRequest, NackResponse,
     PatchQueue, PeekResponse, PublishBatch, PublishMessage, Published, PublishedBatch,
-    PurgeResponse, Queue, QueueList, ReceiveRequest, ReceiveResponse,
+    PurgeResponse, Queue, QueueList, ReceiveRequest, ReceiveResponse, RedriveRequest,
+    RedriveResponse,
 };
 use tracing::instrument;
 
@@ -33,6 +34,7 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/queues/{queue}/nack", post(nack_messages))
         .route("/queues/{queue}/extend", post(extend_lease))
         .route("/queues/{queue}/purge", post(purge_queue))
+        .route("/queues/{queue}/redrive", post(redrive_queue))
 }
 
 #[instrument(skip_all, fields(queue = %body.name))]
@@ -141,6 +143,15 @@ async fn purge_queue(
 ) -> Result<ApiJson<PurgeResponse>, ApiError> {
     let purged = broker.purge_queue(&name).await?;
     Ok(ApiJson(PurgeResponse { purged }))
+}
+
+#[instrument(skip_all, fields(queue = %name))]
+async fn redrive_queue(
+    State(broker): State<AppState>,
+    Path(name): Path<String>,
+    ApiJson(request): ApiJson<RedriveRequest>,
+) -> Result<ApiJson<RedriveResponse>, ApiError> {
+    Ok(ApiJson(broker.redrive(&name, request).await?))
 }
 
 #[derive(Debug, Deserialize)]

@@ -12,15 +12,12 @@ use switchyard_client::{
     ReceiptFailure, ReceiveRequest,
 };
 
-use super::publish::add_copies;
-use super::queue::{DeadLetterMove, Entry, QueueHandle, ReceiptProblem};
+use super::queue::{Entry, QueueHandle, ReceiptProblem};
 use super::receipt::Receipt;
 use super::{
     Broker, BrokerError, MAX_RECEIVE, MAX_VISIBILITY_MS, MAX_WAIT_MS, format_id, now_ms, parse_id,
 };
-use crate::storage::{
-    DeadLetterRecord, DeliveryRecord, MessageId, Op, OpOutcome, Settled, StoredMessage,
-};
+use crate::storage::{DeadLetterRecord, MessageId, Op, OpOutcome, Settled, StoredMessage};
 
 const MAX_RECEIPTS: usize = 1000;
 
@@ -404,81 +401,6 @@ impl Broker {
         Ok(())
     }
 
-    fn dead_letter_later(&self, handle: &Arc<QueueHandle>, moves: Vec<DeadLetterMove>) {
-        if moves.is_empty() {
-            return;
-        }
-        // The moves are out of the source queue's memory; the next housekeeping pass would
-        // not see them again, so they are carried out here, off the request's path.
-        let handle = handle.clone();
-        let storage_moves = self.plan_dead_letters(&handle, moves);
-        if let Some((target, planned, pending)) = storage_moves {
-            tokio::spawn(async move {
-                finish_dead_letters(&handle, target, planned, pending.wait().await);
-            });
-        }
-    }
-
-    async fn dead_letter(&self, handle: &Arc<QueueHandle>, moves: Vec<DeadLetterMove>) {
-        if let Some((target, planned, pending)) = self.plan_dead_letters(handle, moves) {
-            finish_dead_letters(handle, target, planned, pending.wait().await);
-        }
-    }
-
-    /// Submits the moves of `moves` to the source queue's dead-letter queue.
-    fn plan_dead_letters(
-        &self,
-        handle: &Arc<QueueHandle>,
-        moves: Vec<DeadLetterMove>,
-    ) -> Option<(Arc<QueueHandle>, Vec<Planned>, crate::storage::PendingWrite)> {
-        let now = now_ms();
-        let target = {
-            let dlq = handle.lock().settings.dead_letter_queue.clone();
-            dlq.and_then(|name| self.catalog().queues.get(&name).cloned())
-        };
-        let Some(target) = target else {
-            let mut state = handle.lock();
-            for planned in moves {
-                state.restore(planned.id, &planned.entry, now);
-            }
-            return None;
-        };
-        let planned: Vec<Planned> = moves
-            .into_iter()
-            .map(|m| {
-                let record = DeliveryRecord {
-                    visible_at_ms: now,
-                    receive_count: 0,
-                    leased: false,
-                    first_received_at_ms: None,
-                    dead_letter: Some(Box::new(DeadLetterRecord {
-                        source_queue: handle.name.clone(),
-                        reason: m.reason,
-                        receive_count: m.entry.receive_count,
-                        first_received_at_ms: m.entry.first_received_at_ms,
-                        dead_lettered_at_ms: now,
-                    })),
-                };
-                Planned {
-                    id: m.id,
-                    source: m.entry,
-                    record,
-                }
-            })
-            .collect();
-        let ops = planned
-            .iter()
-            .map(|p| Op::MoveDelivery {
-                from: handle.id,
-                to: target.id,
-                id: p.id,
-                record: p.record.clone(),
-            })
-            .collect();
-        let pending = self.storage.submit(ops);
-        Some((target, planned, pending))
-    }
-
     async fn read_bodies(
         &self,
         ids: Vec<MessageId>,
@@ -491,44 +413,6 @@ impl Broker {
             .await
             .expect("reading messages does not panic")?;
         Ok(bodies)
-    }
-}
-
-struct Planned {
-    id: MessageId,
-    source: Entry,
-    record: DeliveryRecord,
-}
-
-fn finish_dead_letters(
-    source: &Arc<QueueHandle>,
-    target: Arc<QueueHandle>,
-    planned: Vec<Planned>,
-    result: Result<Vec<OpOutcome>, crate::storage::StorageError>,
-) {
-    let now = now_ms();
-    match result {
-        Ok(outcomes) => {
-            let mut moved = Vec::new();
-            let mut state = source.lock();
-            for (planned, outcome) in planned.into_iter().zip(outcomes) {
-                if outcome == OpOutcome::Done {
-                    moved.push((planned.id, planned.record));
-                } else {
-                    state.restore(planned.id, &planned.source, now);
-                }
-            }
-            drop(state);
-            tracing::info!(queue = %source.name, dead_letter_queue = %target.name, count = moved.len(), "dead-lettered");
-            add_copies(&target, moved, now);
-        }
-        Err(error) => {
-            tracing::error!(%error, queue = %source.name, "dead-lettering failed; messages stay");
-            let mut state = source.lock();
-            for planned in planned {
-                state.restore(planned.id, &planned.source, now);
-            }
-        }
     }
 }
 

@@ -3,6 +3,7 @@
 //! durable through [`crate::storage`], and only then reported as done.
 
 mod catalog;
+mod dead_letter;
 mod delivery;
 mod error;
 mod filter;

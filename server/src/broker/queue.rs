@@ -299,6 +299,11 @@ impl QueueState {
             .collect()
     }
 
+    /// The first `limit` ready copies, in id order.
+    pub(crate) fn ready_ids(&self, limit: usize) -> Vec<MessageId> {
+        self.ready.iter().take(limit).copied().collect()
+    }
+
     pub(crate) fn get(&self, id: MessageId) -> Option<&Entry> {
         self.entries.get(&id)
     }

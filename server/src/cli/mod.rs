@@ -228,6 +228,16 @@ enum QueueCommand {
     Delete { name: String },
     /// Delete every message in a queue.
     Purge { name: String },
+    /// Move a dead-letter queue's ready messages back to the queues they came from.
+    Redrive {
+        name: String,
+        /// Move them all to this queue instead.
+        #[arg(long, value_name = "QUEUE")]
+        to: Option<String>,
+        /// Move at most this many.
+        #[arg(long, value_name = "N")]
+        max: Option<u32>,
+    },
     /// Browse a queue's messages without leasing them.
     Peek {
         name: String,

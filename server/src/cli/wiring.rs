@@ -144,6 +144,20 @@ pub(super) async fn queue(
             }
             println!("purged {purged} messages from queue {name}");
         }
+        QueueCommand::Redrive { name, to, max } => {
+            let request = switchyard_client::RedriveRequest {
+                destination: to,
+                max_messages: max,
+            };
+            let answer = client.redrive(&name, &request).await?;
+            if out.json {
+                return out.print_json(&answer);
+            }
+            println!(
+                "moved {} messages out of queue {name} ({} left in place)",
+                answer.moved, answer.skipped
+            );
+        }
         QueueCommand::Peek { name, limit, after } => {
             let messages = client.peek(&name, limit, after.as_deref()).await?;
             if out.json {

@@ -284,3 +284,51 @@ async fn requests_waiting_behind_a_commit_share_the_next_one_and_all_survive() {
     after.close();
     storage.close();
 }
+
+#[tokio::test]
+async fn settlements_are_remembered_durably_and_swept_by_publish_time() {
+    let disk = PowerLossBackend::default();
+    let (storage, _) = open(&disk);
+    storage.write(vec![Op::PutQueue(queue(1))]).await.unwrap();
+    let (old, new) = (5u128 << 80, 9u128 << 80);
+    storage
+        .write(vec![publish(old, &[1]), publish(new, &[1])])
+        .await
+        .unwrap();
+    let settle = |id| Op::SettleDelivery {
+        queue: 1,
+        id,
+        outcome: Settled::Acked,
+        receive_count: 2,
+        at_ms: 42,
+    };
+    storage.write(vec![settle(old), settle(new)]).await.unwrap();
+    assert_eq!(
+        storage.write(vec![settle(new)]).await.unwrap(),
+        [OpOutcome::Missing]
+    );
+
+    let (after, recovered) = open(&disk.after_power_loss());
+    assert!(ids_in(&recovered, 1).is_empty(), "both copies are gone");
+    let expected = Settlement {
+        queue: 1,
+        outcome: Settled::Acked,
+        at_ms: 42,
+        receive_count: 2,
+    };
+    assert_eq!(after.read_settlements(old).unwrap(), std::slice::from_ref(&expected));
+    after.close();
+
+    storage
+        .write(vec![Op::SweepSettled {
+            before: 7u128 << 80,
+        }])
+        .await
+        .unwrap();
+    assert!(
+        storage.read_settlements(old).unwrap().is_empty(),
+        "published before the cutoff"
+    );
+    assert_eq!(storage.read_settlements(new).unwrap(), [expected]);
+    storage.close();
+}

@@ -207,3 +207,111 @@ async fn a_dead_letter_queue_set_by_patch_takes_effect() -> anyhow::Result<()> {
     assert_dead_letter(&dead[0], "orders", 1);
     Ok(())
 }
+
+/// Sends `count` messages to `name` and nacks each on its only allowed delivery, so they
+/// all land in the dead-letter queue; returns their ids.
+async fn dead_letter_messages(
+    client: &switchyard_client::Client,
+    name: &str,
+    dlq: &str,
+    count: usize,
+) -> anyhow::Result<Vec<String>> {
+    let mut ids = Vec::new();
+    for n in 0..count {
+        ids.push(client.send(name, &json_message(json!({"n": n}))).await?);
+    }
+    let got = receive_exactly(client, name, count).await?;
+    let receipts = got.iter().map(receipt).collect();
+    client.nack(name, receipts, None).await?;
+    wait_until(
+        "the nacked messages to reach the dead-letter queue",
+        PATIENCE,
+        async || Ok(client.get_queue(dlq).await?.stats.unwrap_or_default().ready == count as u64),
+    )
+    .await?;
+    Ok(ids)
+}
+
+#[tokio::test]
+async fn redrive_moves_dead_letters_back_to_their_source_as_fresh_deliveries() -> anyhow::Result<()>
+{
+    let server = TestServer::start().await?;
+    let client = &server.client;
+    queue_with_dead_letters(client, "orders", "orders-dlq", 1, 30_000).await?;
+    let ids = dead_letter_messages(client, "orders", "orders-dlq", 3).await?;
+
+    let answer = client
+        .redrive("orders-dlq", &switchyard_client::RedriveRequest::default())
+        .await?;
+    assert_eq!((answer.moved, answer.skipped), (3, 0));
+    assert!(client.peek("orders-dlq", 10, None).await?.is_empty());
+
+    let again = receive_exactly(client, "orders", 3).await?;
+    let mut got: Vec<&str> = again.iter().map(|m| m.id.as_str()).collect();
+    got.sort_unstable();
+    let mut want: Vec<&str> = ids.iter().map(String::as_str).collect();
+    want.sort_unstable();
+    assert_eq!(got, want, "the same messages, ids kept");
+    for message in &again {
+        assert_eq!(message.receive_count, 1, "a fresh delivery: {message:?}");
+        assert!(
+            message.dead_letter.is_none(),
+            "no dead-letter record any more"
+        );
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn redrive_to_a_destination_moves_at_most_the_limit() -> anyhow::Result<()> {
+    let server = TestServer::start().await?;
+    let client = &server.client;
+    queue_with_dead_letters(client, "orders", "orders-dlq", 1, 30_000).await?;
+    client.create_queue(&queue("orders-retry")).await?;
+    dead_letter_messages(client, "orders", "orders-dlq", 3).await?;
+
+    let request = switchyard_client::RedriveRequest {
+        destination: Some("orders-retry".into()),
+        max_messages: Some(2),
+    };
+    let answer = client.redrive("orders-dlq", &request).await?;
+    assert_eq!(answer.moved, 2);
+    let stats = |name: &'static str| async move {
+        Ok::<_, anyhow::Error>(
+            client
+                .get_queue(name)
+                .await?
+                .stats
+                .unwrap_or_default()
+                .ready,
+        )
+    };
+    assert_eq!(stats("orders-retry").await?, 2);
+    assert_eq!(stats("orders-dlq").await?, 1);
+    assert_eq!(stats("orders").await?, 0);
+
+    let into_itself = switchyard_client::RedriveRequest {
+        destination: Some("orders-dlq".into()),
+        max_messages: None,
+    };
+    assert_api_error(
+        client.redrive("orders-dlq", &into_itself).await,
+        400,
+        "invalid_setting",
+    );
+    let nowhere = switchyard_client::RedriveRequest {
+        destination: Some("missing".into()),
+        max_messages: None,
+    };
+    assert_api_error(
+        client.redrive("orders-dlq", &nowhere).await,
+        404,
+        "queue_not_found",
+    );
+    assert_eq!(
+        stats("orders-dlq").await?,
+        1,
+        "refused redrives change nothing"
+    );
+    Ok(())
+}

@@ -108,11 +108,8 @@ impl Broker {
             let Some(handle) = by_id.get(&queue_id) else {
                 continue;
             };
-            let mut state = handle.lock();
-            for (id, record) in deliveries {
-                state.insert(id, record, now);
-                restored += 1;
-            }
+            restored += deliveries.len();
+            handle.lock().load(deliveries, now);
         }
         for subscription in recovered.subscriptions {
             catalog

@@ -144,6 +144,46 @@ impl QueueState {
         self.entries.insert(id, entry);
     }
 
+    /// Loads the copies read back at start, in bulk (ids arrive in key order).
+    pub(crate) fn load(&mut self, mut copies: Vec<(MessageId, DeliveryRecord)>, now_ms: u64) {
+        if !self.entries.is_empty() {
+            for (id, record) in copies {
+                self.insert(id, record, now_ms);
+            }
+            return;
+        }
+        copies.sort_unstable_by_key(|(id, _)| *id);
+        let mut ready = Vec::new();
+        let mut timers = Vec::new();
+        let entries = copies.into_iter().map(|(id, record)| {
+            let fresh = record.receive_count == 0 && !record.leased;
+            let is_ready = fresh && record.visible_at_ms <= now_ms;
+            if is_ready {
+                ready.push(id);
+            } else {
+                timers.push((record.visible_at_ms, id));
+                if record.leased {
+                    self.in_flight += 1;
+                }
+            }
+            if record.dead_letter.is_some() {
+                self.dead_lettered += 1;
+            }
+            let entry = Entry {
+                visible_at_ms: record.visible_at_ms,
+                receive_count: record.receive_count,
+                leased: record.leased,
+                first_received_at_ms: record.first_received_at_ms,
+                dead_letter: record.dead_letter,
+                is_ready,
+            };
+            (id, entry)
+        });
+        self.entries = entries.collect();
+        self.ready = ready.into_iter().collect();
+        self.timers = timers.into_iter().collect();
+    }
+
     /// Removes a copy wherever it is.
     pub(crate) fn remove(&mut self, id: MessageId) -> Option<Entry> {
         let entry = self.entries.remove(&id)?;
@@ -375,6 +415,28 @@ mod tests {
         assert_eq!(q.check_receipt(10, 1, 151), Err(ReceiptProblem::Expired));
         let again = q.lease(10, 200, 50);
         assert_eq!(again[0].1.receive_count, 2);
+    }
+
+    #[test]
+    fn bulk_load_matches_one_by_one_inserts() {
+        let leased = DeliveryRecord {
+            visible_at_ms: 500,
+            receive_count: 1,
+            leased: true,
+            first_received_at_ms: Some(1),
+            dead_letter: None,
+        };
+        let copies = vec![(3, fresh(0)), (1, fresh(900)), (2, leased)];
+        let mut bulk = QueueState::new(settings(None));
+        bulk.load(copies.clone(), 100);
+        let mut single = QueueState::new(settings(None));
+        for (id, record) in copies {
+            single.insert(id, record, 100);
+        }
+        assert_eq!(bulk.stats(100), single.stats(100));
+        assert_eq!(bulk.stats(100).in_flight, 1);
+        assert_eq!(bulk.lease(5, 100, 10)[0].0, 3);
+        assert_eq!(bulk.promote_due(900).0, 3, "the new lease, the old lease, the delay");
     }
 
     #[test]

@@ -19,6 +19,44 @@ pub use writer::{DedupEntry, EncodedMessage, Op, OpOutcome, WriteCounters};
 
 /// A message id: a ULID as a number (its top 48 bits are the publish time in ms).
 pub type MessageId = u128;
+
+/// Reference counts by message id. Ids are made by the server (80 random bits each), so a
+/// plain multiplicative hash spreads them well and costs far less than SipHash.
+pub(crate) type RefCounts = HashMap<MessageId, u32, BuildIdHasher>;
+
+/// Hashes message ids: fold the 128 bits, multiply by an odd constant.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct BuildIdHasher;
+
+/// See [`BuildIdHasher`].
+#[derive(Debug, Default)]
+pub(crate) struct IdHasher(u64);
+
+impl std::hash::BuildHasher for BuildIdHasher {
+    type Hasher = IdHasher;
+    fn build_hasher(&self) -> IdHasher {
+        IdHasher(0)
+    }
+}
+
+impl std::hash::Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut word = [0u8; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            self.write_u64(u64::from_le_bytes(word));
+        }
+    }
+    fn write_u64(&mut self, value: u64) {
+        self.0 = (self.0.rotate_left(29) ^ value).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+    fn write_u128(&mut self, value: u128) {
+        self.write_u64(value as u64 ^ (value >> 64) as u64);
+    }
+}
 /// A queue's internal id; a re-created queue gets a new one.
 pub type QueueId = u64;
 
@@ -411,7 +449,7 @@ fn init_schema(db: &Database) -> Result<(), StorageError> {
     Ok(())
 }
 
-fn recover(db: &Database) -> Result<(Recovered, HashMap<MessageId, u32>), StorageError> {
+fn recover(db: &Database) -> Result<(Recovered, RefCounts), StorageError> {
     let txn = db.begin_read()?;
     let mut recovered = Recovered {
         next_queue_id: txn
@@ -423,8 +461,10 @@ fn recover(db: &Database) -> Result<(Recovered, HashMap<MessageId, u32>), Storag
     recovered.topics = read_json(&txn.open_table(tables::TOPICS)?)?;
     recovered.queues = read_json(&txn.open_table(tables::QUEUES)?)?;
     recovered.subscriptions = read_json(&txn.open_table(tables::SUBSCRIPTIONS)?)?;
-    let mut refcounts: HashMap<MessageId, u32> = HashMap::new();
-    for row in txn.open_table(tables::DELIVERIES)?.iter()? {
+    let deliveries = txn.open_table(tables::DELIVERIES)?;
+    let mut refcounts =
+        RefCounts::with_capacity_and_hasher(deliveries.len()? as usize, BuildIdHasher);
+    for row in deliveries.iter()? {
         let (key, value) = row?;
         let (queue, id) = tables::split_delivery_key(key.value());
         let record = codec::decode_delivery(value.value())?;

@@ -316,7 +316,10 @@ async fn settlements_are_remembered_durably_and_swept_by_publish_time() {
         at_ms: 42,
         receive_count: 2,
     };
-    assert_eq!(after.read_settlements(old).unwrap(), std::slice::from_ref(&expected));
+    assert_eq!(
+        after.read_settlements(old).unwrap(),
+        std::slice::from_ref(&expected)
+    );
     after.close();
 
     storage

@@ -2,7 +2,7 @@
 //! waiting (up to a bound), applies them in one transaction, commits durably, and only then
 //! answers each one. Nobody hears "ok" before the commit is on disk.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
@@ -16,8 +16,8 @@ use super::tables::{
     self, DEDUP, DELIVERIES, MESSAGES, META, QUEUES, SETTLED, SUBSCRIPTIONS, TOPICS,
 };
 use super::{
-    DeliveryRecord, MessageId, QueueId, QueueRecord, Settled, StorageError, StoredMessage,
-    SubscriptionRecord, TopicRecord,
+    DeliveryRecord, MessageId, QueueId, QueueRecord, RefCounts, Settled, StorageError,
+    StoredMessage, SubscriptionRecord, TopicRecord,
 };
 
 /// One change. A request's ops are applied in order, in one transaction, all or nothing.
@@ -183,7 +183,7 @@ impl Writer {
     pub(super) fn start(
         db: Arc<Database>,
         max_group: usize,
-        refcounts: HashMap<MessageId, u32>,
+        refcounts: RefCounts,
         live_queues: HashSet<QueueId>,
         counters: Arc<WriteCounters>,
     ) -> Self {
@@ -221,7 +221,7 @@ impl Writer {
 /// In-memory facts the writer keeps beside redb: how many deliveries each stored message
 /// has (its body is deleted with the last one) and which queues exist.
 struct WriterState {
-    refcounts: HashMap<MessageId, u32>,
+    refcounts: RefCounts,
     live_queues: HashSet<QueueId>,
     undo: Vec<Undo>,
     counters: Arc<WriteCounters>,

@@ -436,7 +436,11 @@ mod tests {
         assert_eq!(bulk.stats(100), single.stats(100));
         assert_eq!(bulk.stats(100).in_flight, 1);
         assert_eq!(bulk.lease(5, 100, 10)[0].0, 3);
-        assert_eq!(bulk.promote_due(900).0, 3, "the new lease, the old lease, the delay");
+        assert_eq!(
+            bulk.promote_due(900).0,
+            3,
+            "the new lease, the old lease, the delay"
+        );
     }
 
     #[test]

@@ -313,3 +313,61 @@ async fn a_repeated_dedup_id_returns_the_first_id_and_stores_nothing() -> anyhow
     assert_eq!(ids, want, "a deduplicated publish was stored again");
     Ok(())
 }
+
+#[tokio::test]
+async fn filter_operators_route_through_the_api() -> anyhow::Result<()> {
+    let server = TestServer::start().await?;
+    let client = &server.client;
+    client.create_topic("orders").await?;
+    for name in ["big-eu", "not-test"] {
+        client.create_queue(&queue(name)).await?;
+    }
+    let big_eu = json!({
+        "payload": {"total": [{"numeric": [">=", 100]}], "country": [{"prefix": "EU-"}]}
+    });
+    client.subscribe("orders", "big-eu", Some(big_eu)).await?;
+    let not_test = json!({
+        "$or": [
+            {"attributes": {"env": [{"anything-but": ["test", "staging"]}]}},
+            {"attributes": {"env": [{"exists": false}]}}
+        ]
+    });
+    client
+        .subscribe("orders", "not-test", Some(not_test))
+        .await?;
+
+    let publish = async |total: f64, country: &str, env: Option<&str>| {
+        let mut message = json_message(json!({"total": total, "country": country}));
+        if let Some(env) = env {
+            message = message.attribute("env", env);
+        }
+        client.publish("orders", &message).await
+    };
+    let big_eu_prod = publish(250.0, "EU-DE", Some("prod")).await?;
+    let small_eu_test = publish(20.0, "EU-FR", Some("test")).await?;
+    let big_us_none = publish(1e3, "US-NY", None).await?;
+    let exactly_100_eu_staging = publish(100.0, "EU-IT", Some("staging")).await?;
+    let _ = small_eu_test;
+
+    let ids = |messages: Vec<switchyard_client::Message>| -> BTreeSet<String> {
+        messages.into_iter().map(|m| m.id).collect()
+    };
+    assert_eq!(
+        ids(drain(client, "big-eu").await?),
+        BTreeSet::from([big_eu_prod.clone(), exactly_100_eu_staging])
+    );
+    assert_eq!(
+        ids(drain(client, "not-test").await?),
+        BTreeSet::from([big_eu_prod, big_us_none])
+    );
+
+    let refused = client
+        .subscribe(
+            "orders",
+            "big-eu",
+            Some(json!({"payload": {"total": [{"numeric": [">"]}]}})),
+        )
+        .await;
+    assert_api_error(refused, 400, "invalid_filter");
+    Ok(())
+}

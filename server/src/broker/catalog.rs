@@ -48,7 +48,7 @@ impl Broker {
         catalog
             .topics
             .values()
-            .map(|t| topic_view(t, catalog.routes.get(&t.name).map_or(0, |r| r.len())))
+            .map(|t| topic_view(t, catalog.routes.get(&t.name).map_or(0, |r| r.routes.len())))
             .collect()
     }
 
@@ -61,7 +61,7 @@ impl Broker {
             .ok_or_else(|| BrokerError::TopicNotFound { name: name.into() })?;
         Ok(topic_view(
             topic,
-            catalog.routes.get(name).map_or(0, |r| r.len()),
+            catalog.routes.get(name).map_or(0, |r| r.routes.len()),
         ))
     }
 

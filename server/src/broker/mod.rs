@@ -6,7 +6,7 @@ mod catalog;
 mod dead_letter;
 mod delivery;
 mod error;
-mod filter;
+pub(crate) mod filter;
 mod publish;
 mod queue;
 mod receipt;
@@ -20,7 +20,7 @@ pub use error::BrokerError;
 
 use crate::config::Config;
 use crate::storage::{MessageId, Op, Storage, SubscriptionRecord, TopicRecord};
-use filter::Filter;
+use filter::{Filter, FilterIndex};
 use queue::QueueHandle;
 
 /// Longest visibility timeout, lease extension or nack delay: 12 hours.
@@ -62,7 +62,15 @@ struct Catalog {
     queues: BTreeMap<String, Arc<QueueHandle>>,
     subscriptions: BTreeMap<String, SubscriptionRecord>,
     /// Per topic, the queues a publish goes to, with their compiled filters.
-    routes: HashMap<String, Arc<Vec<Route>>>,
+    routes: HashMap<String, Arc<Routes>>,
+}
+
+/// A topic's subscriptions, ready for routing.
+#[derive(Default)]
+struct Routes {
+    routes: Vec<Route>,
+    /// Narrows which routes' filters a publish must evaluate.
+    index: FilterIndex,
 }
 
 struct Route {
@@ -84,7 +92,9 @@ impl Catalog {
                 Some(Route { queue, filter })
             })
             .collect();
-        self.routes.insert(topic.to_string(), Arc::new(routes));
+        let index = FilterIndex::build(routes.iter().map(|r| r.filter.as_deref()));
+        self.routes
+            .insert(topic.to_string(), Arc::new(Routes { routes, index }));
     }
 }
 

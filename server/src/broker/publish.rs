@@ -9,7 +9,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use switchyard_client::PublishMessage;
 
-use super::filter::Envelope;
+use super::filter::{Envelope, FilterIndex};
 use super::queue::QueueHandle;
 use super::{Broker, BrokerError, MAX_DELAY_MS, Route, format_id, now_ms};
 use crate::storage::{
@@ -45,7 +45,9 @@ impl Broker {
             catalog.routes.get(topic).cloned().unwrap_or_default()
         };
         let prepared = self.prepare_all(messages, Some(topic), batch)?;
-        self.store(&format!("t:{topic}"), prepared, &routes).await
+        let scope = format!("t:{topic}");
+        self.store(&scope, prepared, &routes.routes, Some(&routes.index))
+            .await
     }
 
     /// Sends messages straight to a queue; returns their ids, in order, once durable.
@@ -61,7 +63,8 @@ impl Broker {
             queue: handle,
             filter: None,
         }];
-        self.store(&format!("q:{queue}"), prepared, &routes).await
+        self.store(&format!("q:{queue}"), prepared, &routes, None)
+            .await
     }
 
     fn prepare_all(
@@ -185,34 +188,51 @@ impl Broker {
         })
     }
 
-    /// Routes each message, stores it with its copies in one durable write, then makes the
-    /// copies visible to receivers.
+    /// Routes each message (through `index`, when given, to the routes whose filters can
+    /// match), stores it with its copies in one durable write, then makes the copies
+    /// visible to receivers.
     async fn store(
         &self,
         scope: &str,
         prepared: Vec<Prepared>,
         routes: &[Route],
+        index: Option<&FilterIndex>,
     ) -> Result<Vec<String>, BrokerError> {
         let now = now_ms();
         let ids = self.next_ids(prepared.len());
-        let parse_payload = routes
-            .iter()
-            .any(|r| r.filter.as_ref().is_some_and(|f| f.reads_payload()));
         let mut ops = Vec::with_capacity(prepared.len());
         let mut copies: Vec<Vec<(usize, DeliveryRecord)>> = Vec::with_capacity(prepared.len());
+        let mut candidates = Vec::with_capacity(routes.len());
         for (message, id) in prepared.iter().zip(&ids) {
-            let parsed = if parse_payload && message.stored.is_json {
-                serde_json::from_slice::<serde_json::Value>(&message.stored.payload).ok()
+            let stored = &message.stored;
+            match index {
+                Some(index) => {
+                    index.candidates(&stored.attributes, stored.key.as_deref(), &mut candidates)
+                }
+                None => {
+                    candidates.clear();
+                    candidates.extend(0..routes.len());
+                }
+            }
+            let parse_payload = candidates.iter().any(|i| {
+                routes[*i]
+                    .filter
+                    .as_ref()
+                    .is_some_and(|f| f.reads_payload())
+            });
+            let parsed = if parse_payload && stored.is_json {
+                serde_json::from_slice::<serde_json::Value>(&stored.payload).ok()
             } else {
                 None
             };
             let envelope = Envelope {
                 payload: parsed.as_ref(),
-                attributes: &message.stored.attributes,
-                key: message.stored.key.as_deref(),
+                attributes: &stored.attributes,
+                key: stored.key.as_deref(),
             };
             let mut targets = Vec::new();
-            for (index, route) in routes.iter().enumerate() {
+            for &index in &candidates {
+                let route = &routes[index];
                 if route.filter.as_ref().is_none_or(|f| f.matches(&envelope)) {
                     let delay = route
                         .queue

@@ -119,6 +119,18 @@ pub(super) struct Leaf {
 }
 
 impl Leaf {
+    /// The strings this leaf accepts, when it accepts nothing else (no operators, no
+    /// `exists`, no other types).
+    pub(super) fn only_exact_strings(&self) -> Option<&[Box<str>]> {
+        let plain = self.operators.is_empty()
+            && !self.exists_true
+            && !self.exists_false
+            && self.exact.numbers.is_empty()
+            && self.exact.booleans == [false, false]
+            && !self.exact.null;
+        (plain && !self.exact.strings.is_empty()).then_some(&self.exact.strings[..])
+    }
+
     fn accepts(&self, value: Scalar<'_>) -> bool {
         self.exact.contains(value) || self.operators.iter().any(|op| op.accepts(value))
     }

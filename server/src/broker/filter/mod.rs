@@ -18,6 +18,7 @@
 //! an empty numeric range, `**` and backslashes escaping anything but `*` or `\` are refused.
 
 mod compile;
+mod index;
 #[cfg(test)]
 mod interpreter;
 mod matcher;
@@ -33,7 +34,8 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 
 use super::BrokerError;
-use matcher::Group;
+pub(crate) use index::FilterIndex;
+use matcher::{Group, Path};
 
 /// The deepest nesting of objects and arrays a pattern may have.
 pub(crate) const MAX_DEPTH: usize = 16;
@@ -77,6 +79,17 @@ impl Filter {
 
     pub(crate) fn matches(&self, envelope: &Envelope<'_>) -> bool {
         self.root.matches(envelope)
+    }
+
+    /// A top-level condition that only exact strings on an attribute or the key can
+    /// satisfy (the one with the fewest), which an index can look up.
+    fn anchor(&self) -> Option<(&Path, &[Box<str>])> {
+        self.root
+            .conditions
+            .iter()
+            .filter(|c| matches!(c.path, Path::Attribute(_) | Path::Key))
+            .filter_map(|c| Some((&c.path, c.leaf.only_exact_strings()?)))
+            .min_by_key(|(_, values)| values.len())
     }
 }
 

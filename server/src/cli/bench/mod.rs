@@ -4,6 +4,7 @@
 
 mod http1;
 mod load;
+mod routing;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -51,6 +52,8 @@ enum Scenario {
     Batch,
     Single,
     Latency,
+    /// Filter routing cost for 1, 100 and 1000 subscriptions, in process (no server).
+    Routing,
 }
 
 /// One run of the plan.
@@ -62,6 +65,9 @@ enum Plan {
 }
 
 pub(super) async fn run(client: &Client, out: Output, args: BenchArgs) -> anyhow::Result<()> {
+    if args.scenario == Scenario::Routing {
+        return run_routing(out, &args);
+    }
     client
         .health()
         .await
@@ -124,7 +130,38 @@ fn plans(scenario: Scenario) -> Vec<Plan> {
         Scenario::Batch => batch.to_vec(),
         Scenario::Single => single.to_vec(),
         Scenario::Latency => serial.to_vec(),
+        Scenario::Routing => Vec::new(),
     }
+}
+
+fn run_routing(out: Output, args: &BenchArgs) -> anyhow::Result<()> {
+    let per_run = Duration::from_secs(args.seconds).min(Duration::from_secs(5)) / 2;
+    eprintln!("bench: routing through 1, 100 and 1000 subscription filters, in process");
+    let reports = routing::measure(&[1, 100, 1000], per_run);
+    if out.json {
+        return out.print_json(&reports);
+    }
+    let mut table = Table::new(&[
+        "SUBSCRIPTIONS",
+        "PUBLISHES/S (INDEXED)",
+        "PUBLISHES/S (EVERY FILTER)",
+        "FILTERS EVALUATED",
+        "MATCHES",
+    ]);
+    for report in &reports {
+        table.row(vec![
+            thousands(report.subscriptions as u64),
+            thousands(report.indexed_per_s as u64),
+            thousands(report.every_filter_per_s as u64),
+            format!("{:.1}", report.filters_evaluated),
+            format!("{:.1}", report.matches),
+        ]);
+    }
+    println!();
+    table.print();
+    println!();
+    println!("filters evaluated and matches are per publish; one core, realistic mixed patterns");
+    Ok(())
 }
 
 /// The first Ctrl-C ends the runs and lets the bench clean up; a second one exits at once.

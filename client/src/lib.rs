@@ -20,8 +20,10 @@
 //! ```
 #![deny(missing_docs)]
 
+mod plugins;
 mod wire;
 
+pub use plugins::*;
 pub use reqwest::{Method, StatusCode};
 use serde::Serialize;
 use serde::de::DeserializeOwned;

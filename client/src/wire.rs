@@ -498,6 +498,9 @@ pub enum DeliveryState {
     Acked,
     /// Past the queue's retention: it left the queue (message status only).
     Expired,
+    /// Dead-lettered by its consumer in a queue without a dead-letter queue: dropped
+    /// (message status only).
+    Discarded,
 }
 
 /// One queue's copy of a message.

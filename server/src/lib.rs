@@ -7,6 +7,8 @@ pub mod api;
 pub mod broker;
 pub mod cli;
 pub mod config;
+pub mod dispatcher;
+pub mod runtime;
 pub mod server;
 pub mod storage;
 

@@ -9,11 +9,14 @@ use tokio::task::JoinHandle;
 
 use crate::broker::{Broker, BrokerError};
 use crate::config::Config;
+use crate::dispatcher::{Dispatcher, DispatcherError};
+use crate::runtime::{PluginError, Runtime, RuntimeConfig};
 
 /// A running server.
 pub struct Server {
     addr: SocketAddr,
     broker: Arc<Broker>,
+    dispatcher: Arc<Dispatcher>,
     stop: Option<oneshot::Sender<()>>,
     http: JoinHandle<()>,
     housekeeping: JoinHandle<()>,
@@ -25,6 +28,12 @@ pub enum StartError {
     /// The data directory or database could not be opened or recovered.
     #[error("cannot open the data directory: {0}")]
     Broker(#[from] BrokerError),
+    /// The WebAssembly runtime could not start.
+    #[error("cannot start the plugin runtime: {0}")]
+    Runtime(#[from] PluginError),
+    /// Plugins or consumers could not be loaded.
+    #[error("cannot load plugins and consumers: {0}")]
+    Dispatcher(#[from] DispatcherError),
     /// The listen address could not be bound.
     #[error("cannot listen on {addr}: {source}")]
     Bind {
@@ -56,8 +65,10 @@ pub async fn start(config: Config) -> Result<Server, StartError> {
         addr: config.listen,
         source,
     })?;
+    let runtime = Arc::new(Runtime::new(RuntimeConfig::default())?);
+    let dispatcher = Dispatcher::start(broker.clone(), runtime).await?;
     let housekeeping = tokio::spawn(crate::broker::housekeeping(broker.clone()));
-    let app = crate::api::app(broker.clone(), &config);
+    let app = crate::api::app(broker.clone(), dispatcher.clone(), &config);
     let (stop, stopped) = oneshot::channel::<()>();
     let http = tokio::spawn(async move {
         let served = axum::serve(listener, app)
@@ -73,6 +84,7 @@ pub async fn start(config: Config) -> Result<Server, StartError> {
     Ok(Server {
         addr,
         broker,
+        dispatcher,
         stop: Some(stop),
         http,
         housekeeping,
@@ -95,6 +107,7 @@ impl Server {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
+        self.dispatcher.shutdown();
         self.broker.begin_shutdown();
         let _ = (&mut self.http).await;
         self.housekeeping.abort();

@@ -11,6 +11,7 @@ use serde::de::DeserializeOwned;
 use switchyard_client::{ErrorBody, ErrorDetail};
 
 use crate::broker::BrokerError;
+use crate::dispatcher::DispatcherError;
 
 /// An API failure.
 #[derive(Debug, thiserror::Error)]
@@ -18,6 +19,9 @@ pub enum ApiError {
     /// The broker refused or failed.
     #[error(transparent)]
     Broker(#[from] BrokerError),
+    /// The plugin registry or a consumer refused or failed.
+    #[error(transparent)]
+    Dispatcher(#[from] DispatcherError),
     /// The request body or query is malformed.
     #[error("{message}")]
     InvalidBody {
@@ -55,18 +59,21 @@ impl ApiError {
         match self {
             ApiError::InvalidBody { status, .. } => *status,
             ApiError::NoRoute { .. } => StatusCode::NOT_FOUND,
-            ApiError::Broker(error) => match error {
-                BrokerError::TopicNotFound { .. }
-                | BrokerError::QueueNotFound { .. }
-                | BrokerError::SubscriptionNotFound { .. }
-                | BrokerError::MessageNotFound { .. }
-                | BrokerError::ReceiptMessageGone => StatusCode::NOT_FOUND,
-                BrokerError::TopicExists { .. }
-                | BrokerError::QueueExists { .. }
-                | BrokerError::SubscriptionExists { .. }
-                | BrokerError::QueueInUse { .. } => StatusCode::CONFLICT,
-                BrokerError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-                BrokerError::Storage(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            ApiError::Dispatcher(DispatcherError::Broker(error)) | ApiError::Broker(error) => {
+                broker_status(error)
+            }
+            ApiError::Dispatcher(error) => match error {
+                DispatcherError::PluginNotFound { .. }
+                | DispatcherError::VersionNotFound { .. }
+                | DispatcherError::KeyNotFound { .. }
+                | DispatcherError::ConsumerNotFound { .. } => StatusCode::NOT_FOUND,
+                DispatcherError::ConsumerExists { .. } => StatusCode::CONFLICT,
+                DispatcherError::PluginTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+                DispatcherError::InvalidPlugin(crate::runtime::PluginError::Engine { .. })
+                | DispatcherError::InvalidPlugin(crate::runtime::PluginError::Instantiate {
+                    ..
+                })
+                | DispatcherError::Storage(_) => StatusCode::INTERNAL_SERVER_ERROR,
                 _ => StatusCode::BAD_REQUEST,
             },
         }
@@ -75,9 +82,27 @@ impl ApiError {
     fn code(&self) -> &'static str {
         match self {
             ApiError::Broker(error) => error.code(),
+            ApiError::Dispatcher(error) => error.code(),
             ApiError::InvalidBody { code, .. } => code,
             ApiError::NoRoute { .. } => "not_found",
         }
+    }
+}
+
+fn broker_status(error: &BrokerError) -> StatusCode {
+    match error {
+        BrokerError::TopicNotFound { .. }
+        | BrokerError::QueueNotFound { .. }
+        | BrokerError::SubscriptionNotFound { .. }
+        | BrokerError::MessageNotFound { .. }
+        | BrokerError::ReceiptMessageGone => StatusCode::NOT_FOUND,
+        BrokerError::TopicExists { .. }
+        | BrokerError::QueueExists { .. }
+        | BrokerError::SubscriptionExists { .. }
+        | BrokerError::QueueInUse { .. } => StatusCode::CONFLICT,
+        BrokerError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+        BrokerError::Storage(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        _ => StatusCode::BAD_REQUEST,
     }
 }
 

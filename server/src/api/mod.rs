@@ -1,9 +1,11 @@
 //! The REST API (`/v1`): the only module that knows HTTP. One file per resource, each with
 //! its own `routes()`; errors become `{"error":{"code","message"}}` in [`error`].
 
+mod consumers;
 mod error;
 mod messages;
 mod metrics;
+mod plugins;
 mod queues;
 mod subscriptions;
 mod topics;
@@ -27,6 +29,7 @@ use error::ApiJson;
 
 use crate::broker::Broker;
 use crate::config::Config;
+use crate::dispatcher::Dispatcher;
 
 /// Longest a request may take: the longest long poll (20 s) plus headroom.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
@@ -34,9 +37,10 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 const MAX_CONCURRENT_REQUESTS: usize = 8192;
 
 type AppState = Arc<Broker>;
+type DispatcherState = Arc<Dispatcher>;
 
 /// The whole HTTP application, ready to serve (tests can call it without a socket).
-pub fn app(broker: Arc<Broker>, config: &Config) -> Router {
+pub fn app(broker: Arc<Broker>, dispatcher: Arc<Dispatcher>, config: &Config) -> Router {
     let body_limit = config
         .max_request_bytes
         .max(config.max_message_bytes / 3 * 4 + (64 << 10));
@@ -50,7 +54,14 @@ pub fn app(broker: Arc<Broker>, config: &Config) -> Router {
                 .merge(topics::routes())
                 .merge(queues::routes())
                 .merge(subscriptions::routes())
-                .merge(messages::routes()),
+                .merge(messages::routes())
+                .with_state(broker.clone())
+                .merge(
+                    Router::new()
+                        .merge(plugins::routes())
+                        .merge(consumers::routes())
+                        .with_state(dispatcher),
+                ),
         )
         .fallback(error::no_route)
         .with_state(broker)

@@ -338,6 +338,7 @@ impl Broker {
                 state: match settled.outcome {
                     Settled::Acked => DeliveryState::Acked,
                     Settled::Expired => DeliveryState::Expired,
+                    Settled::Discarded => DeliveryState::Discarded,
                 },
                 receive_count: settled.receive_count,
                 visible_at_ms: settled.at_ms,

@@ -3,6 +3,7 @@
 //! durable through [`crate::storage`], and only then reported as done.
 
 mod catalog;
+mod consume;
 mod dead_letter;
 mod delivery;
 mod error;
@@ -16,6 +17,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+pub use consume::{BatchOutcome, BatchSummary};
 pub use error::BrokerError;
 
 use crate::config::Config;
@@ -160,6 +162,11 @@ impl Broker {
         }
     }
 
+    /// The storage underneath (for the dispatcher's plugin records and key-value reads).
+    pub fn storage(&self) -> &Arc<Storage> {
+        &self.storage
+    }
+
     /// Counters of the storage write path (commits, requests, ops, commit time).
     pub fn write_counters(&self) -> &crate::storage::WriteCounters {
         self.storage.counters()
@@ -269,7 +276,7 @@ fn parse_id(text: &str) -> Option<MessageId> {
 }
 
 /// Topic and queue names: `[A-Za-z0-9._-]{1,128}`.
-fn validate_name(kind: &'static str, name: &str) -> Result<(), BrokerError> {
+pub(crate) fn validate_name(kind: &'static str, name: &str) -> Result<(), BrokerError> {
     let reason = if name.is_empty() {
         Some("must not be empty".to_string())
     } else if name.len() > 128 {

@@ -22,7 +22,7 @@ const MAX_ATTRIBUTE_VALUE: usize = 4096;
 const MAX_KEY: usize = 256;
 const MAX_DEDUP_ID: usize = 128;
 
-struct Prepared {
+pub(super) struct Prepared {
     stored: StoredMessage,
     dedup_id: Option<String>,
     delay_ms: u64,
@@ -67,7 +67,7 @@ impl Broker {
             .await
     }
 
-    fn prepare_all(
+    pub(super) fn prepare_all(
         &self,
         messages: Vec<PublishMessage>,
         topic: Option<&str>,
@@ -198,6 +198,21 @@ impl Broker {
         routes: &[Route],
         index: Option<&FilterIndex>,
     ) -> Result<Vec<String>, BrokerError> {
+        let plan = self.plan_store(scope, prepared, routes, index);
+        let (ops, plan) = plan.take_ops();
+        let outcomes = self.storage.write(ops).await?;
+        Ok(plan.finish(routes, &outcomes))
+    }
+
+    /// Routes each message and turns it into a storage op; [`StorePlan::finish`] makes the
+    /// copies visible once the ops are durable.
+    pub(super) fn plan_store(
+        &self,
+        scope: &str,
+        prepared: Vec<Prepared>,
+        routes: &[Route],
+        index: Option<&FilterIndex>,
+    ) -> StorePlan {
         let now = now_ms();
         let ids = self.next_ids(prepared.len());
         let mut ops = Vec::with_capacity(prepared.len());
@@ -258,12 +273,37 @@ impl Broker {
             });
             copies.push(targets);
         }
-        let outcomes = self.storage.write(ops).await?;
-        let mut answer = Vec::with_capacity(ids.len());
+        StorePlan {
+            now,
+            ids,
+            copies,
+            ops,
+        }
+    }
+}
+
+/// Publishes routed and turned into ops, waiting for their write.
+pub(super) struct StorePlan {
+    now: u64,
+    ids: Vec<MessageId>,
+    copies: Vec<Vec<(usize, DeliveryRecord)>>,
+    ops: Vec<Op>,
+}
+
+impl StorePlan {
+    /// The storage ops to write (one per message), and the plan without them.
+    pub(super) fn take_ops(mut self) -> (Vec<Op>, Self) {
+        (std::mem::take(&mut self.ops), self)
+    }
+
+    /// Makes the committed copies visible (`outcomes` are the ops' outcomes, in order);
+    /// returns the message ids, a duplicate's being the first message's.
+    pub(super) fn finish(self, routes: &[Route], outcomes: &[OpOutcome]) -> Vec<String> {
+        let mut answer = Vec::with_capacity(self.ids.len());
         let mut per_queue: HashMap<usize, Vec<(MessageId, DeliveryRecord)>> = HashMap::new();
-        for ((id, outcome), targets) in ids.iter().zip(outcomes).zip(copies) {
+        for ((id, outcome), targets) in self.ids.iter().zip(outcomes).zip(self.copies) {
             match outcome {
-                OpOutcome::Duplicate(first) => answer.push(format_id(first)),
+                OpOutcome::Duplicate(first) => answer.push(format_id(*first)),
                 _ => {
                     answer.push(format_id(*id));
                     for (index, record) in targets {
@@ -273,9 +313,9 @@ impl Broker {
             }
         }
         for (index, deliveries) in per_queue {
-            add_copies(&routes[index].queue, deliveries, now);
+            add_copies(&routes[index].queue, deliveries, self.now);
         }
-        Ok(answer)
+        answer
     }
 }
 

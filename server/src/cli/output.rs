@@ -174,6 +174,7 @@ pub(super) fn state_name(state: DeliveryState) -> &'static str {
         DeliveryState::InFlight => "in_flight",
         DeliveryState::Acked => "acked",
         DeliveryState::Expired => "expired",
+        DeliveryState::Discarded => "discarded",
     }
 }
 

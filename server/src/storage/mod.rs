@@ -3,6 +3,7 @@
 //! blocking (call them off the async runtime).
 
 mod codec;
+mod plugins;
 #[cfg(test)]
 mod power_loss_tests;
 mod tables;
@@ -15,6 +16,7 @@ use std::sync::{Arc, RwLock};
 use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata};
 use serde::{Deserialize, Serialize};
 
+pub use plugins::{ConsumerRecord, PluginOp, PluginRecord, PluginVersionRecord, RecoveredPlugins};
 pub use writer::{DedupEntry, EncodedMessage, Op, OpOutcome, WriteCounters};
 
 /// A message id: a ULID as a number (its top 48 bits are the publish time in ms).
@@ -160,6 +162,8 @@ pub enum Settled {
     Acked = 1,
     /// It outlived the queue's retention.
     Expired = 2,
+    /// Its consumer dead-lettered it and the queue has no dead-letter queue.
+    Discarded = 3,
 }
 
 impl Settled {
@@ -167,6 +171,7 @@ impl Settled {
         match byte {
             1 => Some(Settled::Acked),
             2 => Some(Settled::Expired),
+            3 => Some(Settled::Discarded),
             _ => None,
         }
     }
@@ -445,6 +450,7 @@ fn init_schema(db: &Database) -> Result<(), StorageError> {
         txn.open_table(tables::DEDUP)?;
         txn.open_table(tables::SETTLED)?;
     }
+    plugins::create_tables(&txn)?;
     txn.commit()?;
     Ok(())
 }

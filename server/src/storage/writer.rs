@@ -110,6 +110,9 @@ pub enum Op {
         /// The queue.
         id: QueueId,
     },
+    /// A change to plugins, consumers or plugin key-value stores
+    /// ([`OpOutcome::Missing`] when it deleted nothing).
+    Plugin(super::PluginOp),
     /// Forget dedup entries that expired before `now_ms`.
     SweepDedup {
         /// Unix ms.
@@ -450,6 +453,11 @@ impl WriterState {
                 )?;
                 Ok(OpOutcome::Done)
             }
+            Op::Plugin(op) => Ok(if super::plugins::apply(t.txn, op)? {
+                OpOutcome::Done
+            } else {
+                OpOutcome::Missing
+            }),
             Op::SweepDedup { now_ms } => {
                 let mut expired = Vec::new();
                 for row in t.dedup.iter()? {
@@ -552,6 +560,8 @@ impl WriterState {
 
 /// Every table, opened once per group commit.
 struct OpenTables<'txn> {
+    /// For tables opened only by the ops that need them.
+    txn: &'txn WriteTransaction,
     meta: Table<'txn, &'static str, u64>,
     topics: Table<'txn, &'static str, &'static [u8]>,
     queues: Table<'txn, &'static str, &'static [u8]>,
@@ -565,6 +575,7 @@ struct OpenTables<'txn> {
 impl<'txn> OpenTables<'txn> {
     fn open(txn: &'txn WriteTransaction) -> Result<Self, StorageError> {
         Ok(Self {
+            txn,
             meta: txn.open_table(META)?,
             topics: txn.open_table(TOPICS)?,
             queues: txn.open_table(QUEUES)?,

@@ -1,0 +1,131 @@
+//! Misbehaves on request, to test how the server contains a faulty plugin. Each message's
+//! JSON payload `{"mode": ...}` says what to do:
+//!
+//! - `ok`: ack.
+//! - `loop`: spin forever (until the server's fuel or time limit stops it).
+//! - `oom`: allocate and touch memory in 1 MiB chunks until the server's memory cap stops it.
+//! - `panic`: panic (a trap in wasm).
+//! - `forbidden-http`: `GET` the payload's `url` (default `http://127.0.0.1:9/`); when the call
+//!   fails (a host not on `allowed_hosts` fails with `http_denied`), dead-letter with the
+//!   error, whose reason then contains `http_denied`; when it succeeds, ack.
+//!
+//! Any other mode, or a payload that is not such JSON, is dead-lettered. Uses no config keys
+//! and publishes nothing.
+
+use std::hint::black_box;
+
+use switchyard_sdk::http::Request;
+use switchyard_sdk::{Batch, Outcome, handler};
+
+#[derive(serde::Deserialize)]
+struct Command {
+    mode: String,
+    url: Option<String>,
+}
+
+const DEFAULT_URL: &str = "http://127.0.0.1:9/";
+
+/// Does what each message asks.
+#[handler]
+pub fn handle(batch: Batch) -> Vec<Outcome> {
+    batch.map(|message| {
+        let command: Command = match message.json() {
+            Ok(command) => command,
+            Err(error) => return Outcome::dead_letter(error.to_string()),
+        };
+        match command.mode.as_str() {
+            "ok" => Outcome::Ack,
+            "loop" => spin(),
+            "oom" => exhaust_memory(),
+            "panic" => panic!("faulty: asked to panic by message {}", message.id),
+            "forbidden-http" => {
+                let url = command.url.as_deref().unwrap_or(DEFAULT_URL);
+                match Request::new("GET", url).send() {
+                    Ok(_) => Outcome::Ack,
+                    Err(error) => Outcome::dead_letter(format!("GET {url} failed: {error}")),
+                }
+            }
+            other => Outcome::dead_letter(format!("unknown mode {other:?}")),
+        }
+    })
+}
+
+fn spin() -> ! {
+    let mut turns = 0_u64;
+    loop {
+        turns = black_box(turns.wrapping_add(1));
+    }
+}
+
+fn exhaust_memory() -> ! {
+    const MIB: usize = 1 << 20;
+    let mut chunks = Vec::new();
+    loop {
+        let mut chunk = vec![0_u8; MIB];
+        // Write every page, so the memory is really used and not just reserved.
+        chunk.iter_mut().step_by(4096).for_each(|byte| *byte = 1);
+        chunks.push(black_box(chunk));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use switchyard_sdk::Outcome;
+    use switchyard_sdk::testing::{TestHost, message};
+
+    fn run(host: &mut TestHost, payload: &str) -> Outcome {
+        host.run(super::handle, vec![message(payload)]).remove(0)
+    }
+
+    #[test]
+    fn ok_acks() {
+        assert_eq!(run(&mut TestHost::new(), r#"{"mode":"ok"}"#), Outcome::Ack);
+    }
+
+    #[test]
+    fn a_denied_call_is_dead_lettered_with_http_denied() {
+        let mut host = TestHost::new();
+        let Outcome::DeadLetter { reason } = run(&mut host, r#"{"mode":"forbidden-http"}"#) else {
+            panic!("expected a dead letter");
+        };
+        assert!(reason.contains("http_denied"), "{reason}");
+        assert_eq!(host.requests().len(), 1);
+        assert_eq!(host.requests()[0].method, "GET");
+        assert_eq!(host.requests()[0].url, super::DEFAULT_URL);
+    }
+
+    #[test]
+    fn an_allowed_call_acks() {
+        let mut host = TestHost::new().allow_host("example.com");
+        let outcome = run(
+            &mut host,
+            r#"{"mode":"forbidden-http","url":"http://example.com/x"}"#,
+        );
+        assert_eq!(outcome, Outcome::Ack);
+        assert_eq!(host.requests()[0].url, "http://example.com/x");
+    }
+
+    #[test]
+    fn unknown_modes_and_bad_payloads_are_dead_lettered() {
+        let mut host = TestHost::new();
+        assert_eq!(
+            run(&mut host, r#"{"mode":"explode"}"#),
+            Outcome::dead_letter(r#"unknown mode "explode""#)
+        );
+        assert!(matches!(
+            run(&mut host, "not json"),
+            Outcome::DeadLetter { .. }
+        ));
+        assert!(matches!(
+            run(&mut host, r#"{"url":"x"}"#),
+            Outcome::DeadLetter { .. }
+        ));
+        assert!(host.requests().is_empty());
+    }
+
+    #[test]
+    #[should_panic(expected = "faulty: asked to panic")]
+    fn panic_panics() {
+        run(&mut TestHost::new(), r#"{"mode":"panic"}"#);
+    }
+}

@@ -1,0 +1,245 @@
+//! A native test kit: run a handler with `cargo test`, no wasm build, against an in-memory
+//! host that records what the handler did.
+//!
+//! ```
+//! use switchyard_sdk::testing::{TestHost, message};
+//! use switchyard_sdk::{Batch, Outcome, kv};
+//!
+//! fn handle(batch: Batch) -> Vec<Outcome> {
+//!     batch.map(|m| {
+//!         let kind = m.attribute("kind").unwrap_or("unknown").to_string();
+//!         kv::increment(&format!("count:{kind}"), 1).into_outcome()
+//!     })
+//! }
+//! # trait IntoOutcome { fn into_outcome(self) -> Outcome; }
+//! # impl IntoOutcome for Result<u64, switchyard_sdk::Error> {
+//! #     fn into_outcome(self) -> Outcome { self.map(|_| ()).into() }
+//! # }
+//!
+//! let mut host = TestHost::new();
+//! let outcomes = host.run(handle, vec![message("{}").with_attribute("kind", "signup")]);
+//! assert_eq!(outcomes, vec![Outcome::Ack]);
+//! assert_eq!(host.kv_get("count:signup"), Some(&b"1"[..]));
+//! ```
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+
+use crate::http::{Request, Response};
+use crate::{Batch, Error, Level, Message, Outcome, Publication};
+
+type Responder = Box<dyn FnMut(&Request) -> Result<Response, Error>>;
+
+/// An in-memory stand-in for the server while a handler runs natively.
+pub struct TestHost {
+    pub(crate) kv: BTreeMap<String, Vec<u8>>,
+    pub(crate) config: BTreeMap<String, String>,
+    pub(crate) now_ms: u64,
+    allowed_hosts: Vec<String>,
+    published: Vec<Publication>,
+    logs: Vec<(Level, String)>,
+    requests: Vec<Request>,
+    responder: Responder,
+}
+
+impl Default for TestHost {
+    fn default() -> Self {
+        Self {
+            kv: BTreeMap::new(),
+            config: BTreeMap::new(),
+            now_ms: 1_700_000_000_000,
+            allowed_hosts: Vec::new(),
+            published: Vec::new(),
+            logs: Vec::new(),
+            requests: Vec::new(),
+            responder: Box::new(|_| {
+                Ok(Response {
+                    status: 200,
+                    body: Vec::new(),
+                })
+            }),
+        }
+    }
+}
+
+impl std::fmt::Debug for TestHost {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TestHost")
+            .field("kv", &self.kv)
+            .field("config", &self.config)
+            .field("published", &self.published)
+            .field("logs", &self.logs)
+            .field("requests", &self.requests)
+            .finish_non_exhaustive()
+    }
+}
+
+thread_local! {
+    static CURRENT: RefCell<Option<TestHost>> = const { RefCell::new(None) };
+}
+
+/// Runs `f` on the host of the running [`TestHost::run`].
+pub(crate) fn with_host<T>(f: impl FnOnce(&mut TestHost) -> T) -> T {
+    CURRENT.with(|current| {
+        let mut current = current.borrow_mut();
+        let host = current
+            .as_mut()
+            .expect("Switchyard host calls need a host: call the handler through TestHost::run");
+        f(host)
+    })
+}
+
+impl TestHost {
+    /// An empty host: no config, empty key-value store, every HTTP host denied.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Sets a consumer config value.
+    pub fn config(mut self, name: &str, value: &str) -> Self {
+        self.config.insert(name.to_string(), value.to_string());
+        self
+    }
+
+    /// Puts a value in the key-value store.
+    pub fn kv(mut self, key: &str, value: impl AsRef<[u8]>) -> Self {
+        self.kv.insert(key.to_string(), value.as_ref().to_vec());
+        self
+    }
+
+    /// Sets the clock.
+    pub fn now(mut self, now_ms: u64) -> Self {
+        self.now_ms = now_ms;
+        self
+    }
+
+    /// Allows outbound HTTP to `host` (`name` or `name:port`), as `allowed_hosts` does.
+    pub fn allow_host(mut self, host: &str) -> Self {
+        self.allowed_hosts.push(host.to_string());
+        self
+    }
+
+    /// Answers allowed HTTP requests with `responder` (default: 200, empty body).
+    pub fn respond(
+        mut self,
+        responder: impl FnMut(&Request) -> Result<Response, Error> + 'static,
+    ) -> Self {
+        self.responder = Box::new(responder);
+        self
+    }
+
+    /// Calls `handler` with a batch of `messages`, as the server would, and checks that it
+    /// returned one outcome per message.
+    pub fn run(
+        &mut self,
+        handler: fn(Batch) -> Vec<Outcome>,
+        messages: Vec<Message>,
+    ) -> Vec<Outcome> {
+        let count = messages.len();
+        CURRENT.with(|current| *current.borrow_mut() = Some(std::mem::take(self)));
+        let result = std::panic::catch_unwind(|| handler(Batch::new(messages)));
+        *self = CURRENT
+            .with(|current| current.borrow_mut().take())
+            .expect("the host is still installed");
+        let outcomes = result.unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        assert_eq!(
+            outcomes.len(),
+            count,
+            "the handler must return one outcome per message"
+        );
+        outcomes
+    }
+
+    /// What the handler published, in order.
+    pub fn published(&self) -> &[Publication] {
+        &self.published
+    }
+
+    /// A value of the key-value store.
+    pub fn kv_get(&self, key: &str) -> Option<&[u8]> {
+        self.kv.get(key).map(Vec::as_slice)
+    }
+
+    /// The log lines.
+    pub fn logs(&self) -> &[(Level, String)] {
+        &self.logs
+    }
+
+    /// The HTTP requests the handler made (allowed or not).
+    pub fn requests(&self) -> &[Request] {
+        &self.requests
+    }
+
+    pub(crate) fn record_log(&mut self, level: Level, text: &str) {
+        self.logs.push((level, text.to_string()));
+    }
+
+    pub(crate) fn record_publish(&mut self, publication: Publication) -> Result<(), Error> {
+        if publication.topic.is_empty() {
+            return Err(Error::new("invalid_name", "a topic name cannot be empty"));
+        }
+        self.published.push(publication);
+        Ok(())
+    }
+
+    pub(crate) fn record_http(&mut self, request: Request) -> Result<Response, Error> {
+        let (_, authority, _) = crate::http::split_url(&request.url)?;
+        let name = authority
+            .rsplit_once(':')
+            .map_or(authority, |(name, _)| name);
+        let allowed = self
+            .allowed_hosts
+            .iter()
+            .any(|host| host == authority || host == name);
+        self.requests.push(request.clone());
+        if !allowed {
+            return Err(Error::new(
+                "http_denied",
+                "the host is not on this consumer's allowed_hosts",
+            ));
+        }
+        (self.responder)(&request)
+    }
+}
+
+/// A message for a test: the payload given, attempt 1, queue `test`, topic `test`.
+pub fn message(payload: impl Into<Vec<u8>>) -> Message {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    Message {
+        id: format!("01TEST{:020}", NEXT.fetch_add(1, Ordering::Relaxed)),
+        topic: Some("test".into()),
+        queue: "test".into(),
+        key: None,
+        attributes: Vec::new(),
+        payload: payload.into(),
+        published_at_ms: 1_700_000_000_000,
+        attempt: 1,
+    }
+}
+
+impl Message {
+    /// The same message with one more attribute.
+    pub fn with_attribute(mut self, name: &str, value: &str) -> Self {
+        self.attributes.push((name.to_string(), value.to_string()));
+        self
+    }
+
+    /// The same message with this key.
+    pub fn with_key(mut self, key: &str) -> Self {
+        self.key = Some(key.to_string());
+        self
+    }
+
+    /// The same message with this id.
+    pub fn with_id(mut self, id: &str) -> Self {
+        self.id = id.to_string();
+        self
+    }
+
+    /// The same message as delivery number `attempt`.
+    pub fn with_attempt(mut self, attempt: u32) -> Self {
+        self.attempt = attempt;
+        self
+    }
+}

@@ -1,0 +1,107 @@
+//! `/v1/plugins`: upload component versions (`application/wasm`), list them, activate one,
+//! read a plugin's key-value store.
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::rejection::{BytesRejection, QueryRejection};
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::routing::{get, post};
+use serde::Deserialize;
+use switchyard_client::{ActivateVersion, DeployedVersion, KvEntry, Plugin, PluginList};
+use tracing::instrument;
+
+use super::{ApiError, ApiJson, DispatcherState};
+use crate::dispatcher::MAX_PLUGIN_BYTES;
+
+pub(super) fn routes() -> Router<DispatcherState> {
+    Router::new()
+        .route("/plugins", get(list_plugins))
+        .route("/plugins/{name}", get(get_plugin))
+        .route(
+            "/plugins/{name}/versions",
+            post(upload_version).layer(DefaultBodyLimit::max(MAX_PLUGIN_BYTES)),
+        )
+        .route("/plugins/{name}/activate", post(activate_version))
+        .route("/plugins/{name}/kv/{key}", get(get_kv))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UploadQuery {
+    activate: Option<bool>,
+}
+
+#[instrument(skip_all, fields(plugin = %name))]
+async fn upload_version(
+    State(dispatcher): State<DispatcherState>,
+    Path(name): Path<String>,
+    query: Result<Query<UploadQuery>, QueryRejection>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<(StatusCode, ApiJson<DeployedVersion>), ApiError> {
+    let Query(query) = query.map_err(|e| ApiError::invalid_body(e.body_text()))?;
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if !content_type.starts_with("application/wasm") {
+        return Err(ApiError::InvalidBody {
+            status: StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            code: "unsupported_media_type",
+            message: format!(
+                "upload the component as the body with Content-Type: application/wasm (got {content_type:?})"
+            ),
+        });
+    }
+    let body = body.map_err(|rejection| ApiError::InvalidBody {
+        status: rejection.status(),
+        code: if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            "plugin_too_large"
+        } else {
+            "invalid_body"
+        },
+        message: format!(
+            "{} (the limit is {MAX_PLUGIN_BYTES} bytes)",
+            rejection.body_text()
+        ),
+    })?;
+    let deployed = dispatcher
+        .deploy(&name, body.to_vec(), query.activate.unwrap_or(true))
+        .await?;
+    let status = if deployed.created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, ApiJson(deployed)))
+}
+
+async fn list_plugins(State(dispatcher): State<DispatcherState>) -> ApiJson<PluginList> {
+    ApiJson(PluginList {
+        plugins: dispatcher.list_plugins(),
+    })
+}
+
+async fn get_plugin(
+    State(dispatcher): State<DispatcherState>,
+    Path(name): Path<String>,
+) -> Result<ApiJson<Plugin>, ApiError> {
+    Ok(ApiJson(dispatcher.get_plugin(&name)?))
+}
+
+#[instrument(skip_all, fields(plugin = %name))]
+async fn activate_version(
+    State(dispatcher): State<DispatcherState>,
+    Path(name): Path<String>,
+    ApiJson(body): ApiJson<ActivateVersion>,
+) -> Result<ApiJson<Plugin>, ApiError> {
+    Ok(ApiJson(dispatcher.activate(&name, &body.version).await?))
+}
+
+async fn get_kv(
+    State(dispatcher): State<DispatcherState>,
+    Path((name, key)): Path<(String, String)>,
+) -> Result<ApiJson<KvEntry>, ApiError> {
+    Ok(ApiJson(dispatcher.kv_get(&name, &key).await?))
+}

@@ -1,0 +1,263 @@
+//! Completing a consumer's batch: the outcome of every message (ack, retry, dead-letter),
+//! the messages the plugin published and its other writes (key-value), applied in one
+//! durable write, so that either all of it happened or none of it did.
+
+use std::sync::Arc;
+
+use switchyard_client::PublishMessage;
+
+use super::publish::add_copies;
+use super::queue::{Entry, QueueHandle};
+use super::receipt::Receipt;
+use super::{Broker, BrokerError, MAX_VISIBILITY_MS, now_ms};
+use crate::storage::{DeadLetterRecord, DeliveryRecord, MessageId, Op, OpOutcome, Settled};
+
+/// What a consumer decided for one message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BatchOutcome {
+    /// Delete it.
+    Ack,
+    /// Deliver it again after the delay (ms).
+    Retry {
+        /// Delay before it is visible again.
+        delay_ms: Option<u64>,
+    },
+    /// Move it to the dead-letter queue (or drop it when there is none).
+    DeadLetter {
+        /// Why.
+        reason: String,
+    },
+}
+
+/// What completing a batch did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct BatchSummary {
+    /// Messages acked.
+    pub acked: u64,
+    /// Messages returned for another delivery.
+    pub retried: u64,
+    /// Messages dead-lettered (or dropped, without a dead-letter queue).
+    pub dead_lettered: u64,
+    /// Messages whose lease had already ended: their outcome was not applied.
+    pub lost_leases: u64,
+    /// Messages published.
+    pub published: u64,
+}
+
+/// A message's change, kept to undo it when the write fails.
+enum Change {
+    Removed(MessageId, Entry),
+    Rescheduled(MessageId, Entry),
+    Moved(MessageId, Entry, DeliveryRecord),
+}
+
+impl Broker {
+    /// Checks a message a plugin wants to publish, without publishing it.
+    pub fn check_publication(
+        &self,
+        topic: &str,
+        message: PublishMessage,
+    ) -> Result<(), BrokerError> {
+        if !self.catalog().topics.contains_key(topic) {
+            return Err(BrokerError::TopicNotFound { name: topic.into() });
+        }
+        self.prepare_all(vec![message], Some(topic), false)
+            .map(drop)
+    }
+
+    /// Applies a batch's outcomes (by receipt), publishes `publications` and applies
+    /// `extra` (e.g. key-value writes) in one durable write. Outcomes whose lease ended
+    /// meanwhile are skipped (the message is delivered again anyway).
+    pub async fn complete_batch(
+        &self,
+        queue: &str,
+        outcomes: Vec<(String, BatchOutcome)>,
+        publications: Vec<(String, PublishMessage)>,
+        extra: Vec<Op>,
+    ) -> Result<BatchSummary, BrokerError> {
+        let handle = self.queue(queue)?;
+        for (_, outcome) in &outcomes {
+            if let BatchOutcome::Retry {
+                delay_ms: Some(delay),
+            } = outcome
+                && *delay > MAX_VISIBILITY_MS
+            {
+                return Err(BrokerError::InvalidSetting {
+                    name: "delay_ms",
+                    reason: format!("{delay} is over the maximum of {MAX_VISIBILITY_MS} (12 h)"),
+                });
+            }
+        }
+        let receipts = outcomes
+            .iter()
+            .map(|(text, _)| Receipt::decode(text, handle.id))
+            .collect::<Result<Vec<_>, _>>()?;
+        // Catalog first, then the queue: resolve the dead-letter queue and the routes.
+        let dead_letter_queue = handle.lock().settings.dead_letter_queue.clone();
+        let (target, plans) = {
+            let catalog = self.catalog();
+            let target = dead_letter_queue.and_then(|name| catalog.queues.get(&name).cloned());
+            let mut plans = Vec::new();
+            for (topic, message) in publications {
+                let routes = match (
+                    catalog.topics.contains_key(&topic),
+                    catalog.routes.get(&topic),
+                ) {
+                    (false, _) => return Err(BrokerError::TopicNotFound { name: topic }),
+                    (true, routes) => routes.cloned().unwrap_or_default(),
+                };
+                let prepared = self.prepare_all(vec![message], Some(&topic), false)?;
+                let plan = self.plan_store(
+                    &format!("t:{topic}"),
+                    prepared,
+                    &routes.routes,
+                    Some(&routes.index),
+                );
+                plans.push((routes, plan));
+            }
+            (target, plans)
+        };
+        let now = now_ms();
+        let mut summary = BatchSummary::default();
+        let mut changes = Vec::with_capacity(outcomes.len());
+        let mut ops = Vec::with_capacity(outcomes.len() + plans.len() + extra.len());
+        let (pending, plans) = {
+            let mut state = handle.lock();
+            for (receipt, (_, outcome)) in receipts.iter().zip(outcomes) {
+                if state
+                    .check_receipt(receipt.id, receipt.receive_count, now)
+                    .is_err()
+                {
+                    summary.lost_leases += 1;
+                    continue;
+                }
+                let id = receipt.id;
+                match outcome {
+                    BatchOutcome::Ack => {
+                        let entry = state.remove(id).expect("checked above");
+                        ops.push(settle(&handle, id, &entry, Settled::Acked, now));
+                        changes.push(Change::Removed(id, entry));
+                        summary.acked += 1;
+                    }
+                    BatchOutcome::Retry { delay_ms } => {
+                        let before = state.get(id).expect("checked above").clone();
+                        let until = now.saturating_add(delay_ms.unwrap_or(0));
+                        let record = state.reschedule(id, until, true).expect("checked above");
+                        ops.push(Op::UpdateDelivery {
+                            queue: handle.id,
+                            id,
+                            record,
+                        });
+                        changes.push(Change::Rescheduled(id, before));
+                        summary.retried += 1;
+                    }
+                    BatchOutcome::DeadLetter { reason } => {
+                        let entry = state.remove(id).expect("checked above");
+                        match &target {
+                            Some(target) => {
+                                let record = dead_letter_record(&handle, &entry, reason, now);
+                                ops.push(Op::MoveDelivery {
+                                    from: handle.id,
+                                    to: target.id,
+                                    id,
+                                    record: record.clone(),
+                                });
+                                changes.push(Change::Moved(id, entry, record));
+                            }
+                            None => {
+                                ops.push(settle(&handle, id, &entry, Settled::Discarded, now));
+                                changes.push(Change::Removed(id, entry));
+                            }
+                        }
+                        summary.dead_lettered += 1;
+                    }
+                }
+            }
+            let mut taken = Vec::with_capacity(plans.len());
+            for (routes, plan) in plans {
+                let (plan_ops, plan) = plan.take_ops();
+                taken.push((routes, plan, plan_ops.len()));
+                ops.extend(plan_ops);
+            }
+            ops.extend(extra);
+            (self.storage.submit(ops), taken)
+        };
+        let results = match pending.wait().await {
+            Ok(results) => results,
+            Err(error) => {
+                undo(&handle, changes, now);
+                return Err(error.into());
+            }
+        };
+        let (outcome_results, mut rest) = results.split_at(changes.len());
+        let mut moved = Vec::new();
+        for (change, result) in changes.into_iter().zip(outcome_results) {
+            if let Change::Moved(id, entry, record) = change {
+                match result {
+                    OpOutcome::Done => moved.push((id, record)),
+                    // The dead-letter queue went away meanwhile: the message stays.
+                    OpOutcome::Missing => handle.lock().restore(id, &entry, now),
+                    _ => {}
+                }
+            }
+        }
+        if let Some(target) = &target
+            && !moved.is_empty()
+        {
+            add_copies(target, moved, now);
+        }
+        for (routes, plan, count) in plans {
+            let (mine, after) = rest.split_at(count);
+            rest = after;
+            summary.published += plan.finish(&routes.routes, mine).len() as u64;
+        }
+        handle.ready.notify_waiters();
+        Ok(summary)
+    }
+}
+
+fn settle(handle: &QueueHandle, id: MessageId, entry: &Entry, outcome: Settled, now: u64) -> Op {
+    Op::SettleDelivery {
+        queue: handle.id,
+        id,
+        outcome,
+        receive_count: entry.receive_count,
+        at_ms: now,
+    }
+}
+
+fn dead_letter_record(
+    handle: &QueueHandle,
+    entry: &Entry,
+    reason: String,
+    now: u64,
+) -> DeliveryRecord {
+    DeliveryRecord {
+        visible_at_ms: now,
+        receive_count: 0,
+        leased: false,
+        first_received_at_ms: None,
+        dead_letter: Some(Box::new(DeadLetterRecord {
+            source_queue: handle.name.clone(),
+            reason,
+            receive_count: entry.receive_count,
+            first_received_at_ms: entry.first_received_at_ms,
+            dead_lettered_at_ms: now,
+        })),
+    }
+}
+
+fn undo(handle: &Arc<QueueHandle>, changes: Vec<Change>, now: u64) {
+    let mut state = handle.lock();
+    for change in changes {
+        match change {
+            Change::Removed(id, entry) | Change::Moved(id, entry, _) => {
+                state.restore(id, &entry, now)
+            }
+            Change::Rescheduled(id, entry) => {
+                state.remove(id);
+                state.restore(id, &entry, now);
+            }
+        }
+    }
+}

@@ -1,0 +1,417 @@
+//! Consumers: create, change, pause, resume, delete; their counters and recent log lines.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+
+use switchyard_client::{
+    BatchSettings, Batching, Consumer, ConsumerFailure, ConsumerState, ConsumerStats,
+    CreateConsumer, LogEntry, PatchConsumer,
+};
+use tokio::sync::Notify;
+
+use super::{Dispatcher, DispatcherError};
+use crate::broker::{MAX_RECEIVE, MAX_VISIBILITY_MS, now_ms, validate_name};
+use crate::runtime::{FaultKind, LogLine};
+use crate::storage::{ConsumerRecord, Op, PluginOp};
+
+const DEFAULT_MAX_MESSAGES: u32 = 10;
+const DEFAULT_MAX_BYTES: u64 = 1 << 20;
+const MAX_BATCH_BYTES: u64 = 64 << 20;
+const MAX_BATCH_WAIT_MS: u64 = 5 * 60 * 1000;
+const MAX_CONCURRENCY: u32 = 64;
+const DEFAULT_TIMEOUT_MS: u64 = 30_000;
+const MAX_TIMEOUT_MS: u64 = 15 * 60 * 1000;
+const DEFAULT_MEMORY_BYTES: u64 = 64 << 20;
+const MIN_MEMORY_BYTES: u64 = 1 << 20;
+const MAX_ALLOWED_HOSTS: usize = 100;
+const MAX_CONFIG_ENTRIES: usize = 100;
+const MAX_CONFIG_VALUE: usize = 64 << 10;
+/// Log lines kept per consumer.
+const LOG_LINES: usize = 1000;
+
+/// A consumer's settings, counters, log and the signal its workers wait on.
+pub(super) struct ConsumerHandle {
+    settings: RwLock<Arc<ConsumerRecord>>,
+    pub(super) stats: Mutex<ConsumerStats>,
+    logs: Mutex<(u64, VecDeque<LogEntry>)>,
+    /// Settings changed, the plugin's active version changed, or the consumer went away.
+    pub(super) wake: Notify,
+    pub(super) deleted: AtomicBool,
+    pub(super) workers: AtomicU32,
+}
+
+impl ConsumerHandle {
+    pub(super) fn new(record: ConsumerRecord) -> Self {
+        Self {
+            settings: RwLock::new(Arc::new(record)),
+            stats: Mutex::new(ConsumerStats::default()),
+            logs: Mutex::new((0, VecDeque::new())),
+            wake: Notify::new(),
+            deleted: AtomicBool::new(false),
+            workers: AtomicU32::new(0),
+        }
+    }
+
+    pub(super) fn settings(&self) -> Arc<ConsumerRecord> {
+        self.settings.read().expect("settings lock").clone()
+    }
+
+    fn set_settings(&self, record: ConsumerRecord) {
+        *self.settings.write().expect("settings lock") = Arc::new(record);
+        self.wake.notify_waiters();
+    }
+
+    pub(super) fn update_stats(&self, f: impl FnOnce(&mut ConsumerStats)) {
+        f(&mut self.stats.lock().expect("stats lock"));
+    }
+
+    pub(super) fn record_failure(&self, kind: &str, message: String) {
+        self.update_stats(|stats| {
+            stats.last_error = Some(ConsumerFailure {
+                at_ms: now_ms(),
+                kind: kind.to_string(),
+                message: message.clone(),
+            });
+        });
+        self.log("error", format!("{kind}: {message}"));
+    }
+
+    pub(super) fn record_fault(&self, kind: FaultKind, message: &str) {
+        self.update_stats(|stats| {
+            *stats.faults.entry(kind.as_str().to_string()).or_default() += 1;
+        });
+        self.record_failure(kind.as_str(), message.to_string());
+    }
+
+    pub(super) fn log(&self, level: &str, text: String) {
+        self.append_logs(std::iter::once(LogLine {
+            at_ms: now_ms(),
+            level: match level {
+                "error" => "error",
+                "warn" => "warn",
+                _ => "info",
+            },
+            text,
+        }));
+    }
+
+    pub(super) fn append_logs(&self, lines: impl IntoIterator<Item = LogLine>) {
+        let mut logs = self.logs.lock().expect("log lock");
+        let (next, entries) = &mut *logs;
+        for line in lines {
+            *next += 1;
+            if entries.len() == LOG_LINES {
+                entries.pop_front();
+            }
+            entries.push_back(LogEntry {
+                seq: *next,
+                at_ms: line.at_ms,
+                level: line.level.to_string(),
+                text: line.text,
+            });
+        }
+    }
+
+    fn view(&self) -> Consumer {
+        let record = self.settings();
+        let stats = self.stats.lock().expect("stats lock").clone();
+        Consumer {
+            name: record.name.clone(),
+            queue: record.queue.clone(),
+            plugin: record.plugin.clone(),
+            batch: Batching {
+                max_messages: record.max_messages,
+                max_bytes: record.max_bytes,
+                max_wait_ms: record.max_wait_ms,
+            },
+            concurrency: record.concurrency,
+            timeout_ms: record.timeout_ms,
+            memory_bytes: record.memory_bytes,
+            config: record.config.clone(),
+            allowed_hosts: record.allowed_hosts.clone(),
+            state: if record.paused {
+                ConsumerState::Paused
+            } else {
+                ConsumerState::Running
+            },
+            stats,
+            created_at_ms: record.created_at_ms,
+        }
+    }
+}
+
+impl Dispatcher {
+    /// Creates a consumer and starts its workers.
+    pub async fn create_consumer(
+        &self,
+        request: CreateConsumer,
+    ) -> Result<Consumer, DispatcherError> {
+        validate_name("consumer", &request.name)?;
+        let _admin = self.admin.lock().await;
+        if self.registry().consumers.contains_key(&request.name) {
+            return Err(DispatcherError::ConsumerExists { name: request.name });
+        }
+        self.broker.get_queue(&request.queue)?;
+        self.plugin_record(&request.plugin)?;
+        let mut record = ConsumerRecord {
+            name: request.name,
+            queue: request.queue,
+            plugin: request.plugin,
+            max_messages: DEFAULT_MAX_MESSAGES,
+            max_bytes: DEFAULT_MAX_BYTES,
+            max_wait_ms: 0,
+            concurrency: 1,
+            timeout_ms: DEFAULT_TIMEOUT_MS,
+            memory_bytes: DEFAULT_MEMORY_BYTES,
+            config: BTreeMap::new(),
+            allowed_hosts: Vec::new(),
+            paused: false,
+            created_at_ms: now_ms(),
+        };
+        self.apply_patch(
+            &mut record,
+            PatchConsumer {
+                plugin: None,
+                batch: request.batch,
+                concurrency: request.concurrency,
+                timeout_ms: request.timeout_ms,
+                memory_bytes: request.memory_bytes,
+                config: Some(request.config),
+                allowed_hosts: Some(request.allowed_hosts),
+            },
+        )?;
+        self.storage()
+            .write(vec![Op::Plugin(PluginOp::PutConsumer(record.clone()))])
+            .await?;
+        let handle = Arc::new(ConsumerHandle::new(record));
+        self.registry_mut()
+            .consumers
+            .insert(handle.settings().name.clone(), handle.clone());
+        self.ensure_workers(&handle);
+        tracing::info!(consumer = %handle.settings().name, "consumer created");
+        Ok(handle.view())
+    }
+
+    /// Every consumer.
+    pub fn list_consumers(&self) -> Vec<Consumer> {
+        self.registry()
+            .consumers
+            .values()
+            .map(|c| c.view())
+            .collect()
+    }
+
+    /// One consumer with its counters.
+    pub fn get_consumer(&self, name: &str) -> Result<Consumer, DispatcherError> {
+        Ok(self.consumer(name)?.view())
+    }
+
+    /// Changes a consumer; the next batch uses the new settings.
+    pub async fn patch_consumer(
+        &self,
+        name: &str,
+        patch: PatchConsumer,
+    ) -> Result<Consumer, DispatcherError> {
+        self.change_consumer(name, |dispatcher, record| {
+            dispatcher.apply_patch(record, patch)
+        })
+        .await
+    }
+
+    /// Pauses (`true`) or resumes a consumer. Batches in flight finish.
+    pub async fn set_paused(&self, name: &str, paused: bool) -> Result<Consumer, DispatcherError> {
+        self.change_consumer(name, |_, record| {
+            record.paused = paused;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Deletes a consumer; its workers stop after the batch they are on.
+    pub async fn delete_consumer(&self, name: &str) -> Result<(), DispatcherError> {
+        let _admin = self.admin.lock().await;
+        let handle = self.consumer(name)?;
+        self.storage()
+            .write(vec![Op::Plugin(PluginOp::DeleteConsumer {
+                name: name.into(),
+            })])
+            .await?;
+        self.registry_mut().consumers.remove(name);
+        handle.deleted.store(true, Ordering::Release);
+        handle.wake.notify_waiters();
+        tracing::info!(consumer = name, "consumer deleted");
+        Ok(())
+    }
+
+    /// Recent log lines of a consumer, after `after`.
+    pub fn consumer_logs(
+        &self,
+        name: &str,
+        after: Option<u64>,
+    ) -> Result<Vec<LogEntry>, DispatcherError> {
+        let handle = self.consumer(name)?;
+        let logs = handle.logs.lock().expect("log lock");
+        Ok(logs
+            .1
+            .iter()
+            .filter(|entry| after.is_none_or(|after| entry.seq > after))
+            .cloned()
+            .collect())
+    }
+
+    fn consumer(&self, name: &str) -> Result<Arc<ConsumerHandle>, DispatcherError> {
+        self.registry()
+            .consumers
+            .get(name)
+            .cloned()
+            .ok_or_else(|| DispatcherError::ConsumerNotFound { name: name.into() })
+    }
+
+    async fn change_consumer(
+        &self,
+        name: &str,
+        change: impl FnOnce(&Self, &mut ConsumerRecord) -> Result<(), DispatcherError>,
+    ) -> Result<Consumer, DispatcherError> {
+        let _admin = self.admin.lock().await;
+        let handle = self.consumer(name)?;
+        let mut record = (*handle.settings()).clone();
+        change(self, &mut record)?;
+        self.storage()
+            .write(vec![Op::Plugin(PluginOp::PutConsumer(record.clone()))])
+            .await?;
+        handle.set_settings(record);
+        self.ensure_workers(&handle);
+        Ok(handle.view())
+    }
+
+    fn apply_patch(
+        &self,
+        record: &mut ConsumerRecord,
+        patch: PatchConsumer,
+    ) -> Result<(), DispatcherError> {
+        if let Some(plugin) = patch.plugin {
+            self.plugin_record(&plugin)?;
+            record.plugin = plugin;
+        }
+        if let Some(batch) = patch.batch {
+            apply_batch(record, batch)?;
+        }
+        if let Some(concurrency) = patch.concurrency {
+            check("concurrency", concurrency as u64, 1, MAX_CONCURRENCY as u64)?;
+            record.concurrency = concurrency;
+        }
+        if let Some(timeout) = patch.timeout_ms {
+            check("timeout_ms", timeout, 1, MAX_TIMEOUT_MS)?;
+            record.timeout_ms = timeout;
+        }
+        if let Some(memory) = patch.memory_bytes {
+            check(
+                "memory_bytes",
+                memory,
+                MIN_MEMORY_BYTES,
+                self.runtime.max_memory_bytes(),
+            )?;
+            record.memory_bytes = memory;
+        }
+        if let Some(config) = patch.config {
+            if config.len() > MAX_CONFIG_ENTRIES {
+                return Err(invalid(
+                    "config",
+                    format!("at most {MAX_CONFIG_ENTRIES} entries"),
+                ));
+            }
+            if let Some((name, _)) = config.iter().find(|(_, v)| v.len() > MAX_CONFIG_VALUE) {
+                return Err(invalid(
+                    "config",
+                    format!("the value of {name:?} is over {MAX_CONFIG_VALUE} bytes"),
+                ));
+            }
+            record.config = config;
+        }
+        if let Some(hosts) = patch.allowed_hosts {
+            if hosts.len() > MAX_ALLOWED_HOSTS {
+                return Err(invalid(
+                    "allowed_hosts",
+                    format!("at most {MAX_ALLOWED_HOSTS} hosts"),
+                ));
+            }
+            for host in &hosts {
+                check_host(host)?;
+            }
+            record.allowed_hosts = hosts;
+        }
+        let lease = record.max_wait_ms + record.timeout_ms;
+        if lease > MAX_VISIBILITY_MS {
+            return Err(invalid(
+                "timeout_ms",
+                "batch.max_wait_ms plus timeout_ms must stay under 12 h".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Starts workers up to the consumer's concurrency (workers above it idle).
+    pub(super) fn ensure_workers(&self, handle: &Arc<ConsumerHandle>) {
+        let Some(dispatcher) = self.me() else { return };
+        let wanted = handle.settings().concurrency;
+        while handle.workers.load(Ordering::Acquire) < wanted {
+            let index = handle.workers.fetch_add(1, Ordering::AcqRel);
+            if index >= wanted {
+                handle.workers.fetch_sub(1, Ordering::AcqRel);
+                break;
+            }
+            let (dispatcher, handle) = (dispatcher.clone(), handle.clone());
+            tokio::spawn(async move { dispatcher.run_worker(handle, index).await });
+        }
+    }
+}
+
+fn apply_batch(record: &mut ConsumerRecord, batch: BatchSettings) -> Result<(), DispatcherError> {
+    if let Some(max) = batch.max_messages {
+        check("batch.max_messages", max as u64, 1, MAX_RECEIVE as u64)?;
+        record.max_messages = max;
+    }
+    if let Some(bytes) = batch.max_bytes {
+        check("batch.max_bytes", bytes, 1, MAX_BATCH_BYTES)?;
+        record.max_bytes = bytes;
+    }
+    if let Some(wait) = batch.max_wait_ms {
+        check("batch.max_wait_ms", wait, 0, MAX_BATCH_WAIT_MS)?;
+        record.max_wait_ms = wait;
+    }
+    Ok(())
+}
+
+fn check(name: &'static str, value: u64, min: u64, max: u64) -> Result<(), DispatcherError> {
+    if !(min..=max).contains(&value) {
+        return Err(invalid(name, format!("{value} is outside {min}..={max}")));
+    }
+    Ok(())
+}
+
+fn invalid(name: &'static str, reason: String) -> DispatcherError {
+    DispatcherError::InvalidSetting { name, reason }
+}
+
+/// `name` or `name:port`, where name is a DNS name or an IP address.
+fn check_host(host: &str) -> Result<(), DispatcherError> {
+    let (name, port) = match host.rsplit_once(':') {
+        Some((name, port)) if !name.contains(':') => (name, Some(port)),
+        _ => (host, None),
+    };
+    let name_ok = !name.is_empty()
+        && name.len() <= 253
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-');
+    let port_ok = port.is_none_or(|p| p.parse::<u16>().is_ok_and(|p| p > 0));
+    if name_ok && port_ok {
+        Ok(())
+    } else {
+        Err(invalid(
+            "allowed_hosts",
+            format!("{host:?} is not a host name or address with an optional :port"),
+        ))
+    }
+}

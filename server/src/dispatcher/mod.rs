@@ -1,0 +1,135 @@
+//! Consumers: each leases batches from its queue, runs its plugin's active version in the
+//! [`crate::runtime`], and completes the batch through the broker (outcomes, publishes and
+//! key-value writes in one durable write). Also the plugin registry: uploaded versions,
+//! compiled once, and which one is active. Knows the broker and the runtime; no HTTP.
+
+mod consumers;
+mod error;
+mod plugins;
+mod services;
+mod worker;
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock, Weak};
+
+use consumers::ConsumerHandle;
+pub use error::DispatcherError;
+pub use plugins::MAX_PLUGIN_BYTES;
+
+use crate::broker::Broker;
+use crate::runtime::{CompiledPlugin, Runtime};
+use crate::storage::{PluginRecord, Storage};
+
+/// A plugin as the registry holds it: its record and its compiled versions.
+struct PluginEntry {
+    record: PluginRecord,
+    compiled: HashMap<String, Arc<CompiledPlugin>>,
+}
+
+#[derive(Default)]
+struct Registry {
+    plugins: BTreeMap<String, PluginEntry>,
+    consumers: BTreeMap<String, Arc<ConsumerHandle>>,
+}
+
+/// Runs consumers and holds the plugin registry.
+pub struct Dispatcher {
+    me: Weak<Dispatcher>,
+    broker: Arc<Broker>,
+    runtime: Arc<Runtime>,
+    registry: RwLock<Registry>,
+    /// Serializes changes to plugins and consumers across their durable write.
+    admin: tokio::sync::Mutex<()>,
+    stopping: AtomicBool,
+}
+
+impl Dispatcher {
+    /// Loads plugins and consumers, starts every consumer's workers, and compiles the
+    /// active plugin versions in the background (consumers start once theirs is ready).
+    pub async fn start(
+        broker: Arc<Broker>,
+        runtime: Arc<Runtime>,
+    ) -> Result<Arc<Self>, DispatcherError> {
+        let storage = broker.storage().clone();
+        let recovered = tokio::task::spawn_blocking(move || storage.read_plugins())
+            .await
+            .expect("reading plugins does not panic")?;
+        let mut registry = Registry::default();
+        for record in recovered.plugins {
+            registry.plugins.insert(
+                record.name.clone(),
+                PluginEntry {
+                    record,
+                    compiled: HashMap::new(),
+                },
+            );
+        }
+        for record in recovered.consumers {
+            registry
+                .consumers
+                .insert(record.name.clone(), Arc::new(ConsumerHandle::new(record)));
+        }
+        let dispatcher = Arc::new_cyclic(|me| Self {
+            me: me.clone(),
+            broker,
+            runtime,
+            registry: RwLock::new(registry),
+            admin: tokio::sync::Mutex::new(()),
+            stopping: AtomicBool::new(false),
+        });
+        let consumers: Vec<_> = dispatcher.registry().consumers.values().cloned().collect();
+        for consumer in consumers {
+            dispatcher.ensure_workers(&consumer);
+        }
+        let compiling = dispatcher.clone();
+        tokio::spawn(async move { compiling.compile_active_versions().await });
+        Ok(dispatcher)
+    }
+
+    /// Stops leasing; invocations in flight finish.
+    pub fn shutdown(&self) {
+        self.stopping.store(true, Ordering::Release);
+        for consumer in self.registry().consumers.values() {
+            consumer.wake.notify_waiters();
+        }
+    }
+
+    fn me(&self) -> Option<Arc<Self>> {
+        self.me.upgrade()
+    }
+
+    fn is_stopping(&self) -> bool {
+        self.stopping.load(Ordering::Acquire)
+    }
+
+    fn registry(&self) -> std::sync::RwLockReadGuard<'_, Registry> {
+        self.registry.read().expect("registry lock")
+    }
+
+    fn registry_mut(&self) -> std::sync::RwLockWriteGuard<'_, Registry> {
+        self.registry.write().expect("registry lock")
+    }
+
+    fn storage(&self) -> &Arc<Storage> {
+        self.broker.storage()
+    }
+
+    /// The active version of `plugin`, once compiled.
+    fn active(&self, plugin: &str) -> Option<(String, Arc<CompiledPlugin>)> {
+        let registry = self.registry();
+        let entry = registry.plugins.get(plugin)?;
+        let version = entry.record.active_version.as_ref()?;
+        let compiled = entry.compiled.get(version)?;
+        Some((version.clone(), compiled.clone()))
+    }
+
+    /// Wakes the workers of every consumer of `plugin` (its active version changed).
+    fn wake_consumers_of(&self, plugin: &str) {
+        for consumer in self.registry().consumers.values() {
+            if consumer.settings().plugin == plugin {
+                consumer.wake.notify_waiters();
+            }
+        }
+    }
+}

@@ -6,6 +6,7 @@
 
 mod checks;
 mod child;
+mod plugins;
 mod polling;
 mod receiving;
 
@@ -20,6 +21,7 @@ use tempfile::TempDir;
 
 pub use checks::{Snapshot, assert_api_error, assert_still_serving, snapshot, states};
 pub use child::{ChildServer, temp_data_dir};
+pub use plugins::{HttpSink, SinkRequest, plugin_wasm};
 pub use polling::{json_message, now_ms, queue, receive_request, wait_for, wait_until};
 pub use receiving::{ack_all, assert_ulid, distinct_ids, drain, payload, receipt, receive_exactly};
 

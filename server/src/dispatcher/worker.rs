@@ -41,13 +41,21 @@ impl Dispatcher {
                 notified.await;
                 continue;
             }
-            let Some((_version, compiled)) = self.active(&settings.plugin) else {
+            if self.active(&settings.plugin).is_none() {
                 let _ = tokio::time::timeout(Duration::from_secs(1), notified).await;
                 continue;
-            };
+            }
             match self.lease(&settings).await {
                 Ok(messages) if messages.is_empty() => {}
                 Ok(messages) => {
+                    // Settings and the active version may have changed during the long
+                    // poll: the batch runs with the ones current now.
+                    let settings = consumer.settings();
+                    let Some((_version, compiled)) = self.active(&settings.plugin) else {
+                        self.retry_all(&settings, &messages, Some(SERVER_RETRY_MS))
+                            .await;
+                        continue;
+                    };
                     for batch in split_by_bytes(messages, settings.max_bytes) {
                         self.run_batch(&consumer, &settings, &compiled, services.clone(), batch)
                             .await;

@@ -8,6 +8,7 @@ mod dead_letters;
 mod delays;
 mod fanout;
 mod leases;
+mod plugins;
 mod resources;
 mod restart;
 

@@ -6,6 +6,7 @@ mod bench;
 mod compose;
 mod messages;
 mod output;
+mod plugins;
 mod serve;
 mod wiring;
 
@@ -61,6 +62,8 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Nack(args) => messages::nack(&client, out, args).await,
         Command::Extend(args) => messages::extend(&client, out, args).await,
         Command::Message(args) => messages::message(&client, out, args).await,
+        Command::Plugin(command) => plugins::plugin(&client, out, command).await,
+        Command::Consumer(command) => plugins::consumer(&client, out, command).await,
         Command::Bench(args) => bench::run(&client, out, args).await,
     }
 }
@@ -148,6 +151,12 @@ enum Command {
     Extend(ExtendArgs),
     /// Show where a message is: which queues hold it, and in which state.
     Message(MessageArgs),
+    /// Plugins: deploy WebAssembly components, list and activate versions, read their store.
+    #[command(subcommand)]
+    Plugin(plugins::PluginCommand),
+    /// Consumers: run a plugin on a queue's messages.
+    #[command(subcommand)]
+    Consumer(plugins::ConsumerCommand),
     /// Benchmark a running server: batched, single-message and serial publishes.
     Bench(bench::BenchArgs),
 }

@@ -208,3 +208,71 @@ async fn cli_usage_errors_exit_with_2() -> anyhow::Result<()> {
     assert_eq!(output.status.code(), Some(2), "{output:?}");
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cli_deploys_a_plugin_and_runs_a_consumer() -> anyhow::Result<()> {
+    let server = TestServer::start().await?;
+    let url = server.url();
+    let dir = tempfile::tempdir()?;
+    let wasm = dir.path().join("signup_analytics.wasm");
+    std::fs::write(&wasm, plugin_wasm("signup-analytics")?)?;
+    let wasm = wasm.to_str().context("a UTF-8 temp path")?;
+
+    let deployed = run_json(url, &["plugin", "deploy", wasm, "--name", "analytics"]).await?;
+    assert_eq!(
+        (deployed["active"].as_bool(), deployed["created"].as_bool()),
+        (Some(true), Some(true))
+    );
+    let version = deployed["version"]
+        .as_str()
+        .context("a version")?
+        .to_string();
+    let plugins = run_json(url, &["plugin", "list"]).await?;
+    assert_eq!(plugins["plugins"][0]["active_version"], version.as_str());
+    let activated = run_json(url, &["plugin", "activate", "analytics", &version[7..20]]).await?;
+    assert_eq!(activated["active_version"], version.as_str());
+
+    run_json(url, &["topic", "create", "signups"]).await?;
+    run_json(url, &["queue", "create", "analytics"]).await?;
+    run_json(url, &["sub", "create", "signups", "analytics"]).await?;
+    let consumer = run_json(
+        url,
+        &[
+            "consumer",
+            "create",
+            "counter",
+            "--queue",
+            "analytics",
+            "--plugin",
+            "analytics",
+            "--batch-max",
+            "5",
+            "--config",
+            "a=b",
+        ],
+    )
+    .await?;
+    assert_eq!(consumer["batch"]["max_messages"], 5);
+    assert_eq!(consumer["config"], json!({ "a": "b" }));
+    run_json(url, &["publish", "signups", "{}", "--attr", "kind=signup"]).await?;
+    wait_until("the CLI's consumer acked", PATIENCE, async || {
+        let consumer = run_json(url, &["consumer", "get", "counter"]).await?;
+        Ok(consumer["stats"]["acked"] == 1)
+    })
+    .await?;
+    let count = run_json(url, &["plugin", "kv", "analytics", "count:signup"]).await?;
+    assert_eq!(count["value"], "1");
+    let paused = run_json(url, &["consumer", "pause", "counter"]).await?;
+    assert_eq!(paused["state"], "paused");
+
+    let human = run(url, &["consumer", "list"]).await?;
+    let text = String::from_utf8_lossy(&human.stdout);
+    assert!(
+        text.contains("counter") && text.contains("paused"),
+        "{text}"
+    );
+    let refused = run(url, &["plugin", "deploy", wasm, "--name", "bad name"]).await?;
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("invalid_name"));
+    Ok(())
+}

@@ -14,7 +14,10 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::http::{HeaderValue, Request};
+use axum::body::Body;
+use axum::http::{HeaderValue, Request, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use switchyard_client::Health;
 use tower_http::request_id::{
@@ -50,6 +53,8 @@ pub fn app(broker: Arc<Broker>, config: &Config) -> Router {
                 .merge(topics::routes())
                 .merge(queues::routes())
                 .merge(subscriptions::routes())
+                .route_layer(axum::middleware::from_fn(run_to_completion))
+                .merge(queues::receive_routes())
                 .merge(messages::routes()),
         )
         .fallback(error::no_route)
@@ -69,6 +74,18 @@ pub fn app(broker: Arc<Broker>, config: &Config) -> Router {
                 .on_failure(()),
         )
         .layer(SetRequestIdLayer::new(request_id, Counter::default()))
+}
+
+/// Runs the rest of a request in a task of its own, so that a change the broker has begun
+/// is carried through (the durable write, then memory) even when the client goes away or
+/// the request times out: dropping this future drops only the wait for the answer.
+async fn run_to_completion(request: Request<Body>, next: Next) -> Response {
+    match tokio::spawn(next.run(request)).await {
+        Ok(response) => response,
+        Err(error) if error.is_panic() => std::panic::resume_unwind(error.into_panic()),
+        // Only a runtime shutting down cancels the task.
+        Err(_) => StatusCode::SERVICE_UNAVAILABLE.into_response(),
+    }
 }
 
 async fn health() -> ApiJson<Health> {

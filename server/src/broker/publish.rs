@@ -230,9 +230,16 @@ impl Broker {
                 attributes: &stored.attributes,
                 key: stored.key.as_deref(),
             };
-            let mut targets = Vec::new();
+            let mut targets: Vec<(usize, DeliveryRecord)> = Vec::new();
             for &index in &candidates {
                 let route = &routes[index];
+                // Two subscriptions of a topic to one queue give it one copy.
+                let queued = |(other, _): &(usize, DeliveryRecord)| {
+                    Arc::ptr_eq(&routes[*other].queue, &route.queue)
+                };
+                if targets.iter().any(queued) {
+                    continue;
+                }
                 if route.filter.as_ref().is_none_or(|f| f.matches(&envelope)) {
                     let delay = route
                         .queue
@@ -258,7 +265,7 @@ impl Broker {
             });
             copies.push(targets);
         }
-        let outcomes = self.storage.write(ops).await?;
+        let (sequence, outcomes) = self.storage.write_numbered(ops).await?;
         let mut answer = Vec::with_capacity(ids.len());
         let mut per_queue: HashMap<usize, Vec<(MessageId, DeliveryRecord)>> = HashMap::new();
         for ((id, outcome), targets) in ids.iter().zip(outcomes).zip(copies) {
@@ -273,7 +280,7 @@ impl Broker {
             }
         }
         for (index, deliveries) in per_queue {
-            add_copies(&routes[index].queue, deliveries, now);
+            add_copies(&routes[index].queue, deliveries, sequence, now);
         }
         Ok(answer)
     }
@@ -283,23 +290,30 @@ fn fresh_delivery(visible_at_ms: u64) -> DeliveryRecord {
     DeliveryRecord {
         visible_at_ms,
         receive_count: 0,
+        leases: 0,
         leased: false,
         first_received_at_ms: None,
         dead_letter: None,
     }
 }
 
-/// Makes committed copies visible in a queue's memory and wakes its long polls.
+/// Makes copies committed by the write numbered `sequence` visible in a queue's memory
+/// and wakes its long polls; not when the queue was deleted, or purged after that write
+/// (the purge deleted them on disk).
 pub(crate) fn add_copies(
     queue: &Arc<QueueHandle>,
     deliveries: Vec<(MessageId, DeliveryRecord)>,
+    sequence: u64,
     now: u64,
 ) {
-    if queue.is_deleted() {
+    if queue.is_deleted() || deliveries.is_empty() {
         return;
     }
     {
         let mut state = queue.lock();
+        if state.purged_after(sequence) {
+            return;
+        }
         for (id, record) in deliveries {
             state.insert(id, record, now);
         }

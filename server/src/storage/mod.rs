@@ -7,6 +7,8 @@ mod codec;
 mod power_loss_tests;
 mod tables;
 mod writer;
+#[cfg(test)]
+mod writer_tests;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -127,8 +129,12 @@ pub struct StoredMessage {
 pub struct DeliveryRecord {
     /// Invisible until then (delay, nack delay, or lease end when `leased`).
     pub visible_at_ms: u64,
-    /// Deliveries so far.
+    /// Deliveries so far from this queue (dead-lettering and redrive start it again).
     pub receive_count: u32,
+    /// Leases of this message so far, carried along when it is dead-lettered or redriven
+    /// and never reset: a receipt names the lease it came from, so a receipt from before
+    /// a dead-letter and redrive cannot settle a later delivery.
+    pub leases: u32,
     /// Leased to a receiver until `visible_at_ms`.
     pub leased: bool,
     /// First delivery from this queue.
@@ -319,14 +325,30 @@ impl Storage {
         self.submit(ops).wait().await
     }
 
+    /// Like [`Storage::write`], and also returns the write's [`PendingWrite::sequence`].
+    pub async fn write_numbered(
+        &self,
+        ops: Vec<Op>,
+    ) -> Result<(u64, Vec<OpOutcome>), StorageError> {
+        let pending = self.submit(ops);
+        let sequence = pending.sequence();
+        Ok((sequence, pending.wait().await?))
+    }
+
     /// Queues `ops` for the next group commit without waiting. Requests are applied in the
     /// order they are submitted, so callers submit while holding the lock that ordered
     /// their decision, and wait after releasing it.
     pub fn submit(&self, ops: Vec<Op>) -> PendingWrite {
         let writer = self.writer.read().expect("writer lock");
         match writer.as_ref() {
-            Some(writer) => PendingWrite(writer.submit(ops).ok()),
-            None => PendingWrite(None),
+            Some(writer) => match writer.submit(ops) {
+                Ok((sequence, receiver)) => PendingWrite {
+                    sequence,
+                    receiver: Some(receiver),
+                },
+                Err(_) => PendingWrite::stopped(),
+            },
+            None => PendingWrite::stopped(),
         }
     }
 
@@ -402,14 +424,28 @@ impl Storage {
 
 /// A submitted write; [`PendingWrite::wait`] resolves once it is durable.
 #[must_use = "a write is acknowledged only once `wait` says it is durable"]
-pub struct PendingWrite(
-    Option<tokio::sync::oneshot::Receiver<Result<Vec<OpOutcome>, StorageError>>>,
-);
+pub struct PendingWrite {
+    sequence: u64,
+    receiver: Option<tokio::sync::oneshot::Receiver<Result<Vec<OpOutcome>, StorageError>>>,
+}
 
 impl PendingWrite {
+    fn stopped() -> Self {
+        Self {
+            sequence: 0,
+            receiver: None,
+        }
+    }
+
+    /// This write's number: writes are applied in the order of their numbers (1, 2, ..),
+    /// so a write with a higher number sees the effects of every lower one.
+    pub fn sequence(&self) -> u64 {
+        self.sequence
+    }
+
     /// Waits for the group commit that carries this write.
     pub async fn wait(self) -> Result<Vec<OpOutcome>, StorageError> {
-        let receiver = self.0.ok_or(StorageError::WriterStopped)?;
+        let receiver = self.receiver.ok_or(StorageError::WriterStopped)?;
         receiver.await.map_err(|_| StorageError::WriterStopped)?
     }
 }

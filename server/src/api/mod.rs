@@ -106,3 +106,72 @@ impl MakeRequestId for Counter {
             .map(RequestId::new)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, Instant};
+
+    use tower::ServiceExt as _;
+
+    use super::*;
+
+    /// Polls a request once, far enough to reach storage, then drops it as a client that
+    /// goes away (or the request timeout) does.
+    async fn abandon(app: Router, method: &str, path: &str, body: &str) {
+        let request = Request::builder()
+            .method(method)
+            .uri(path)
+            .header("content-type", "application/json")
+            .body(Body::from(body.to_string()))
+            .unwrap();
+        let _ = tokio::time::timeout(Duration::ZERO, app.oneshot(request)).await;
+    }
+
+    async fn eventually(what: &str, check: impl Fn() -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !check() {
+            assert!(Instant::now() < deadline, "gave up waiting for {what}");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    #[tokio::test]
+    async fn an_abandoned_publish_still_reaches_its_queue() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = Config::for_data_dir(dir.path());
+        let broker = Arc::new(Broker::open(&config).unwrap());
+        broker.create_topic("t").await.unwrap();
+        let queue = switchyard_client::CreateQueue {
+            name: "q".into(),
+            ..Default::default()
+        };
+        broker.create_queue(queue).await.unwrap();
+        let subscription = switchyard_client::CreateSubscription {
+            topic: "t".into(),
+            queue: "q".into(),
+            filter: None,
+        };
+        broker.create_subscription(subscription).await.unwrap();
+        let app = app(broker.clone(), &config);
+        abandon(app, "POST", "/v1/topics/t/messages", r#"{"payload":1}"#).await;
+        let ready = || broker.get_queue("q").unwrap().stats.unwrap().ready;
+        eventually("the committed message to be ready", || ready() == 1).await;
+    }
+
+    #[tokio::test]
+    async fn an_abandoned_queue_delete_still_leaves_the_catalog() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = Config::for_data_dir(dir.path());
+        let broker = Arc::new(Broker::open(&config).unwrap());
+        let queue = switchyard_client::CreateQueue {
+            name: "q".into(),
+            ..Default::default()
+        };
+        broker.create_queue(queue).await.unwrap();
+        abandon(app(broker.clone(), &config), "DELETE", "/v1/queues/q", "").await;
+        eventually("the deleted queue to leave the catalog", || {
+            broker.get_queue("q").is_err()
+        })
+        .await;
+    }
+}

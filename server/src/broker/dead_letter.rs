@@ -244,3 +244,68 @@ impl DeadLetters {
         tokio::spawn(self.finish());
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use switchyard_client::{CreateQueue, PublishMessage, ReceiveRequest};
+
+    use super::*;
+    use crate::config::Config;
+
+    /// A broker whose queue `src` (dead letters to `dlq`) holds one message leased on its
+    /// only allowed delivery; returns it with the message id and a time the lease is over.
+    async fn broker_with_a_last_lease(dir: &std::path::Path) -> (Broker, MessageId, u64) {
+        let broker = Broker::open(&Config::for_data_dir(dir)).unwrap();
+        for (name, dlq) in [("dlq", None), ("src", Some("dlq"))] {
+            let queue = CreateQueue {
+                name: name.into(),
+                max_receive_count: dlq.map(|_| 1),
+                dead_letter_queue: dlq.map(str::to_string),
+                ..Default::default()
+            };
+            broker.create_queue(queue).await.unwrap();
+        }
+        let message = PublishMessage::json(&"m").unwrap();
+        let id = broker.send("src", vec![message], false).await.unwrap();
+        broker.receive("src", ReceiveRequest::default()).await.unwrap();
+        let id = super::super::parse_id(&id[0]).unwrap();
+        (broker, id, now_ms() + super::super::MAX_VISIBILITY_MS + 1)
+    }
+
+    fn total(broker: &Broker, queue: &str) -> u64 {
+        let stats = broker.get_queue(queue).unwrap().stats.unwrap();
+        stats.ready + stats.in_flight + stats.delayed
+    }
+
+    #[tokio::test]
+    async fn a_dead_letter_purged_from_its_target_before_the_move_lands_leaves_no_ghost() {
+        let dir = tempfile::tempdir().unwrap();
+        let (broker, _, later) = broker_with_a_last_lease(dir.path()).await;
+        let source = broker.queue("src").unwrap();
+        let target = broker.dead_letter_target(&source);
+        let (_, moves) = {
+            let mut state = source.lock();
+            broker.promote_locked(&source, &mut state, target.as_ref(), later)
+        };
+        // The purge is submitted after the move, so it deletes the moved copy on disk.
+        broker.purge_queue("dlq").await.unwrap();
+        moves.expect("the lease was the last allowed").finish().await;
+        assert_eq!(total(&broker, "dlq"), 0, "no copy in memory that disk lacks");
+        assert_eq!(broker.storage.message_count().unwrap(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_dead_letter_whose_source_copy_is_gone_is_dropped_not_restored() {
+        let dir = tempfile::tempdir().unwrap();
+        let (broker, id, later) = broker_with_a_last_lease(dir.path()).await;
+        let source = broker.queue("src").unwrap();
+        let gone = Op::DeleteDelivery {
+            queue: source.id,
+            id,
+        };
+        broker.storage.write(vec![gone]).await.unwrap();
+        broker.promote(&source, later).await;
+        assert_eq!(total(&broker, "src"), 0, "the ghost would loop every tick");
+        assert_eq!(total(&broker, "dlq"), 0);
+    }
+}

@@ -12,15 +12,13 @@ use switchyard_client::{
     ReceiptFailure, ReceiveRequest,
 };
 
-use super::queue::{Entry, QueueHandle, QueueState, ReceiptProblem};
+use super::queue::{Entry, QueueHandle, ReceiptProblem};
+use super::rollback::{reschedule, restore_on_failure, revert_on_failure};
 use super::receipt::Receipt;
 use super::{
     Broker, BrokerError, MAX_RECEIVE, MAX_VISIBILITY_MS, MAX_WAIT_MS, format_id, now_ms, parse_id,
 };
-use crate::storage::{
-    DeadLetterRecord, DeliveryRecord, MessageId, Op, OpOutcome, PendingWrite, Settled,
-    StoredMessage,
-};
+use crate::storage::{DeadLetterRecord, MessageId, Op, OpOutcome, Settled, StoredMessage};
 
 const MAX_RECEIPTS: usize = 1000;
 
@@ -432,60 +430,6 @@ impl Broker {
             .expect("reading messages does not panic")?;
         Ok(bodies)
     }
-}
-
-/// A copy changed in memory ahead of its write: its id, as changed, and as it was.
-type Change = (MessageId, Entry, Entry);
-
-/// Reschedules a checked, leased copy (see [`super::queue::QueueState::reschedule`]).
-fn reschedule(
-    state: &mut QueueState,
-    id: MessageId,
-    visible_at_ms: u64,
-    release: bool,
-) -> (DeliveryRecord, Change) {
-    let before = state.get(id).cloned().expect("the receipt was checked");
-    let record = state
-        .reschedule(id, visible_at_ms, release)
-        .expect("the receipt was checked");
-    let changed = state.get(id).cloned().expect("rescheduled");
-    (record, (id, changed, before))
-}
-
-/// Waits for `pending`; when it fails, memory goes back to how it was before `changes`.
-async fn revert_on_failure(
-    handle: &QueueHandle,
-    pending: PendingWrite,
-    changes: &[Change],
-    now: u64,
-) -> Result<(), BrokerError> {
-    let sequence = pending.sequence();
-    if let Err(error) = pending.wait().await {
-        let mut state = handle.lock();
-        for (id, changed, before) in changes {
-            state.revert(*id, changed, before, sequence, now);
-        }
-        return Err(error.into());
-    }
-    Ok(())
-}
-
-/// Waits for `pending`; when it fails, the copies it was to remove come back.
-async fn restore_on_failure(
-    handle: &QueueHandle,
-    pending: PendingWrite,
-    removed: &[(MessageId, Entry)],
-    now: u64,
-) -> Result<(), BrokerError> {
-    let sequence = pending.sequence();
-    if let Err(error) = pending.wait().await {
-        let mut state = handle.lock();
-        for (id, entry) in removed {
-            state.restore(*id, entry, sequence, now);
-        }
-        return Err(error.into());
-    }
-    Ok(())
 }
 
 fn decode_receipts(

@@ -10,6 +10,7 @@ pub(crate) mod filter;
 mod publish;
 mod queue;
 mod receipt;
+mod rollback;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};

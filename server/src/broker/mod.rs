@@ -166,6 +166,11 @@ impl Broker {
         self.storage.counters()
     }
 
+    /// How many message bodies storage holds (blocking: a read transaction).
+    pub fn stored_messages(&self) -> Result<u64, BrokerError> {
+        Ok(self.storage.message_count()?)
+    }
+
     fn is_closing(&self) -> bool {
         self.closing.load(Ordering::Acquire)
     }

@@ -509,7 +509,8 @@ fn recover(db: &Database) -> Result<(Recovered, RefCounts), StorageError> {
             .entry(queue)
             .or_default()
             .push((id, record));
-        *refcounts.entry(id).or_default() += 1;
+        let count = refcounts.entry(id).or_default();
+        *count = count.saturating_add(1);
     }
     Ok((recovered, refcounts))
 }

@@ -286,7 +286,8 @@ impl Broker {
     }
 }
 
-fn fresh_delivery(visible_at_ms: u64) -> DeliveryRecord {
+/// A new copy, visible from `visible_at_ms`.
+pub(crate) fn fresh_delivery(visible_at_ms: u64) -> DeliveryRecord {
     DeliveryRecord {
         visible_at_ms,
         receive_count: 0,

@@ -58,6 +58,21 @@ pub(crate) struct Entry {
 }
 
 impl Entry {
+    /// A copy as stored: a fresh message that is already visible is ready at once;
+    /// anything else waits for its time (and a redelivery passes the dead-letter check then).
+    fn loaded(record: DeliveryRecord, now_ms: u64) -> Self {
+        let fresh = record.receive_count == 0 && !record.leased;
+        Entry {
+            is_ready: fresh && record.visible_at_ms <= now_ms,
+            visible_at_ms: record.visible_at_ms,
+            receive_count: record.receive_count,
+            leases: record.leases,
+            leased: record.leased,
+            first_received_at_ms: record.first_received_at_ms,
+            dead_letter: record.dead_letter,
+        }
+    }
+
     pub(crate) fn record(&self) -> DeliveryRecord {
         DeliveryRecord {
             visible_at_ms: self.visible_at_ms,
@@ -146,21 +161,11 @@ impl QueueState {
         if self.entries.contains_key(&id) {
             return;
         }
-        let fresh = record.receive_count == 0 && !record.leased;
-        let mut entry = Entry {
-            visible_at_ms: record.visible_at_ms,
-            receive_count: record.receive_count,
-            leases: record.leases,
-            leased: record.leased,
-            first_received_at_ms: record.first_received_at_ms,
-            dead_letter: record.dead_letter,
-            is_ready: false,
-        };
+        let entry = Entry::loaded(record, now_ms);
         if entry.dead_letter.is_some() {
             self.dead_lettered += 1;
         }
-        if fresh && entry.visible_at_ms <= now_ms {
-            entry.is_ready = true;
+        if entry.is_ready {
             self.ready.insert(id);
         } else {
             if entry.leased {
@@ -183,28 +188,18 @@ impl QueueState {
         let mut ready = Vec::new();
         let mut timers = Vec::new();
         let entries = copies.into_iter().map(|(id, record)| {
-            let fresh = record.receive_count == 0 && !record.leased;
-            let is_ready = fresh && record.visible_at_ms <= now_ms;
-            if is_ready {
+            let entry = Entry::loaded(record, now_ms);
+            if entry.is_ready {
                 ready.push(id);
             } else {
-                timers.push((record.visible_at_ms, id));
-                if record.leased {
+                timers.push((entry.visible_at_ms, id));
+                if entry.leased {
                     self.in_flight += 1;
                 }
             }
-            if record.dead_letter.is_some() {
+            if entry.dead_letter.is_some() {
                 self.dead_lettered += 1;
             }
-            let entry = Entry {
-                visible_at_ms: record.visible_at_ms,
-                receive_count: record.receive_count,
-                leases: record.leases,
-                leased: record.leased,
-                first_received_at_ms: record.first_received_at_ms,
-                dead_letter: record.dead_letter,
-                is_ready,
-            };
             (id, entry)
         });
         self.entries = entries.collect();

@@ -15,16 +15,7 @@ fn settings(max: Option<u32>) -> QueueRecord {
     }
 }
 
-fn fresh(visible_at_ms: u64) -> DeliveryRecord {
-    DeliveryRecord {
-        visible_at_ms,
-        receive_count: 0,
-        leases: 0,
-        leased: false,
-        first_received_at_ms: None,
-        dead_letter: None,
-    }
-}
+use crate::broker::publish::fresh_delivery as fresh;
 
 #[test]
 fn lease_then_expiry_makes_it_ready_with_count_kept() {

@@ -54,7 +54,8 @@ pub fn app(broker: Arc<Broker>, config: &Config) -> Router {
                 .merge(queues::routes())
                 .merge(subscriptions::routes())
                 .route_layer(axum::middleware::from_fn(run_to_completion))
-                .merge(queues::receive_routes())
+                .merge(topics::publish_routes())
+                .merge(queues::message_routes())
                 .merge(messages::routes()),
         )
         .fallback(error::no_route)
@@ -76,9 +77,10 @@ pub fn app(broker: Arc<Broker>, config: &Config) -> Router {
         .layer(SetRequestIdLayer::new(request_id, Counter::default()))
 }
 
-/// Runs the rest of a request in a task of its own, so that a change the broker has begun
-/// is carried through (the durable write, then memory) even when the client goes away or
-/// the request times out: dropping this future drops only the wait for the answer.
+/// Runs the rest of an administrative request in a task of its own, so that a change the
+/// broker has begun is carried through (the durable write, then memory) even when the
+/// client goes away or the request times out: dropping this future drops only the wait for
+/// the answer. (Publishes and settlements need no task: the broker finishes them itself.)
 async fn run_to_completion(request: Request<Body>, next: Next) -> Response {
     match tokio::spawn(next.run(request)).await {
         Ok(response) => response,

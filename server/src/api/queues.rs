@@ -17,7 +17,7 @@ use tracing::instrument;
 
 use super::{ApiError, ApiJson, AppState};
 
-/// Every queue route but `receive` (see [`receive_routes`]).
+/// Queue administration: create, list, get, patch, delete, purge, redrive.
 pub(super) fn routes() -> Router<AppState> {
     Router::new()
         .route("/queues", post(create_queue).get(list_queues))
@@ -25,23 +25,24 @@ pub(super) fn routes() -> Router<AppState> {
             "/queues/{queue}",
             get(get_queue).patch(patch_queue).delete(delete_queue),
         )
+        .route("/queues/{queue}/purge", post(purge_queue))
+        .route("/queues/{queue}/redrive", post(redrive_queue))
+}
+
+/// The hot paths: send, peek, receive, ack, nack, extend. The broker itself finishes what
+/// a caller that went away leaves (see `PendingWrite::then`); a long poll whose caller
+/// went away stops waiting rather than lease messages nobody will get.
+pub(super) fn message_routes() -> Router<AppState> {
+    Router::new()
         .route(
             "/queues/{queue}/messages",
             post(send_message).get(peek_messages),
         )
         .route("/queues/{queue}/batch", post(send_batch))
+        .route("/queues/{queue}/receive", post(receive_messages))
         .route("/queues/{queue}/ack", post(ack_messages))
         .route("/queues/{queue}/nack", post(nack_messages))
         .route("/queues/{queue}/extend", post(extend_lease))
-        .route("/queues/{queue}/purge", post(purge_queue))
-        .route("/queues/{queue}/redrive", post(redrive_queue))
-}
-
-/// `receive`: a long poll whose caller went away should stop waiting, not lease messages
-/// nobody will get, so it is not run to completion like the other changes. Leases it did
-/// take before its caller left are in memory and on disk alike, and simply expire.
-pub(super) fn receive_routes() -> Router<AppState> {
-    Router::new().route("/queues/{queue}/receive", post(receive_messages))
 }
 
 #[instrument(skip_all, fields(queue = %body.name))]

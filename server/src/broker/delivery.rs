@@ -183,9 +183,10 @@ impl Broker {
                 .collect();
             self.storage.submit(ops)
         };
-        restore_on_failure(&handle, pending, &removed, now).await?;
+        let acked = removed.len() as u64;
+        restore_on_failure(&handle, pending, removed, now).await?;
         Ok(AckResponse {
-            acked: removed.len() as u64,
+            acked,
             failed,
         })
     }
@@ -239,10 +240,11 @@ impl Broker {
         if let Some(dead_letters) = dead_letters {
             dead_letters.finish_later();
         }
-        revert_on_failure(&handle, pending, &changes, now).await?;
+        let nacked = changes.len() as u64;
+        revert_on_failure(&handle, pending, changes, now).await?;
         handle.ready.notify_waiters();
         Ok(NackResponse {
-            nacked: changes.len() as u64,
+            nacked,
             failed,
         })
     }
@@ -277,7 +279,7 @@ impl Broker {
             }]);
             (pending, change)
         };
-        revert_on_failure(&handle, pending, &[change], now).await?;
+        revert_on_failure(&handle, pending, vec![change], now).await?;
         Ok(until)
     }
 
@@ -414,7 +416,7 @@ impl Broker {
                 .collect();
             self.storage.submit(ops)
         };
-        restore_on_failure(handle, pending, &removed, now).await
+        restore_on_failure(handle, pending, removed, now).await
     }
 
     async fn read_bodies(

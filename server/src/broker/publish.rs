@@ -265,24 +265,38 @@ impl Broker {
             });
             copies.push(targets);
         }
-        let (sequence, outcomes) = self.storage.write_numbered(ops).await?;
-        let mut answer = Vec::with_capacity(ids.len());
-        let mut per_queue: HashMap<usize, Vec<(MessageId, DeliveryRecord)>> = HashMap::new();
-        for ((id, outcome), targets) in ids.iter().zip(outcomes).zip(copies) {
-            match outcome {
-                OpOutcome::Duplicate(first) => answer.push(format_id(first)),
-                _ => {
-                    answer.push(format_id(*id));
-                    for (index, record) in targets {
-                        per_queue.entry(index).or_default().push((*id, record));
+        // The queues copies go to, by route index: `then` may finish without `routes`.
+        let mut queues: HashMap<usize, Arc<QueueHandle>> = HashMap::new();
+        for (index, _) in copies.iter().flatten() {
+            queues
+                .entry(*index)
+                .or_insert_with(|| routes[*index].queue.clone());
+        }
+        let pending = self.storage.submit(ops);
+        let sequence = pending.sequence();
+        pending
+            .then(move |result| {
+                let outcomes = result?;
+                let mut answer = Vec::with_capacity(ids.len());
+                let mut per_queue: HashMap<usize, Vec<(MessageId, DeliveryRecord)>> =
+                    HashMap::new();
+                for ((id, outcome), targets) in ids.iter().zip(outcomes).zip(copies) {
+                    match outcome {
+                        OpOutcome::Duplicate(first) => answer.push(format_id(first)),
+                        _ => {
+                            answer.push(format_id(*id));
+                            for (index, record) in targets {
+                                per_queue.entry(index).or_default().push((*id, record));
+                            }
+                        }
                     }
                 }
-            }
-        }
-        for (index, deliveries) in per_queue {
-            add_copies(&routes[index].queue, deliveries, sequence, now);
-        }
-        Ok(answer)
+                for (index, deliveries) in per_queue {
+                    add_copies(&queues[&index], deliveries, sequence, now);
+                }
+                Ok(answer)
+            })
+            .await
     }
 }
 

@@ -1,6 +1,8 @@
 //! Putting a queue's memory back when the write of a change made ahead of it fails, so
 //! memory keeps matching the disk: removed copies come back, changed ones are reverted.
 
+use std::sync::Arc;
+
 use super::BrokerError;
 use super::queue::{Entry, QueueHandle, QueueState};
 use crate::storage::{DeliveryRecord, MessageId, PendingWrite};
@@ -23,40 +25,50 @@ pub(crate) fn reschedule(
     (record, (id, changed, before))
 }
 
-/// Waits for `pending`; when it fails, memory goes back to how it was before `changes`.
+/// Waits for `pending`; when it fails, memory goes back to how it was before `changes`
+/// (also when the caller stops waiting: see [`PendingWrite::then`]).
 pub(crate) async fn revert_on_failure(
-    handle: &QueueHandle,
+    handle: &Arc<QueueHandle>,
     pending: PendingWrite,
-    changes: &[Change],
+    changes: Vec<Change>,
     now: u64,
 ) -> Result<(), BrokerError> {
+    let handle = handle.clone();
     let sequence = pending.sequence();
-    if let Err(error) = pending.wait().await {
-        let mut state = handle.lock();
-        for (id, changed, before) in changes {
-            state.revert(*id, changed, before, sequence, now);
-        }
-        return Err(error.into());
-    }
-    Ok(())
+    pending
+        .then(move |result| {
+            result.map(drop).map_err(|error| {
+                let mut state = handle.lock();
+                for (id, changed, before) in &changes {
+                    state.revert(*id, changed, before, sequence, now);
+                }
+                error.into()
+            })
+        })
+        .await
 }
 
-/// Waits for `pending`; when it fails, the copies it was to remove come back.
+/// Waits for `pending`; when it fails, the copies it was to remove come back (also when
+/// the caller stops waiting).
 pub(crate) async fn restore_on_failure(
-    handle: &QueueHandle,
+    handle: &Arc<QueueHandle>,
     pending: PendingWrite,
-    removed: &[(MessageId, Entry)],
+    removed: Vec<(MessageId, Entry)>,
     now: u64,
 ) -> Result<(), BrokerError> {
+    let handle = handle.clone();
     let sequence = pending.sequence();
-    if let Err(error) = pending.wait().await {
-        let mut state = handle.lock();
-        for (id, entry) in removed {
-            state.restore(*id, entry, sequence, now);
-        }
-        return Err(error.into());
-    }
-    Ok(())
+    pending
+        .then(move |result| {
+            result.map(drop).map_err(|error| {
+                let mut state = handle.lock();
+                for (id, entry) in &removed {
+                    state.restore(*id, entry, sequence, now);
+                }
+                error.into()
+            })
+        })
+        .await
 }
 
 #[cfg(test)]

@@ -325,16 +325,6 @@ impl Storage {
         self.submit(ops).wait().await
     }
 
-    /// Like [`Storage::write`], and also returns the write's [`PendingWrite::sequence`].
-    pub async fn write_numbered(
-        &self,
-        ops: Vec<Op>,
-    ) -> Result<(u64, Vec<OpOutcome>), StorageError> {
-        let pending = self.submit(ops);
-        let sequence = pending.sequence();
-        Ok((sequence, pending.wait().await?))
-    }
-
     /// Queues `ops` for the next group commit without waiting. Requests are applied in the
     /// order they are submitted, so callers submit while holding the lock that ordered
     /// their decision, and wait after releasing it.
@@ -443,10 +433,60 @@ impl PendingWrite {
         self.sequence
     }
 
+    /// Waits for the group commit that carries this write, then runs `finish` on its
+    /// result, and returns what `finish` returns. If the caller stops waiting (the future
+    /// is dropped: a client went away, a timeout), `finish` still runs, in a task of its
+    /// own, once the write is done: a committed change always reaches memory.
+    pub async fn then<T, F>(self, finish: F) -> T
+    where
+        F: FnOnce(Result<Vec<OpOutcome>, StorageError>) -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        let mut guard = Completion {
+            pending: Some(self),
+            finish: Some(finish),
+        };
+        let result = match guard.pending.as_mut().and_then(|p| p.receiver.as_mut()) {
+            Some(receiver) => receiver.await.unwrap_or(Err(StorageError::WriterStopped)),
+            None => Err(StorageError::WriterStopped),
+        };
+        guard.pending = None;
+        let finish = guard.finish.take().expect("finished once");
+        finish(result)
+    }
+
     /// Waits for the group commit that carries this write.
     pub async fn wait(self) -> Result<Vec<OpOutcome>, StorageError> {
         let receiver = self.receiver.ok_or(StorageError::WriterStopped)?;
         receiver.await.map_err(|_| StorageError::WriterStopped)?
+    }
+}
+
+/// Carries out [`PendingWrite::then`]'s `finish` in a task when its future is dropped.
+struct Completion<T, F>
+where
+    F: FnOnce(Result<Vec<OpOutcome>, StorageError>) -> T + Send + 'static,
+    T: Send + 'static,
+{
+    pending: Option<PendingWrite>,
+    finish: Option<F>,
+}
+
+impl<T, F> Drop for Completion<T, F>
+where
+    F: FnOnce(Result<Vec<OpOutcome>, StorageError>) -> T + Send + 'static,
+    T: Send + 'static,
+{
+    fn drop(&mut self) {
+        let (Some(pending), Some(finish)) = (self.pending.take(), self.finish.take()) else {
+            return;
+        };
+        // Without a runtime (the process is ending) there is no memory left to update.
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move {
+                finish(pending.wait().await);
+            });
+        }
     }
 }
 

@@ -33,19 +33,12 @@ pub(crate) async fn revert_on_failure(
     changes: Vec<Change>,
     now: u64,
 ) -> Result<(), BrokerError> {
-    let handle = handle.clone();
-    let sequence = pending.sequence();
-    pending
-        .then(move |result| {
-            result.map(drop).map_err(|error| {
-                let mut state = handle.lock();
-                for (id, changed, before) in &changes {
-                    state.revert(*id, changed, before, sequence, now);
-                }
-                error.into()
-            })
-        })
-        .await
+    undo_on_failure(handle, pending, move |state, sequence| {
+        for (id, changed, before) in &changes {
+            state.revert(*id, changed, before, sequence, now);
+        }
+    })
+    .await
 }
 
 /// Waits for `pending`; when it fails, the copies it was to remove come back (also when
@@ -56,15 +49,27 @@ pub(crate) async fn restore_on_failure(
     removed: Vec<(MessageId, Entry)>,
     now: u64,
 ) -> Result<(), BrokerError> {
+    undo_on_failure(handle, pending, move |state, sequence| {
+        for (id, entry) in &removed {
+            state.restore(*id, entry, sequence, now);
+        }
+    })
+    .await
+}
+
+/// Waits for `pending`; when it fails, runs `undo` on the queue's state under its lock,
+/// with the write's sequence number.
+async fn undo_on_failure(
+    handle: &Arc<QueueHandle>,
+    pending: PendingWrite,
+    undo: impl FnOnce(&mut QueueState, u64) + Send + 'static,
+) -> Result<(), BrokerError> {
     let handle = handle.clone();
     let sequence = pending.sequence();
     pending
         .then(move |result| {
             result.map(drop).map_err(|error| {
-                let mut state = handle.lock();
-                for (id, entry) in &removed {
-                    state.restore(*id, entry, sequence, now);
-                }
+                undo(&mut handle.lock(), sequence);
                 error.into()
             })
         })

@@ -16,24 +16,25 @@ data_dir = "./switchyard-data"
 # Address of the REST API and the console. Bind to loopback unless you mean otherwise.
 listen = "127.0.0.1:7700"
 
-# Largest payload accepted, in bytes (1 MiB).
+# Largest payload accepted, in bytes (1 MiB; at most 64 MiB).
 max_message_bytes = 1048576
 
-# Largest request body, in bytes (16 MiB); a batch must fit in it. A single message of
-# max_message_bytes (base64-encoded) is always accepted.
+# Largest request body, in bytes (16 MiB; 1 KiB to 1 GiB, and at least max_message_bytes);
+# a batch must fit in it. A single message of max_message_bytes (base64-encoded) is always
+# accepted.
 max_request_bytes = 16777216
 
-# Largest number of messages in one batch publish.
+# Largest number of messages in one batch publish (at most 10000).
 max_batch_messages = 1000
 
-# Most write requests the writer applies in one transaction (group commit).
+# Most write requests the writer applies in one transaction (group commit; at most 65536).
 max_group_commit = 4096
 
-# How long a dedup id is remembered, in ms (5 minutes).
+# How long a dedup id is remembered, in ms (5 minutes; 1 s to 1 day).
 dedup_window_ms = 300000
 
 # How long message status remembers acked and expired copies, counted from the message's
-# publish time, in ms (1 day).
+# publish time, in ms (1 day; 1 minute to 14 days).
 status_retention_ms = 86400000
 "#;
 
@@ -151,25 +152,61 @@ impl Config {
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
-        let invalid = |name, reason: &str| ConfigError::Invalid {
-            name,
-            reason: reason.to_string(),
+        let within = |name, value: u64, min: u64, max: u64, unit: &str| {
+            if (min..=max).contains(&value) {
+                Ok(())
+            } else {
+                Err(ConfigError::Invalid {
+                    name,
+                    reason: format!("{value} is outside {min}..={max} {unit}"),
+                })
+            }
         };
-        if self.max_message_bytes == 0 || self.max_message_bytes > 64 << 20 {
-            return Err(invalid(
-                "max_message_bytes",
-                "must be between 1 and 67108864",
-            ));
+        let message = self.max_message_bytes as u64;
+        within("max_message_bytes", message, 1, MAX_MESSAGE_BYTES, "bytes")?;
+        let request = self.max_request_bytes as u64;
+        within(
+            "max_request_bytes",
+            request,
+            1024,
+            MAX_REQUEST_BYTES,
+            "bytes",
+        )?;
+        if request < message {
+            return Err(ConfigError::Invalid {
+                name: "max_request_bytes",
+                reason: format!(
+                    "{request} is less than max_message_bytes ({message}); a batch of one \
+                     largest message must fit in a request"
+                ),
+            });
         }
-        if self.max_batch_messages == 0 || self.max_batch_messages > 10_000 {
-            return Err(invalid("max_batch_messages", "must be between 1 and 10000"));
-        }
-        if self.max_group_commit == 0 {
-            return Err(invalid("max_group_commit", "must be at least 1"));
-        }
-        Ok(())
+        let batch = self.max_batch_messages as u64;
+        within("max_batch_messages", batch, 1, 10_000, "messages")?;
+        let group = self.max_group_commit as u64;
+        within("max_group_commit", group, 1, 65_536, "requests")?;
+        within(
+            "dedup_window_ms",
+            self.dedup_window_ms,
+            1000,
+            DAY_MS,
+            "ms (1 s to 1 day)",
+        )?;
+        within(
+            "status_retention_ms",
+            self.status_retention_ms,
+            60_000,
+            14 * DAY_MS,
+            "ms (1 minute to 14 days)",
+        )
     }
 }
+
+/// Largest `max_message_bytes`: 64 MiB.
+const MAX_MESSAGE_BYTES: u64 = 64 << 20;
+/// Largest `max_request_bytes`: 1 GiB.
+const MAX_REQUEST_BYTES: u64 = 1 << 30;
+const DAY_MS: u64 = 24 * 60 * 60 * 1000;
 
 #[cfg(test)]
 mod tests {
@@ -207,5 +244,45 @@ mod tests {
         std::fs::write(&path, "lisen = \"127.0.0.1:9000\"\n").unwrap();
         let err = Config::load(Some(&path), Overrides::default()).unwrap_err();
         assert!(err.to_string().contains("lisen"), "{err}");
+    }
+
+    fn load_with(file_text: &str) -> Result<Config, ConfigError> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("switchyard.toml");
+        std::fs::write(&path, file_text).unwrap();
+        Config::load(Some(&path), Overrides::default())
+    }
+
+    #[test]
+    fn out_of_range_settings_are_refused_with_their_name_and_bounds() {
+        for (text, name) in [
+            ("dedup_window_ms = 0", "dedup_window_ms"),
+            ("dedup_window_ms = 18446744073709551615", "dedup_window_ms"),
+            ("status_retention_ms = 5", "status_retention_ms"),
+            ("status_retention_ms = 9999999999999", "status_retention_ms"),
+            ("max_group_commit = 0", "max_group_commit"),
+            ("max_group_commit = 100000000", "max_group_commit"),
+            ("max_batch_messages = 0", "max_batch_messages"),
+            ("max_message_bytes = 0", "max_message_bytes"),
+            ("max_request_bytes = 10", "max_request_bytes"),
+            (
+                "max_message_bytes = 4194304\nmax_request_bytes = 2097152",
+                "max_request_bytes",
+            ),
+        ] {
+            let error = load_with(text).expect_err(text).to_string();
+            assert!(error.contains(name), "{text}: {error}");
+        }
+        assert!(load_with("dedup_window_ms = 1000\nstatus_retention_ms = 60000").is_ok());
+    }
+
+    #[test]
+    fn a_message_limit_over_the_request_limit_is_refused_from_a_flag_too() {
+        let overrides = Overrides {
+            max_message_bytes: Some(32 << 20),
+            ..Overrides::default()
+        };
+        let error = Config::load(None, overrides).unwrap_err().to_string();
+        assert!(error.contains("max_request_bytes"), "{error}");
     }
 }

@@ -46,6 +46,13 @@ pub(super) async fn render(State(broker): State<AppState>) -> impl IntoResponse 
             seconds,
         );
     }
+    let stored = broker.clone();
+    if let Ok(Ok(bodies)) = tokio::task::spawn_blocking(move || stored.stored_messages()).await {
+        let _ = writeln!(
+            out,
+            "# HELP switchyard_storage_message_bodies Message bodies stored (one per publish, kept until its last queue copy is gone).\n# TYPE switchyard_storage_message_bodies gauge\nswitchyard_storage_message_bodies {bodies}"
+        );
+    }
     let queues = broker.list_queues();
     let _ = writeln!(
         out,

@@ -15,8 +15,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use axum::Router;
+use axum::body::Body;
 use axum::extract::DefaultBodyLimit;
-use axum::http::{HeaderValue, Request};
+use axum::http::{HeaderValue, Request, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use switchyard_client::Health;
 use tower_http::request_id::{
@@ -54,12 +57,16 @@ pub fn app(broker: Arc<Broker>, dispatcher: Arc<Dispatcher>, config: &Config) ->
                 .merge(topics::routes())
                 .merge(queues::routes())
                 .merge(subscriptions::routes())
+                .route_layer(axum::middleware::from_fn(run_to_completion))
+                .merge(topics::publish_routes())
+                .merge(queues::message_routes())
                 .merge(messages::routes())
                 .with_state(broker.clone())
                 .merge(
                     Router::new()
                         .merge(plugins::routes())
                         .merge(consumers::routes())
+                        .route_layer(axum::middleware::from_fn(run_to_completion))
                         .with_state(dispatcher),
                 ),
         )
@@ -82,6 +89,19 @@ pub fn app(broker: Arc<Broker>, dispatcher: Arc<Dispatcher>, config: &Config) ->
         .layer(SetRequestIdLayer::new(request_id, Counter::default()))
 }
 
+/// Runs the rest of an administrative request in a task of its own, so that a change the
+/// broker has begun is carried through (the durable write, then memory) even when the
+/// client goes away or the request times out: dropping this future drops only the wait for
+/// the answer. (Publishes and settlements need no task: the broker finishes them itself.)
+async fn run_to_completion(request: Request<Body>, next: Next) -> Response {
+    match tokio::spawn(next.run(request)).await {
+        Ok(response) => response,
+        Err(error) if error.is_panic() => std::panic::resume_unwind(error.into_panic()),
+        // Only a runtime shutting down cancels the task.
+        Err(_) => StatusCode::SERVICE_UNAVAILABLE.into_response(),
+    }
+}
+
 async fn health() -> ApiJson<Health> {
     ApiJson(Health {
         status: "ok".into(),
@@ -98,5 +118,74 @@ impl MakeRequestId for Counter {
         HeaderValue::from_str(&format!("{n:016x}"))
             .ok()
             .map(RequestId::new)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, Instant};
+
+    use tower::ServiceExt as _;
+
+    use super::*;
+
+    /// Polls a request once, far enough to reach storage, then drops it as a client that
+    /// goes away (or the request timeout) does.
+    async fn abandon(app: Router, method: &str, path: &str, body: &str) {
+        let request = Request::builder()
+            .method(method)
+            .uri(path)
+            .header("content-type", "application/json")
+            .body(Body::from(body.to_string()))
+            .unwrap();
+        let _ = tokio::time::timeout(Duration::ZERO, app.oneshot(request)).await;
+    }
+
+    async fn eventually(what: &str, check: impl Fn() -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !check() {
+            assert!(Instant::now() < deadline, "gave up waiting for {what}");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    #[tokio::test]
+    async fn an_abandoned_publish_still_reaches_its_queue() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = Config::for_data_dir(dir.path());
+        let broker = Arc::new(Broker::open(&config).unwrap());
+        broker.create_topic("t").await.unwrap();
+        let queue = switchyard_client::CreateQueue {
+            name: "q".into(),
+            ..Default::default()
+        };
+        broker.create_queue(queue).await.unwrap();
+        let subscription = switchyard_client::CreateSubscription {
+            topic: "t".into(),
+            queue: "q".into(),
+            filter: None,
+        };
+        broker.create_subscription(subscription).await.unwrap();
+        let app = app(broker.clone(), &config);
+        abandon(app, "POST", "/v1/topics/t/messages", r#"{"payload":1}"#).await;
+        let ready = || broker.get_queue("q").unwrap().stats.unwrap().ready;
+        eventually("the committed message to be ready", || ready() == 1).await;
+    }
+
+    #[tokio::test]
+    async fn an_abandoned_queue_delete_still_leaves_the_catalog() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = Config::for_data_dir(dir.path());
+        let broker = Arc::new(Broker::open(&config).unwrap());
+        let queue = switchyard_client::CreateQueue {
+            name: "q".into(),
+            ..Default::default()
+        };
+        broker.create_queue(queue).await.unwrap();
+        abandon(app(broker.clone(), &config), "DELETE", "/v1/queues/q", "").await;
+        eventually("the deleted queue to leave the catalog", || {
+            broker.get_queue("q").is_err()
+        })
+        .await;
     }
 }

@@ -17,6 +17,7 @@ use tracing::instrument;
 
 use super::{ApiError, ApiJson, AppState};
 
+/// Queue administration: create, list, get, patch, delete, purge, redrive.
 pub(super) fn routes() -> Router<AppState> {
     Router::new()
         .route("/queues", post(create_queue).get(list_queues))
@@ -24,6 +25,15 @@ pub(super) fn routes() -> Router<AppState> {
             "/queues/{queue}",
             get(get_queue).patch(patch_queue).delete(delete_queue),
         )
+        .route("/queues/{queue}/purge", post(purge_queue))
+        .route("/queues/{queue}/redrive", post(redrive_queue))
+}
+
+/// The hot paths: send, peek, receive, ack, nack, extend. The broker itself finishes what
+/// a caller that went away leaves (see `PendingWrite::then`); a long poll whose caller
+/// went away stops waiting rather than lease messages nobody will get.
+pub(super) fn message_routes() -> Router<AppState> {
+    Router::new()
         .route(
             "/queues/{queue}/messages",
             post(send_message).get(peek_messages),
@@ -33,8 +43,6 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/queues/{queue}/ack", post(ack_messages))
         .route("/queues/{queue}/nack", post(nack_messages))
         .route("/queues/{queue}/extend", post(extend_lease))
-        .route("/queues/{queue}/purge", post(purge_queue))
-        .route("/queues/{queue}/redrive", post(redrive_queue))
 }
 
 #[instrument(skip_all, fields(queue = %body.name))]

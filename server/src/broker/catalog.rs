@@ -219,12 +219,27 @@ impl Broker {
     /// Deletes every message in a queue; returns how many.
     pub async fn purge_queue(&self, name: &str) -> Result<u64, BrokerError> {
         let queue = self.queue(name)?;
-        let pending = {
+        let (pending, removed, previous) = {
             let mut state = queue.lock();
-            state.clear();
-            self.storage.submit(vec![Op::PurgeQueue { id: queue.id }])
+            let removed = state.clear();
+            let pending = self.storage.submit(vec![Op::PurgeQueue { id: queue.id }]);
+            let previous = state.mark_purged(pending.sequence());
+            (pending, removed, previous)
         };
-        match pending.wait().await?.first() {
+        let sequence = pending.sequence();
+        let outcomes = match pending.wait().await {
+            Ok(outcomes) => outcomes,
+            Err(error) => {
+                let mut state = queue.lock();
+                state.unmark_purged(sequence, previous);
+                let now = now_ms();
+                for (id, entry) in &removed {
+                    state.restore(*id, entry, sequence, now);
+                }
+                return Err(error.into());
+            }
+        };
+        match outcomes.first() {
             Some(OpOutcome::Count(count)) => Ok(*count),
             _ => Ok(0),
         }

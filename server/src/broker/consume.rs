@@ -9,6 +9,7 @@ use switchyard_client::PublishMessage;
 use super::publish::add_copies;
 use super::queue::{Entry, QueueHandle};
 use super::receipt::Receipt;
+use super::rollback::{self, Change as Rescheduled};
 use super::{Broker, BrokerError, MAX_VISIBILITY_MS, now_ms};
 use crate::storage::{DeadLetterRecord, DeliveryRecord, MessageId, Op, OpOutcome, Settled};
 
@@ -47,7 +48,7 @@ pub struct BatchSummary {
 /// A message's change, kept to undo it when the write fails.
 enum Change {
     Removed(MessageId, Entry),
-    Rescheduled(MessageId, Entry),
+    Rescheduled(Rescheduled),
     Moved(MessageId, Entry, DeliveryRecord),
 }
 
@@ -124,10 +125,7 @@ impl Broker {
         let (pending, plans) = {
             let mut state = handle.lock();
             for (receipt, (_, outcome)) in receipts.iter().zip(outcomes) {
-                if state
-                    .check_receipt(receipt.id, receipt.receive_count, now)
-                    .is_err()
-                {
+                if state.check_receipt(receipt.id, receipt.lease, now).is_err() {
                     summary.lost_leases += 1;
                     continue;
                 }
@@ -140,15 +138,14 @@ impl Broker {
                         summary.acked += 1;
                     }
                     BatchOutcome::Retry { delay_ms } => {
-                        let before = state.get(id).expect("checked above").clone();
                         let until = now.saturating_add(delay_ms.unwrap_or(0));
-                        let record = state.reschedule(id, until, true).expect("checked above");
+                        let (record, change) = rollback::reschedule(&mut state, id, until, true);
                         ops.push(Op::UpdateDelivery {
                             queue: handle.id,
                             id,
                             record,
                         });
-                        changes.push(Change::Rescheduled(id, before));
+                        changes.push(Change::Rescheduled(change));
                         summary.retried += 1;
                     }
                     BatchOutcome::DeadLetter { reason } => {
@@ -182,10 +179,11 @@ impl Broker {
             ops.extend(extra);
             (self.storage.submit(ops), taken)
         };
+        let sequence = pending.sequence();
         let results = match pending.wait().await {
             Ok(results) => results,
             Err(error) => {
-                undo(&handle, changes, now);
+                undo(&handle, changes, sequence, now);
                 return Err(error.into());
             }
         };
@@ -196,7 +194,8 @@ impl Broker {
                 match result {
                     OpOutcome::Done => moved.push((id, record)),
                     // The dead-letter queue went away meanwhile: the message stays.
-                    OpOutcome::Missing => handle.lock().restore(id, &entry, now),
+                    OpOutcome::TargetGone => handle.lock().restore(id, &entry, sequence, now),
+                    // Merged into a copy the dead-letter queue holds, or gone already.
                     _ => {}
                 }
             }
@@ -204,12 +203,12 @@ impl Broker {
         if let Some(target) = &target
             && !moved.is_empty()
         {
-            add_copies(target, moved, now);
+            add_copies(target, moved, sequence, now);
         }
-        for (routes, plan, count) in plans {
+        for (_routes, plan, count) in plans {
             let (mine, after) = rest.split_at(count);
             rest = after;
-            summary.published += plan.finish(&routes.routes, mine).len() as u64;
+            summary.published += plan.finish(mine, sequence).len() as u64;
         }
         handle.ready.notify_waiters();
         Ok(summary)
@@ -235,6 +234,7 @@ fn dead_letter_record(
     DeliveryRecord {
         visible_at_ms: now,
         receive_count: 0,
+        leases: entry.leases,
         leased: false,
         first_received_at_ms: None,
         dead_letter: Some(Box::new(DeadLetterRecord {
@@ -247,16 +247,15 @@ fn dead_letter_record(
     }
 }
 
-fn undo(handle: &Arc<QueueHandle>, changes: Vec<Change>, now: u64) {
+fn undo(handle: &Arc<QueueHandle>, changes: Vec<Change>, sequence: u64, now: u64) {
     let mut state = handle.lock();
     for change in changes {
         match change {
             Change::Removed(id, entry) | Change::Moved(id, entry, _) => {
-                state.restore(id, &entry, now)
+                state.restore(id, &entry, sequence, now)
             }
-            Change::Rescheduled(id, entry) => {
-                state.remove(id);
-                state.restore(id, &entry, now);
+            Change::Rescheduled((id, changed, before)) => {
+                state.revert(id, &changed, &before, sequence, now)
             }
         }
     }

@@ -6,49 +6,47 @@ use std::sync::Arc;
 use switchyard_client::{RedriveRequest, RedriveResponse};
 
 use super::publish::add_copies;
-use super::queue::{DeadLetterMove, Entry, QueueHandle};
+use super::queue::{Entry, QueueHandle, QueueState};
 use super::{Broker, BrokerError, now_ms};
-use crate::storage::{DeadLetterRecord, DeliveryRecord, MessageId, Op, OpOutcome};
+use crate::storage::{DeadLetterRecord, DeliveryRecord, MessageId, Op, OpOutcome, PendingWrite};
+
+/// Dead-letter moves submitted to storage; [`DeadLetters::finish`] settles memory once
+/// their write is durable.
+#[must_use = "submitted moves are out of the source queue's memory until finished"]
+pub(crate) struct DeadLetters {
+    source: Arc<QueueHandle>,
+    target: Arc<QueueHandle>,
+    planned: Vec<Planned>,
+    pending: PendingWrite,
+}
+
+struct Planned {
+    id: MessageId,
+    source: Entry,
+    record: DeliveryRecord,
+}
 
 impl Broker {
-    pub(crate) fn dead_letter_later(&self, handle: &Arc<QueueHandle>, moves: Vec<DeadLetterMove>) {
-        if moves.is_empty() {
-            return;
-        }
-        // The moves are out of the source queue's memory; the next housekeeping pass would
-        // not see them again, so they are carried out here, off the request's path.
-        let handle = handle.clone();
-        let storage_moves = self.plan_dead_letters(&handle, moves);
-        if let Some((target, planned, pending)) = storage_moves {
-            tokio::spawn(async move {
-                finish_dead_letters(&handle, target, planned, pending.wait().await);
-            });
-        }
+    /// A queue's dead-letter queue, when it has one that exists. Looked up before the
+    /// queue's lock is taken for a decision (catalog first, then queue).
+    pub(crate) fn dead_letter_target(&self, handle: &QueueHandle) -> Option<Arc<QueueHandle>> {
+        let name = handle.lock().settings.dead_letter_queue.clone()?;
+        self.catalog().queues.get(&name).cloned()
     }
 
-    pub(crate) async fn dead_letter(&self, handle: &Arc<QueueHandle>, moves: Vec<DeadLetterMove>) {
-        if let Some((target, planned, pending)) = self.plan_dead_letters(handle, moves) {
-            finish_dead_letters(handle, target, planned, pending.wait().await);
-        }
-    }
-
-    /// Submits the moves of `moves` to the source queue's dead-letter queue.
-    fn plan_dead_letters(
+    /// Under the queue's lock (`state`): makes due copies visible and submits the
+    /// dead-letter moves this decides to `target`, in the same lock scope, so the disk sees
+    /// them in the order they were decided. Returns how many became ready, and the moves.
+    pub(crate) fn promote_locked(
         &self,
         handle: &Arc<QueueHandle>,
-        moves: Vec<DeadLetterMove>,
-    ) -> Option<(Arc<QueueHandle>, Vec<Planned>, crate::storage::PendingWrite)> {
-        let now = now_ms();
-        let target = {
-            let dlq = handle.lock().settings.dead_letter_queue.clone();
-            dlq.and_then(|name| self.catalog().queues.get(&name).cloned())
-        };
-        let Some(target) = target else {
-            let mut state = handle.lock();
-            for planned in moves {
-                state.restore(planned.id, &planned.entry, now);
-            }
-            return None;
+        state: &mut QueueState,
+        target: Option<&Arc<QueueHandle>>,
+        now: u64,
+    ) -> (usize, Option<DeadLetters>) {
+        let (promoted, moves) = state.promote_due(now, target.is_some());
+        let Some(target) = target.filter(|_| !moves.is_empty()) else {
+            return (promoted, None);
         };
         let planned: Vec<Planned> = moves
             .into_iter()
@@ -56,6 +54,7 @@ impl Broker {
                 let record = DeliveryRecord {
                     visible_at_ms: now,
                     receive_count: 0,
+                    leases: m.entry.leases,
                     leased: false,
                     first_received_at_ms: None,
                     dead_letter: Some(Box::new(DeadLetterRecord {
@@ -83,7 +82,13 @@ impl Broker {
             })
             .collect();
         let pending = self.storage.submit(ops);
-        Some((target, planned, pending))
+        let moves = DeadLetters {
+            source: handle.clone(),
+            target: target.clone(),
+            planned,
+            pending,
+        };
+        (promoted, Some(moves))
     }
 
     /// Moves ready messages of a dead-letter queue back to the queues they came from (or
@@ -139,33 +144,41 @@ impl Broker {
             }
             let ops = moves
                 .iter()
-                .map(|(id, _, target)| Op::MoveDelivery {
+                .map(|(id, entry, target)| Op::MoveDelivery {
                     from: source.id,
                     to: target.id,
                     id: *id,
-                    record: fresh_copy(now),
+                    record: fresh_copy(now, entry),
                 })
                 .collect();
             self.storage.submit(ops)
         };
+        let sequence = pending.sequence();
         let outcomes = match pending.wait().await {
             Ok(outcomes) => outcomes,
             Err(error) => {
                 let mut state = source.lock();
                 for (id, entry, _) in &moves {
-                    state.restore(*id, entry, now);
+                    state.restore(*id, entry, sequence, now);
                 }
                 return Err(error.into());
             }
         };
         let mut moved = 0u64;
         for ((id, entry, target), outcome) in moves.into_iter().zip(outcomes) {
-            if outcome == OpOutcome::Done {
-                moved += 1;
-                add_copies(&target, vec![(id, fresh_copy(now))], now);
-            } else {
-                skipped += 1;
-                source.lock().restore(id, &entry, now);
+            match outcome {
+                OpOutcome::Done => {
+                    moved += 1;
+                    add_copies(&target, vec![(id, fresh_copy(now, &entry))], sequence, now);
+                }
+                // The destination held the message already: the two copies became one.
+                OpOutcome::Merged => moved += 1,
+                // Purged meanwhile: nothing is left to move.
+                OpOutcome::Missing => {}
+                _ => {
+                    skipped += 1;
+                    source.lock().restore(id, &entry, sequence, now);
+                }
             }
         }
         tracing::info!(queue = %source.name, moved, skipped, "redrove dead letters");
@@ -173,50 +186,136 @@ impl Broker {
     }
 }
 
-fn fresh_copy(now: u64) -> DeliveryRecord {
+/// A redriven copy: a new delivery that keeps only the message's lease count.
+fn fresh_copy(now: u64, entry: &Entry) -> DeliveryRecord {
     DeliveryRecord {
         visible_at_ms: now,
         receive_count: 0,
+        leases: entry.leases,
         leased: false,
         first_received_at_ms: None,
         dead_letter: None,
     }
 }
 
-struct Planned {
-    id: MessageId,
-    source: Entry,
-    record: DeliveryRecord,
-}
-
-fn finish_dead_letters(
-    source: &Arc<QueueHandle>,
-    target: Arc<QueueHandle>,
-    planned: Vec<Planned>,
-    result: Result<Vec<OpOutcome>, crate::storage::StorageError>,
-) {
-    let now = now_ms();
-    match result {
-        Ok(outcomes) => {
-            let mut moved = Vec::new();
+impl DeadLetters {
+    /// Waits for the moves' write, then settles memory: moved copies join the target; a
+    /// copy the target already held is simply gone from the source, as is one purged
+    /// meanwhile; a copy whose target was deleted (or whose write failed) goes back.
+    pub(crate) async fn finish(self) {
+        let DeadLetters {
+            source,
+            target,
+            planned,
+            pending,
+        } = self;
+        let sequence = pending.sequence();
+        let result = pending.wait().await;
+        let now = now_ms();
+        let outcomes = match result {
+            Ok(outcomes) => outcomes,
+            Err(error) => {
+                tracing::error!(%error, queue = %source.name, "dead-lettering failed; messages stay");
+                let mut state = source.lock();
+                for planned in planned {
+                    state.restore(planned.id, &planned.source, sequence, now);
+                }
+                return;
+            }
+        };
+        let mut moved = Vec::new();
+        {
             let mut state = source.lock();
             for (planned, outcome) in planned.into_iter().zip(outcomes) {
-                if outcome == OpOutcome::Done {
-                    moved.push((planned.id, planned.record));
-                } else {
-                    state.restore(planned.id, &planned.source, now);
+                match outcome {
+                    OpOutcome::Done => moved.push((planned.id, planned.record)),
+                    OpOutcome::Merged | OpOutcome::Missing => {}
+                    _ => state.restore(planned.id, &planned.source, sequence, now),
                 }
             }
-            drop(state);
-            tracing::info!(queue = %source.name, dead_letter_queue = %target.name, count = moved.len(), "dead-lettered");
-            add_copies(&target, moved, now);
         }
-        Err(error) => {
-            tracing::error!(%error, queue = %source.name, "dead-lettering failed; messages stay");
+        tracing::info!(queue = %source.name, dead_letter_queue = %target.name, count = moved.len(), "dead-lettered");
+        add_copies(&target, moved, sequence, now);
+    }
+
+    /// Finishes in the background: for request paths that must neither wait for the
+    /// moves nor lose them when the request itself fails.
+    pub(crate) fn finish_later(self) {
+        tokio::spawn(self.finish());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use switchyard_client::{CreateQueue, PublishMessage, ReceiveRequest};
+
+    use super::*;
+    use crate::config::Config;
+
+    /// A broker whose queue `src` (dead letters to `dlq`) holds one message leased on its
+    /// only allowed delivery; returns it with the message id and a time the lease is over.
+    async fn broker_with_a_last_lease(dir: &std::path::Path) -> (Broker, MessageId, u64) {
+        let broker = Broker::open(&Config::for_data_dir(dir)).unwrap();
+        for (name, dlq) in [("dlq", None), ("src", Some("dlq"))] {
+            let queue = CreateQueue {
+                name: name.into(),
+                max_receive_count: dlq.map(|_| 1),
+                dead_letter_queue: dlq.map(str::to_string),
+                ..Default::default()
+            };
+            broker.create_queue(queue).await.unwrap();
+        }
+        let message = PublishMessage::json(&"m").unwrap();
+        let id = broker.send("src", vec![message], false).await.unwrap();
+        broker
+            .receive("src", ReceiveRequest::default())
+            .await
+            .unwrap();
+        let id = super::super::parse_id(&id[0]).unwrap();
+        (broker, id, now_ms() + super::super::MAX_VISIBILITY_MS + 1)
+    }
+
+    fn total(broker: &Broker, queue: &str) -> u64 {
+        let stats = broker.get_queue(queue).unwrap().stats.unwrap();
+        stats.ready + stats.in_flight + stats.delayed
+    }
+
+    #[tokio::test]
+    async fn a_dead_letter_purged_from_its_target_before_the_move_lands_leaves_no_ghost() {
+        let dir = tempfile::tempdir().unwrap();
+        let (broker, _, later) = broker_with_a_last_lease(dir.path()).await;
+        let source = broker.queue("src").unwrap();
+        let target = broker.dead_letter_target(&source);
+        let (_, moves) = {
             let mut state = source.lock();
-            for planned in planned {
-                state.restore(planned.id, &planned.source, now);
-            }
-        }
+            broker.promote_locked(&source, &mut state, target.as_ref(), later)
+        };
+        // The purge is submitted after the move, so it deletes the moved copy on disk.
+        broker.purge_queue("dlq").await.unwrap();
+        moves
+            .expect("the lease was the last allowed")
+            .finish()
+            .await;
+        assert_eq!(
+            total(&broker, "dlq"),
+            0,
+            "no copy in memory that disk lacks"
+        );
+        assert_eq!(broker.storage.message_count().unwrap(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_dead_letter_whose_source_copy_is_gone_is_dropped_not_restored() {
+        let dir = tempfile::tempdir().unwrap();
+        let (broker, id, later) = broker_with_a_last_lease(dir.path()).await;
+        let source = broker.queue("src").unwrap();
+        let gone = Op::DeleteDelivery {
+            queue: source.id,
+            id,
+        };
+        broker.storage.write(vec![gone]).await.unwrap();
+        broker.promote(&source, later).await;
+        assert_eq!(total(&broker, "src"), 0, "the ghost would loop every tick");
+        assert_eq!(total(&broker, "dlq"), 0);
     }
 }

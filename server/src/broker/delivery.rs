@@ -14,6 +14,7 @@ use switchyard_client::{
 
 use super::queue::{Entry, QueueHandle, ReceiptProblem};
 use super::receipt::Receipt;
+use super::rollback::{reschedule, restore_on_failure, revert_on_failure};
 use super::{
     Broker, BrokerError, MAX_RECEIVE, MAX_VISIBILITY_MS, MAX_WAIT_MS, format_id, now_ms, parse_id,
 };
@@ -60,10 +61,12 @@ impl Broker {
             if handle.is_deleted() {
                 return Err(BrokerError::QueueNotFound { name: queue.into() });
             }
+            let target = self.dead_letter_target(&handle);
             let now = now_ms();
-            let (leased, moves, pending) = {
+            let (leased, dead_letters, pending) = {
                 let mut state = handle.lock();
-                let (_, moves) = state.promote_due(now);
+                let (_, dead_letters) =
+                    self.promote_locked(&handle, &mut state, target.as_ref(), now);
                 let visibility = request
                     .visibility_timeout_ms
                     .unwrap_or(state.settings.visibility_timeout_ms);
@@ -71,7 +74,7 @@ impl Broker {
                 let pending = (!leased.is_empty()).then(|| {
                     let ops = leased
                         .iter()
-                        .map(|(id, entry)| Op::UpdateDelivery {
+                        .map(|(id, entry, _)| Op::UpdateDelivery {
                             queue: handle.id,
                             id: *id,
                             record: entry.record(),
@@ -79,12 +82,23 @@ impl Broker {
                         .collect();
                     self.storage.submit(ops)
                 });
-                (leased, moves, pending)
+                (leased, dead_letters, pending)
             };
-            self.dead_letter_later(&handle, moves);
+            if let Some(dead_letters) = dead_letters {
+                dead_letters.finish_later();
+            }
             if let Some(pending) = pending {
-                let outcomes = pending.wait().await?;
-                return self.hand_out(&handle, leased, &outcomes).await;
+                let sequence = pending.sequence();
+                match pending.wait().await {
+                    Ok(outcomes) => return self.hand_out(&handle, leased, &outcomes).await,
+                    Err(error) => {
+                        let mut state = handle.lock();
+                        for (id, entry, before) in &leased {
+                            state.revert(*id, entry, before, sequence, now);
+                        }
+                        return Err(error.into());
+                    }
+                }
             }
             if tokio::time::Instant::now() >= deadline || self.is_closing() {
                 return Ok(Vec::new());
@@ -96,11 +110,11 @@ impl Broker {
     async fn hand_out(
         &self,
         handle: &Arc<QueueHandle>,
-        leased: Vec<(MessageId, Entry)>,
+        leased: Vec<(MessageId, Entry, Entry)>,
         outcomes: &[OpOutcome],
     ) -> Result<Vec<Message>, BrokerError> {
         let mut kept = Vec::with_capacity(leased.len());
-        for ((id, entry), outcome) in leased.into_iter().zip(outcomes) {
+        for ((id, entry, _), outcome) in leased.into_iter().zip(outcomes) {
             if *outcome == OpOutcome::Missing {
                 // Purged or deleted on disk meanwhile: it is gone.
                 handle.lock().remove(id);
@@ -118,7 +132,7 @@ impl Broker {
                 let receipt = Receipt {
                     queue: handle.id,
                     id,
-                    receive_count: entry.receive_count,
+                    lease: entry.leases,
                 };
                 Some(message_view(
                     id,
@@ -146,7 +160,7 @@ impl Broker {
         let pending = {
             let mut state = handle.lock();
             for (text, receipt) in receipts.iter().zip(&decoded) {
-                match state.check_receipt(receipt.id, receipt.receive_count, now) {
+                match state.check_receipt(receipt.id, receipt.lease, now) {
                     Ok(()) => {
                         let entry = state.remove(receipt.id).expect("checked above");
                         removed.push((receipt.id, entry));
@@ -169,17 +183,9 @@ impl Broker {
                 .collect();
             self.storage.submit(ops)
         };
-        if let Err(error) = pending.wait().await {
-            let mut state = handle.lock();
-            for (id, entry) in &removed {
-                state.restore(*id, entry, now);
-            }
-            return Err(error.into());
-        }
-        Ok(AckResponse {
-            acked: removed.len() as u64,
-            failed,
-        })
+        let acked = removed.len() as u64;
+        restore_on_failure(&handle, pending, removed, now).await?;
+        Ok(AckResponse { acked, failed })
     }
 
     /// Returns received messages to the queue, visible again after `delay_ms`.
@@ -201,14 +207,16 @@ impl Broker {
         let now = now_ms();
         let mut failed = Vec::new();
         let mut ops = Vec::new();
-        let (pending, moves) = {
+        let mut changes = Vec::new();
+        let target = self.dead_letter_target(&handle);
+        let (pending, dead_letters) = {
             let mut state = handle.lock();
             for (text, receipt) in receipts.iter().zip(&decoded) {
-                match state.check_receipt(receipt.id, receipt.receive_count, now) {
+                match state.check_receipt(receipt.id, receipt.lease, now) {
                     Ok(()) => {
-                        let record = state
-                            .reschedule(receipt.id, now + delay, true)
-                            .expect("checked above");
+                        let (record, change) =
+                            reschedule(&mut state, receipt.id, now + delay, true);
+                        changes.push(change);
                         ops.push(Op::UpdateDelivery {
                             queue: handle.id,
                             id: receipt.id,
@@ -221,19 +229,18 @@ impl Broker {
             if ops.is_empty() {
                 return Err(first_failure(&failed));
             }
-            let nacked = ops.len();
             let pending = self.storage.submit(ops);
-            let (_, moves) = state.promote_due(now);
-            ((pending, nacked), moves)
+            let (_, dead_letters) = self.promote_locked(&handle, &mut state, target.as_ref(), now);
+            (pending, dead_letters)
         };
-        let (pending, nacked) = pending;
-        pending.wait().await?;
+        // The moves are out of memory already: carry them out whatever becomes of the nack.
+        if let Some(dead_letters) = dead_letters {
+            dead_letters.finish_later();
+        }
+        let nacked = changes.len() as u64;
+        revert_on_failure(&handle, pending, changes, now).await?;
         handle.ready.notify_waiters();
-        self.dead_letter_later(&handle, moves);
-        Ok(NackResponse {
-            nacked: nacked as u64,
-            failed,
-        })
+        Ok(NackResponse { nacked, failed })
     }
 
     /// Sets a received message's lease to end `visibility_ms` from now; returns when.
@@ -253,21 +260,20 @@ impl Broker {
         let receipt = Receipt::decode(receipt, handle.id)?;
         let now = now_ms();
         let until = now + visibility_ms;
-        let pending = {
+        let (pending, change) = {
             let mut state = handle.lock();
             state
-                .check_receipt(receipt.id, receipt.receive_count, now)
+                .check_receipt(receipt.id, receipt.lease, now)
                 .map_err(problem_error)?;
-            let record = state
-                .reschedule(receipt.id, until, false)
-                .expect("checked above");
-            self.storage.submit(vec![Op::UpdateDelivery {
+            let (record, change) = reschedule(&mut state, receipt.id, until, false);
+            let pending = self.storage.submit(vec![Op::UpdateDelivery {
                 queue: handle.id,
                 id: receipt.id,
                 record,
-            }])
+            }]);
+            (pending, change)
         };
-        pending.wait().await?;
+        revert_on_failure(&handle, pending, vec![change], now).await?;
         Ok(until)
     }
 
@@ -361,12 +367,16 @@ impl Broker {
 
     /// Makes due messages visible in one queue and dead-letters what is over its limit.
     pub(crate) async fn promote(&self, handle: &Arc<QueueHandle>, now: u64) {
-        let (promoted, moves) = handle.lock().promote_due(now);
+        let target = self.dead_letter_target(handle);
+        let (promoted, dead_letters) = {
+            let mut state = handle.lock();
+            self.promote_locked(handle, &mut state, target.as_ref(), now)
+        };
         if promoted > 0 {
             handle.ready.notify_waiters();
         }
-        if !moves.is_empty() {
-            self.dead_letter(handle, moves).await;
+        if let Some(dead_letters) = dead_letters {
+            dead_letters.finish().await;
         }
     }
 
@@ -376,6 +386,7 @@ impl Broker {
         handle: &Arc<QueueHandle>,
         now: u64,
     ) -> Result<(), BrokerError> {
+        let mut removed = Vec::new();
         let pending = {
             let mut state = handle.lock();
             let expired = state.expired(now);
@@ -383,23 +394,24 @@ impl Broker {
                 return Ok(());
             }
             tracing::debug!(queue = %handle.name, count = expired.len(), "retention expired messages");
-            let ops = expired
-                .into_iter()
-                .filter_map(|id| {
-                    let entry = state.remove(id)?;
-                    Some(Op::SettleDelivery {
-                        queue: handle.id,
-                        id,
-                        outcome: Settled::Expired,
-                        receive_count: entry.receive_count,
-                        at_ms: now,
-                    })
+            removed.extend(
+                expired
+                    .into_iter()
+                    .filter_map(|id| Some((id, state.remove(id)?))),
+            );
+            let ops = removed
+                .iter()
+                .map(|(id, entry)| Op::SettleDelivery {
+                    queue: handle.id,
+                    id: *id,
+                    outcome: Settled::Expired,
+                    receive_count: entry.receive_count,
+                    at_ms: now,
                 })
                 .collect();
             self.storage.submit(ops)
         };
-        pending.wait().await?;
-        Ok(())
+        restore_on_failure(handle, pending, removed, now).await
     }
 
     async fn read_bodies(

@@ -11,6 +11,7 @@ pub(crate) mod filter;
 mod publish;
 mod queue;
 mod receipt;
+mod rollback;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -170,6 +171,11 @@ impl Broker {
     /// Counters of the storage write path (commits, requests, ops, commit time).
     pub fn write_counters(&self) -> &crate::storage::WriteCounters {
         self.storage.counters()
+    }
+
+    /// How many message bodies storage holds (blocking: a read transaction).
+    pub fn stored_messages(&self) -> Result<u64, BrokerError> {
+        Ok(self.storage.message_count()?)
     }
 
     fn is_closing(&self) -> bool {

@@ -198,10 +198,12 @@ impl Broker {
         routes: &[Route],
         index: Option<&FilterIndex>,
     ) -> Result<Vec<String>, BrokerError> {
-        let plan = self.plan_store(scope, prepared, routes, index);
-        let (ops, plan) = plan.take_ops();
-        let outcomes = self.storage.write(ops).await?;
-        Ok(plan.finish(routes, &outcomes))
+        let (ops, plan) = self.plan_store(scope, prepared, routes, index).take_ops();
+        let pending = self.storage.submit(ops);
+        let sequence = pending.sequence();
+        pending
+            .then(move |result| Ok(plan.finish(&result?, sequence)))
+            .await
     }
 
     /// Routes each message and turns it into a storage op; [`StorePlan::finish`] makes the
@@ -245,9 +247,16 @@ impl Broker {
                 attributes: &stored.attributes,
                 key: stored.key.as_deref(),
             };
-            let mut targets = Vec::new();
+            let mut targets: Vec<(usize, DeliveryRecord)> = Vec::new();
             for &index in &candidates {
                 let route = &routes[index];
+                // Two subscriptions of a topic to one queue give it one copy.
+                let queued = |(other, _): &(usize, DeliveryRecord)| {
+                    Arc::ptr_eq(&routes[*other].queue, &route.queue)
+                };
+                if targets.iter().any(queued) {
+                    continue;
+                }
                 if route.filter.as_ref().is_none_or(|f| f.matches(&envelope)) {
                     let delay = route
                         .queue
@@ -273,10 +282,18 @@ impl Broker {
             });
             copies.push(targets);
         }
+        // The queues copies go to, by route index: the plan may finish without `routes`.
+        let mut queues: HashMap<usize, Arc<QueueHandle>> = HashMap::new();
+        for (index, _) in copies.iter().flatten() {
+            queues
+                .entry(*index)
+                .or_insert_with(|| routes[*index].queue.clone());
+        }
         StorePlan {
             now,
             ids,
             copies,
+            queues,
             ops,
         }
     }
@@ -287,6 +304,7 @@ pub(super) struct StorePlan {
     now: u64,
     ids: Vec<MessageId>,
     copies: Vec<Vec<(usize, DeliveryRecord)>>,
+    queues: HashMap<usize, Arc<QueueHandle>>,
     ops: Vec<Op>,
 }
 
@@ -296,9 +314,10 @@ impl StorePlan {
         (std::mem::take(&mut self.ops), self)
     }
 
-    /// Makes the committed copies visible (`outcomes` are the ops' outcomes, in order);
-    /// returns the message ids, a duplicate's being the first message's.
-    pub(super) fn finish(self, routes: &[Route], outcomes: &[OpOutcome]) -> Vec<String> {
+    /// Makes the copies committed by the write numbered `sequence` visible (`outcomes`
+    /// are the ops' outcomes, in order); returns the message ids, a duplicate's being the
+    /// first message's.
+    pub(super) fn finish(self, outcomes: &[OpOutcome], sequence: u64) -> Vec<String> {
         let mut answer = Vec::with_capacity(self.ids.len());
         let mut per_queue: HashMap<usize, Vec<(MessageId, DeliveryRecord)>> = HashMap::new();
         for ((id, outcome), targets) in self.ids.iter().zip(outcomes).zip(self.copies) {
@@ -313,33 +332,41 @@ impl StorePlan {
             }
         }
         for (index, deliveries) in per_queue {
-            add_copies(&routes[index].queue, deliveries, self.now);
+            add_copies(&self.queues[&index], deliveries, sequence, self.now);
         }
         answer
     }
 }
 
-fn fresh_delivery(visible_at_ms: u64) -> DeliveryRecord {
+/// A new copy, visible from `visible_at_ms`.
+pub(crate) fn fresh_delivery(visible_at_ms: u64) -> DeliveryRecord {
     DeliveryRecord {
         visible_at_ms,
         receive_count: 0,
+        leases: 0,
         leased: false,
         first_received_at_ms: None,
         dead_letter: None,
     }
 }
 
-/// Makes committed copies visible in a queue's memory and wakes its long polls.
+/// Makes copies committed by the write numbered `sequence` visible in a queue's memory
+/// and wakes its long polls; not when the queue was deleted, or purged after that write
+/// (the purge deleted them on disk).
 pub(crate) fn add_copies(
     queue: &Arc<QueueHandle>,
     deliveries: Vec<(MessageId, DeliveryRecord)>,
+    sequence: u64,
     now: u64,
 ) {
-    if queue.is_deleted() {
+    if queue.is_deleted() || deliveries.is_empty() {
         return;
     }
     {
         let mut state = queue.lock();
+        if state.purged_after(sequence) {
+            return;
+        }
         for (id, record) in deliveries {
             state.insert(id, record, now);
         }

@@ -1,5 +1,6 @@
-//! Receipts: opaque strings naming one delivery (queue, message, delivery number). A
-//! receipt from an earlier delivery no longer holds once the message is redelivered.
+//! Receipts: opaque strings naming one lease (queue, message, lease number). Lease numbers
+//! never go back, not even when a message is dead-lettered and redriven, so a receipt from
+//! an earlier delivery no longer holds once the message is redelivered.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -11,7 +12,8 @@ use crate::storage::{MessageId, QueueId};
 pub(crate) struct Receipt {
     pub(crate) queue: QueueId,
     pub(crate) id: MessageId,
-    pub(crate) receive_count: u32,
+    /// The message's lease count when this lease was handed out.
+    pub(crate) lease: u32,
 }
 
 impl Receipt {
@@ -19,7 +21,7 @@ impl Receipt {
         let mut bytes = [0u8; 28];
         bytes[..8].copy_from_slice(&self.queue.to_be_bytes());
         bytes[8..24].copy_from_slice(&self.id.to_be_bytes());
-        bytes[24..].copy_from_slice(&self.receive_count.to_be_bytes());
+        bytes[24..].copy_from_slice(&self.lease.to_be_bytes());
         URL_SAFE_NO_PAD.encode(bytes)
     }
 
@@ -35,7 +37,7 @@ impl Receipt {
         let receipt = Receipt {
             queue: u64::from_be_bytes(bytes[..8].try_into().expect("8 bytes")),
             id: u128::from_be_bytes(bytes[8..24].try_into().expect("16 bytes")),
-            receive_count: u32::from_be_bytes(bytes[24..].try_into().expect("4 bytes")),
+            lease: u32::from_be_bytes(bytes[24..].try_into().expect("4 bytes")),
         };
         if receipt.queue != queue {
             return Err(invalid("was handed out by another queue"));
@@ -53,7 +55,7 @@ mod tests {
         let receipt = Receipt {
             queue: 3,
             id: 99,
-            receive_count: 2,
+            lease: 2,
         };
         let text = receipt.encode();
         assert_eq!(Receipt::decode(&text, 3).unwrap(), receipt);

@@ -10,6 +10,9 @@ const FLAG_TOPIC: u8 = 2;
 const FLAG_KEY: u8 = 4;
 const FLAG_LEASED: u8 = 1;
 const FLAG_DEAD_LETTER: u8 = 2;
+/// Set when the lease count differs from the receive count (records written before lease
+/// counts existed have neither flag nor field, and their lease count is their receive count).
+const FLAG_LEASES: u8 = 4;
 
 pub(crate) fn encode_message(message: &StoredMessage) -> Vec<u8> {
     let attrs_len: usize = message
@@ -94,10 +97,16 @@ pub(crate) fn encode_delivery(record: &DeliveryRecord) -> Vec<u8> {
     if record.dead_letter.is_some() {
         flags |= FLAG_DEAD_LETTER;
     }
+    if record.leases != record.receive_count {
+        flags |= FLAG_LEASES;
+    }
     out.push(flags);
     out.extend_from_slice(&record.visible_at_ms.to_be_bytes());
     out.extend_from_slice(&record.receive_count.to_be_bytes());
     out.extend_from_slice(&record.first_received_at_ms.unwrap_or(0).to_be_bytes());
+    if flags & FLAG_LEASES != 0 {
+        out.extend_from_slice(&record.leases.to_be_bytes());
+    }
     if let Some(dead_letter) = &record.dead_letter {
         out.extend_from_slice(
             &serde_json::to_vec(dead_letter).expect("a dead-letter record serializes"),
@@ -112,6 +121,11 @@ pub(crate) fn decode_delivery(bytes: &[u8]) -> Result<DeliveryRecord, StorageErr
     let visible_at_ms = reader.u64()?;
     let receive_count = reader.u32()?;
     let first = reader.u64()?;
+    let leases = if flags & FLAG_LEASES != 0 {
+        reader.u32()?
+    } else {
+        receive_count
+    };
     let dead_letter = if flags & FLAG_DEAD_LETTER != 0 {
         let record: DeadLetterRecord = serde_json::from_slice(&bytes[reader.at..])
             .map_err(|e| corrupt(format!("dead-letter record: {e}")))?;
@@ -122,6 +136,7 @@ pub(crate) fn decode_delivery(bytes: &[u8]) -> Result<DeliveryRecord, StorageErr
     Ok(DeliveryRecord {
         visible_at_ms,
         receive_count,
+        leases,
         leased: flags & FLAG_LEASED != 0,
         first_received_at_ms: (first != 0).then_some(first),
         dead_letter,
@@ -211,10 +226,13 @@ mod tests {
         let mut record = DeliveryRecord {
             visible_at_ms: 5,
             receive_count: 3,
+            leases: 3,
             leased: true,
             first_received_at_ms: Some(4),
             dead_letter: None,
         };
+        assert_eq!(decode_delivery(&encode_delivery(&record)).unwrap(), record);
+        record.leases = 7;
         assert_eq!(decode_delivery(&encode_delivery(&record)).unwrap(), record);
         record.dead_letter = Some(Box::new(DeadLetterRecord {
             source_queue: "mail".into(),

@@ -3,11 +3,14 @@
 //! blocking (call them off the async runtime).
 
 mod codec;
+mod pending;
 mod plugins;
 #[cfg(test)]
 mod power_loss_tests;
 mod tables;
 mod writer;
+#[cfg(test)]
+mod writer_tests;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -16,6 +19,7 @@ use std::sync::{Arc, RwLock};
 use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata};
 use serde::{Deserialize, Serialize};
 
+pub use pending::PendingWrite;
 pub use plugins::{ConsumerRecord, PluginOp, PluginRecord, PluginVersionRecord, RecoveredPlugins};
 pub use writer::{DedupEntry, EncodedMessage, Op, OpOutcome, WriteCounters};
 
@@ -129,8 +133,12 @@ pub struct StoredMessage {
 pub struct DeliveryRecord {
     /// Invisible until then (delay, nack delay, or lease end when `leased`).
     pub visible_at_ms: u64,
-    /// Deliveries so far.
+    /// Deliveries so far from this queue (dead-lettering and redrive start it again).
     pub receive_count: u32,
+    /// Leases of this message so far, carried along when it is dead-lettered or redriven
+    /// and never reset: a receipt names the lease it came from, so a receipt from before
+    /// a dead-letter and redrive cannot settle a later delivery.
+    pub leases: u32,
     /// Leased to a receiver until `visible_at_ms`.
     pub leased: bool,
     /// First delivery from this queue.
@@ -330,8 +338,11 @@ impl Storage {
     pub fn submit(&self, ops: Vec<Op>) -> PendingWrite {
         let writer = self.writer.read().expect("writer lock");
         match writer.as_ref() {
-            Some(writer) => PendingWrite(writer.submit(ops).ok()),
-            None => PendingWrite(None),
+            Some(writer) => match writer.submit(ops) {
+                Ok((sequence, receiver)) => PendingWrite::new(sequence, receiver),
+                Err(_) => PendingWrite::stopped(),
+            },
+            None => PendingWrite::stopped(),
         }
     }
 
@@ -405,20 +416,6 @@ impl Storage {
     }
 }
 
-/// A submitted write; [`PendingWrite::wait`] resolves once it is durable.
-#[must_use = "a write is acknowledged only once `wait` says it is durable"]
-pub struct PendingWrite(
-    Option<tokio::sync::oneshot::Receiver<Result<Vec<OpOutcome>, StorageError>>>,
-);
-
-impl PendingWrite {
-    /// Waits for the group commit that carries this write.
-    pub async fn wait(self) -> Result<Vec<OpOutcome>, StorageError> {
-        let receiver = self.0.ok_or(StorageError::WriterStopped)?;
-        receiver.await.map_err(|_| StorageError::WriterStopped)?
-    }
-}
-
 impl Drop for Storage {
     fn drop(&mut self) {
         self.close();
@@ -479,7 +476,8 @@ fn recover(db: &Database) -> Result<(Recovered, RefCounts), StorageError> {
             .entry(queue)
             .or_default()
             .push((id, record));
-        *refcounts.entry(id).or_default() += 1;
+        let count = refcounts.entry(id).or_default();
+        *count = count.saturating_add(1);
     }
     Ok((recovered, refcounts))
 }

@@ -121,7 +121,7 @@ fn open(backend: &PowerLossBackend) -> (Storage, Recovered) {
     Storage::from_database(db, 64).expect("storage recovers")
 }
 
-fn queue(id: QueueId) -> QueueRecord {
+pub(super) fn queue(id: QueueId) -> QueueRecord {
     QueueRecord {
         id,
         name: format!("q{id}"),
@@ -134,7 +134,7 @@ fn queue(id: QueueId) -> QueueRecord {
     }
 }
 
-fn publish(id: MessageId, queues: &[QueueId]) -> Op {
+pub(super) fn publish(id: MessageId, queues: &[QueueId]) -> Op {
     let body = StoredMessage {
         topic: Some("t".into()),
         key: None,
@@ -152,6 +152,7 @@ fn publish(id: MessageId, queues: &[QueueId]) -> Op {
                 let record = DeliveryRecord {
                     visible_at_ms: 0,
                     receive_count: 0,
+                    leases: 0,
                     leased: false,
                     first_received_at_ms: None,
                     dead_letter: None,

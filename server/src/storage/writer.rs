@@ -3,9 +3,9 @@
 //! answers each one. Nobody hears "ok" before the commit is on disk.
 
 use std::collections::HashSet;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
 use redb::{Database, Durability, ReadableTable, Table, WriteTransaction};
@@ -93,8 +93,11 @@ pub enum Op {
         /// The first id kept.
         before: MessageId,
     },
-    /// Move a delivery to another queue (dead-lettering). [`OpOutcome::Missing`], changing
-    /// nothing, if either end is gone.
+    /// Move a delivery to another queue (dead-lettering, redrive). Changes nothing and
+    /// answers [`OpOutcome::Missing`] when the source copy is gone, or
+    /// [`OpOutcome::TargetGone`] when the target queue is. When the target already holds a
+    /// copy of the message, that copy is kept, the source copy is deleted (releasing its
+    /// reference) and the outcome is [`OpOutcome::Merged`].
     MoveDelivery {
         /// The source queue.
         from: QueueId,
@@ -155,6 +158,10 @@ pub enum OpOutcome {
     Duplicate(MessageId),
     /// Applied to this many records.
     Count(u64),
+    /// A move whose target queue no longer exists; nothing changed.
+    TargetGone,
+    /// A move whose target already held the message: the source copy was deleted.
+    Merged,
 }
 
 type Reply = oneshot::Sender<Result<Vec<OpOutcome>, StorageError>>;
@@ -165,9 +172,14 @@ enum Request {
 }
 
 pub(super) struct Writer {
-    sender: mpsc::Sender<Request>,
+    /// The sender, and the number of the last request sent: numbered and sent under one
+    /// lock, so request numbers follow the order in which the writer applies them.
+    sender: Mutex<(mpsc::Sender<Request>, u64)>,
     thread: JoinHandle<()>,
 }
+
+/// A submitted request: its number in apply order, and where its answer arrives.
+pub(super) type Submitted = (u64, oneshot::Receiver<Result<Vec<OpOutcome>, StorageError>>);
 
 /// Counters of the write path, for `/metrics` and the benchmark.
 #[derive(Debug, Default)]
@@ -201,22 +213,26 @@ impl Writer {
             .name("switchyard-writer".into())
             .spawn(move || state.run(&db, &receiver, max_group))
             .expect("spawning the writer thread");
-        Writer { sender, thread }
+        Writer {
+            sender: Mutex::new((sender, 0)),
+            thread,
+        }
     }
 
-    pub(super) fn submit(
-        &self,
-        ops: Vec<Op>,
-    ) -> Result<oneshot::Receiver<Result<Vec<OpOutcome>, StorageError>>, StorageError> {
+    pub(super) fn submit(&self, ops: Vec<Op>) -> Result<Submitted, StorageError> {
         let (reply, receiver) = oneshot::channel();
-        self.sender
+        let mut sender = self.sender.lock().expect("writer sender lock");
+        sender
+            .0
             .send(Request::Write { ops, reply })
             .map_err(|_| StorageError::WriterStopped)?;
-        Ok(receiver)
+        sender.1 += 1;
+        Ok((sender.1, receiver))
     }
 
     pub(super) fn stop(self) {
-        let _ = self.sender.send(Request::Stop);
+        let (sender, _) = self.sender.into_inner().expect("writer sender lock");
+        let _ = sender.send(Request::Stop);
         let _ = self.thread.join();
     }
 }
@@ -439,7 +455,7 @@ impl WriterState {
                 record,
             } => {
                 if !self.live_queues.contains(&to) {
-                    return Ok(OpOutcome::Missing);
+                    return Ok(OpOutcome::TargetGone);
                 }
                 if t.deliveries
                     .remove(&tables::delivery_key(from, id))?
@@ -447,10 +463,13 @@ impl WriterState {
                 {
                     return Ok(OpOutcome::Missing);
                 }
-                t.deliveries.insert(
-                    &tables::delivery_key(to, id),
-                    encode_delivery(&record).as_slice(),
-                )?;
+                let target = tables::delivery_key(to, id);
+                if t.deliveries.get(&target)?.is_some() {
+                    self.release(t, id)?;
+                    return Ok(OpOutcome::Merged);
+                }
+                t.deliveries
+                    .insert(&target, encode_delivery(&record).as_slice())?;
                 Ok(OpOutcome::Done)
             }
             Op::Plugin(op) => Ok(if super::plugins::apply(t.txn, op)? {
@@ -494,20 +513,26 @@ impl WriterState {
             t.dedup
                 .insert(key.as_str(), &tables::encode_dedup(id, dedup.expires_at_ms))?;
         }
-        let mut copies = 0;
+        // Only rows this op creates hold a reference: a queue named twice, or a row that
+        // already exists, adds none.
+        let mut copies = 0u32;
         for (queue, record) in &deliveries {
             if self.live_queues.contains(queue) {
-                t.deliveries.insert(
+                let replaced = t.deliveries.insert(
                     &tables::delivery_key(*queue, id),
                     encode_delivery(record).as_slice(),
                 )?;
-                copies += 1;
+                if replaced.is_none() {
+                    copies += 1;
+                }
             }
         }
         if copies > 0 {
             t.messages
                 .insert(&tables::message_key(id), message.0.as_slice())?;
-            let previous = self.refcounts.insert(id, copies);
+            let previous = self.refcounts.get(&id).copied();
+            self.refcounts
+                .insert(id, previous.unwrap_or(0).saturating_add(copies));
             self.undo.push(Undo::Refcount(id, previous));
         }
         Ok(OpOutcome::Done)

@@ -276,3 +276,27 @@ async fn cli_deploys_a_plugin_and_runs_a_consumer() -> anyhow::Result<()> {
     assert!(String::from_utf8_lossy(&refused.stderr).contains("invalid_name"));
     Ok(())
 }
+
+#[tokio::test]
+async fn serve_refuses_an_out_of_range_setting_and_names_it() -> anyhow::Result<()> {
+    let (dir, data) = temp_data_dir()?;
+    let config = dir.path().join("switchyard.toml");
+    std::fs::write(&config, "dedup_window_ms = 0\n")?;
+    let mut command = Command::new(SERVER_BIN);
+    command
+        .args(["serve", "--listen", "127.0.0.1:0", "--config"])
+        .arg(&config)
+        .arg("--data-dir")
+        .arg(&data)
+        .kill_on_drop(true);
+    let output = tokio::time::timeout(PATIENCE, command.output())
+        .await
+        .context("serve with a bad setting did not exit")??;
+    assert!(!output.status.success(), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("dedup_window_ms") && stderr.contains("1000"),
+        "stderr: {stderr}"
+    );
+    Ok(())
+}

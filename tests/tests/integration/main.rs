@@ -4,6 +4,7 @@
 mod bad_input;
 mod cli;
 mod crash;
+mod dead_letter_collisions;
 mod dead_letters;
 mod delays;
 mod fanout;

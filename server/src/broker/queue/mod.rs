@@ -49,6 +49,8 @@ impl QueueHandle {
 pub(crate) struct Entry {
     pub(crate) visible_at_ms: u64,
     pub(crate) receive_count: u32,
+    /// Leases of this message so far, never reset (see [`DeliveryRecord::leases`]).
+    pub(crate) leases: u32,
     pub(crate) leased: bool,
     pub(crate) first_received_at_ms: Option<u64>,
     pub(crate) dead_letter: Option<Box<DeadLetterRecord>>,
@@ -56,10 +58,26 @@ pub(crate) struct Entry {
 }
 
 impl Entry {
+    /// A copy as stored: a fresh message that is already visible is ready at once;
+    /// anything else waits for its time (and a redelivery passes the dead-letter check then).
+    fn loaded(record: DeliveryRecord, now_ms: u64) -> Self {
+        let fresh = record.receive_count == 0 && !record.leased;
+        Entry {
+            is_ready: fresh && record.visible_at_ms <= now_ms,
+            visible_at_ms: record.visible_at_ms,
+            receive_count: record.receive_count,
+            leases: record.leases,
+            leased: record.leased,
+            first_received_at_ms: record.first_received_at_ms,
+            dead_letter: record.dead_letter,
+        }
+    }
+
     pub(crate) fn record(&self) -> DeliveryRecord {
         DeliveryRecord {
             visible_at_ms: self.visible_at_ms,
             receive_count: self.receive_count,
+            leases: self.leases,
             leased: self.leased,
             first_received_at_ms: self.first_received_at_ms,
             dead_letter: self.dead_letter.clone(),
@@ -100,6 +118,8 @@ pub(crate) struct QueueState {
     timers: BTreeSet<(u64, MessageId)>,
     in_flight: u64,
     dead_lettered: u64,
+    /// The storage sequence number of the last purge submitted (0: none).
+    purged_at: u64,
 }
 
 impl QueueState {
@@ -111,6 +131,27 @@ impl QueueState {
             timers: BTreeSet::new(),
             in_flight: 0,
             dead_lettered: 0,
+            purged_at: 0,
+        }
+    }
+
+    /// Whether a purge was submitted after the write numbered `sequence`: the purge then
+    /// deleted on disk whatever that write left in this queue, so memory must not get it.
+    pub(crate) fn purged_after(&self, sequence: u64) -> bool {
+        self.purged_at > sequence
+    }
+
+    /// Records that the purge numbered `sequence` was submitted; returns the mark before.
+    pub(crate) fn mark_purged(&mut self, sequence: u64) -> u64 {
+        let previous = self.purged_at;
+        self.purged_at = previous.max(sequence);
+        previous
+    }
+
+    /// Takes back the mark of the purge numbered `sequence` (its write failed).
+    pub(crate) fn unmark_purged(&mut self, sequence: u64, previous: u64) {
+        if self.purged_at == sequence {
+            self.purged_at = previous;
         }
     }
 
@@ -120,20 +161,11 @@ impl QueueState {
         if self.entries.contains_key(&id) {
             return;
         }
-        let fresh = record.receive_count == 0 && !record.leased;
-        let mut entry = Entry {
-            visible_at_ms: record.visible_at_ms,
-            receive_count: record.receive_count,
-            leased: record.leased,
-            first_received_at_ms: record.first_received_at_ms,
-            dead_letter: record.dead_letter,
-            is_ready: false,
-        };
+        let entry = Entry::loaded(record, now_ms);
         if entry.dead_letter.is_some() {
             self.dead_lettered += 1;
         }
-        if fresh && entry.visible_at_ms <= now_ms {
-            entry.is_ready = true;
+        if entry.is_ready {
             self.ready.insert(id);
         } else {
             if entry.leased {
@@ -156,27 +188,18 @@ impl QueueState {
         let mut ready = Vec::new();
         let mut timers = Vec::new();
         let entries = copies.into_iter().map(|(id, record)| {
-            let fresh = record.receive_count == 0 && !record.leased;
-            let is_ready = fresh && record.visible_at_ms <= now_ms;
-            if is_ready {
+            let entry = Entry::loaded(record, now_ms);
+            if entry.is_ready {
                 ready.push(id);
             } else {
-                timers.push((record.visible_at_ms, id));
-                if record.leased {
+                timers.push((entry.visible_at_ms, id));
+                if entry.leased {
                     self.in_flight += 1;
                 }
             }
-            if record.dead_letter.is_some() {
+            if entry.dead_letter.is_some() {
                 self.dead_lettered += 1;
             }
-            let entry = Entry {
-                visible_at_ms: record.visible_at_ms,
-                receive_count: record.receive_count,
-                leased: record.leased,
-                first_received_at_ms: record.first_received_at_ms,
-                dead_letter: record.dead_letter,
-                is_ready,
-            };
             (id, entry)
         });
         self.entries = entries.collect();
@@ -207,8 +230,13 @@ impl QueueState {
 
     /// Makes every copy whose time has come visible; copies that were delivered
     /// `max_receive_count` times come back as dead-letter moves instead (when the queue
-    /// has a dead-letter queue). Returns how many became ready, and the moves.
-    pub(crate) fn promote_due(&mut self, now_ms: u64) -> (usize, Vec<DeadLetterMove>) {
+    /// has a dead-letter queue and it `can_dead_letter`, i.e. it exists). Returns how many
+    /// became ready, and the moves.
+    pub(crate) fn promote_due(
+        &mut self,
+        now_ms: u64,
+        can_dead_letter: bool,
+    ) -> (usize, Vec<DeadLetterMove>) {
         let mut promoted = 0;
         let mut moves = Vec::new();
         while let Some(&(at, id)) = self.timers.first() {
@@ -217,7 +245,7 @@ impl QueueState {
             }
             self.timers.pop_first();
             let max = self.settings.max_receive_count;
-            let has_dlq = self.settings.dead_letter_queue.is_some();
+            let has_dlq = can_dead_letter && self.settings.dead_letter_queue.is_some();
             let entry = self.entries.get_mut(&id).expect("timer of a live entry");
             let was_leased = entry.leased;
             if was_leased {
@@ -250,13 +278,14 @@ impl QueueState {
         (promoted, moves)
     }
 
-    /// Leases up to `max` ready messages until `now_ms + visibility_ms`.
+    /// Leases up to `max` ready messages until `now_ms + visibility_ms`. Returns each
+    /// copy as leased, and as it was before (to put back if the lease cannot be stored).
     pub(crate) fn lease(
         &mut self,
         max: usize,
         now_ms: u64,
         visibility_ms: u64,
-    ) -> Vec<(MessageId, Entry)> {
+    ) -> Vec<(MessageId, Entry, Entry)> {
         let until = now_ms.saturating_add(visibility_ms);
         let mut leased = Vec::with_capacity(max.min(self.ready.len()));
         while leased.len() < max {
@@ -264,27 +293,29 @@ impl QueueState {
                 break;
             };
             let entry = self.entries.get_mut(&id).expect("ready entry exists");
+            let before = entry.clone();
             entry.is_ready = false;
             entry.leased = true;
             entry.visible_at_ms = until;
-            entry.receive_count += 1;
+            entry.receive_count = entry.receive_count.saturating_add(1);
+            entry.leases = entry.leases.saturating_add(1);
             entry.first_received_at_ms.get_or_insert(now_ms);
             self.timers.insert((until, id));
             self.in_flight += 1;
-            leased.push((id, entry.clone()));
+            leased.push((id, entry.clone(), before));
         }
         leased
     }
 
-    /// Whether a receipt for delivery number `receive_count` of `id` still holds.
+    /// Whether a receipt for lease number `lease` of `id` still holds.
     pub(crate) fn check_receipt(
         &self,
         id: MessageId,
-        receive_count: u32,
+        lease: u32,
         now_ms: u64,
     ) -> Result<(), ReceiptProblem> {
         let entry = self.entries.get(&id).ok_or(ReceiptProblem::Gone)?;
-        if !entry.leased || entry.receive_count != receive_count || entry.visible_at_ms <= now_ms {
+        if !entry.leased || entry.leases != lease || entry.visible_at_ms <= now_ms {
             return Err(ReceiptProblem::Expired);
         }
         Ok(())
@@ -313,20 +344,43 @@ impl QueueState {
         Some(record)
     }
 
-    /// Puts a copy that left the queue back (a write that failed).
-    pub(crate) fn restore(&mut self, id: MessageId, entry: &Entry, now_ms: u64) {
-        self.insert(id, entry.record(), now_ms);
+    /// Puts a copy that left the queue back, as the disk still has it (its removal was
+    /// not written, or was refused), unless a purge submitted after the write numbered
+    /// `sequence` has deleted it on disk since.
+    pub(crate) fn restore(&mut self, id: MessageId, entry: &Entry, sequence: u64, now_ms: u64) {
+        if !self.purged_after(sequence) {
+            self.insert(id, entry.record(), now_ms);
+        }
     }
 
-    /// Removes everything; returns how many copies there were.
-    pub(crate) fn clear(&mut self) -> u64 {
-        let count = self.entries.len() as u64;
-        self.entries.clear();
+    /// Undoes a change to a copy whose write failed: if the copy is still as the change
+    /// left it (`changed`), it becomes `previous` again.
+    pub(crate) fn revert(
+        &mut self,
+        id: MessageId,
+        changed: &Entry,
+        previous: &Entry,
+        sequence: u64,
+        now_ms: u64,
+    ) {
+        let unchanged_since = self.entries.get(&id).is_some_and(|current| {
+            current.leases == changed.leases
+                && current.leased == changed.leased
+                && current.visible_at_ms == changed.visible_at_ms
+        });
+        if unchanged_since {
+            self.remove(id);
+            self.restore(id, previous, sequence, now_ms);
+        }
+    }
+
+    /// Removes everything; returns the copies there were.
+    pub(crate) fn clear(&mut self) -> BTreeMap<MessageId, Entry> {
         self.ready.clear();
         self.timers.clear();
         self.in_flight = 0;
         self.dead_lettered = 0;
-        count
+        std::mem::take(&mut self.entries)
     }
 
     /// Ids of copies older than the retention period (by publish time).
@@ -376,117 +430,4 @@ impl QueueState {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn settings(max: Option<u32>) -> QueueRecord {
-        QueueRecord {
-            id: 1,
-            name: "q".into(),
-            visibility_timeout_ms: 1000,
-            max_receive_count: max,
-            dead_letter_queue: max.map(|_| "dlq".into()),
-            delay_ms: 0,
-            retention_ms: u64::MAX,
-            created_at_ms: 0,
-        }
-    }
-
-    fn fresh(visible_at_ms: u64) -> DeliveryRecord {
-        DeliveryRecord {
-            visible_at_ms,
-            receive_count: 0,
-            leased: false,
-            first_received_at_ms: None,
-            dead_letter: None,
-        }
-    }
-
-    #[test]
-    fn lease_then_expiry_makes_it_ready_with_count_kept() {
-        let mut q = QueueState::new(settings(None));
-        q.insert(10, fresh(0), 100);
-        let leased = q.lease(10, 100, 50);
-        assert_eq!(leased.len(), 1);
-        assert_eq!(q.stats(100).in_flight, 1);
-        assert_eq!(q.check_receipt(10, 1, 120), Ok(()));
-        assert_eq!(q.promote_due(149).0, 0);
-        assert_eq!(q.promote_due(150).0, 1);
-        assert_eq!(q.check_receipt(10, 1, 151), Err(ReceiptProblem::Expired));
-        let again = q.lease(10, 200, 50);
-        assert_eq!(again[0].1.receive_count, 2);
-    }
-
-    #[test]
-    fn bulk_load_matches_one_by_one_inserts() {
-        let leased = DeliveryRecord {
-            visible_at_ms: 500,
-            receive_count: 1,
-            leased: true,
-            first_received_at_ms: Some(1),
-            dead_letter: None,
-        };
-        let copies = vec![(3, fresh(0)), (1, fresh(900)), (2, leased)];
-        let mut bulk = QueueState::new(settings(None));
-        bulk.load(copies.clone(), 100);
-        let mut single = QueueState::new(settings(None));
-        for (id, record) in copies {
-            single.insert(id, record, 100);
-        }
-        assert_eq!(bulk.stats(100), single.stats(100));
-        assert_eq!(bulk.stats(100).in_flight, 1);
-        assert_eq!(bulk.lease(5, 100, 10)[0].0, 3);
-        assert_eq!(
-            bulk.promote_due(900).0,
-            3,
-            "the new lease, the old lease, the delay"
-        );
-    }
-
-    #[test]
-    fn delayed_messages_wait_for_their_time() {
-        let mut q = QueueState::new(settings(None));
-        q.insert(1, fresh(500), 100);
-        assert_eq!(q.stats(100).delayed, 1);
-        assert!(q.lease(1, 100, 10).is_empty());
-        q.promote_due(500);
-        assert_eq!(q.lease(1, 500, 10).len(), 1);
-    }
-
-    #[test]
-    fn max_receive_count_turns_into_a_dead_letter_move() {
-        let mut q = QueueState::new(settings(Some(2)));
-        q.insert(1, fresh(0), 0);
-        q.lease(1, 0, 10);
-        q.promote_due(10);
-        q.lease(1, 10, 10);
-        let (ready, moves) = q.promote_due(20);
-        assert_eq!(ready, 0);
-        assert_eq!(moves.len(), 1);
-        assert!(
-            moves[0].reason.contains("max_receive_count 2"),
-            "{}",
-            moves[0].reason
-        );
-        assert_eq!(
-            q.stats(20),
-            QueueStats {
-                oldest_age_ms: None,
-                ..QueueStats::default()
-            }
-        );
-    }
-
-    #[test]
-    fn nack_releases_and_extend_keeps_the_lease() {
-        let mut q = QueueState::new(settings(None));
-        q.insert(1, fresh(0), 0);
-        q.lease(1, 0, 10);
-        q.reschedule(1, 100, false).unwrap();
-        assert_eq!(q.check_receipt(1, 1, 50), Ok(()));
-        q.reschedule(1, 60, true).unwrap();
-        assert_eq!(q.check_receipt(1, 1, 55), Err(ReceiptProblem::Expired));
-        assert_eq!(q.stats(55).delayed, 1);
-        assert_eq!(q.promote_due(60).0, 1);
-    }
-}
+mod tests;

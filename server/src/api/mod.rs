@@ -5,6 +5,7 @@ mod error;
 mod messages;
 mod metrics;
 mod queues;
+mod replays;
 mod subscriptions;
 mod topics;
 
@@ -50,6 +51,7 @@ pub fn app(broker: Arc<Broker>, config: &Config) -> Router {
                 .merge(topics::routes())
                 .merge(queues::routes())
                 .merge(subscriptions::routes())
+                .merge(replays::routes())
                 .merge(messages::routes()),
         )
         .fallback(error::no_route)

@@ -30,24 +30,39 @@ struct Prepared {
 
 impl Broker {
     /// Publishes messages to a topic; returns their ids, in order, once durable. A message
-    /// whose dedup id was seen within the dedup window gets the first message's id.
+    /// whose dedup id was seen within the dedup window gets the first message's id. When
+    /// the topic keeps an archive, each message is archived in the same write.
     pub async fn publish(
         &self,
         topic: &str,
         messages: Vec<PublishMessage>,
         batch: bool,
     ) -> Result<Vec<String>, BrokerError> {
-        let routes = {
-            let catalog = self.catalog();
-            if !catalog.topics.contains_key(topic) {
-                return Err(BrokerError::TopicNotFound { name: topic.into() });
-            }
-            catalog.routes.get(topic).cloned().unwrap_or_default()
-        };
+        if !self.catalog().topics.contains_key(topic) {
+            return Err(BrokerError::TopicNotFound { name: topic.into() });
+        }
         let prepared = self.prepare_all(messages, Some(topic), batch)?;
         let scope = format!("t:{topic}");
-        self.store(&scope, prepared, &routes.routes, Some(&routes.index))
-            .await
+        let (routes, planned, pending) = {
+            // Routes are taken and the write submitted under the gate (see `publish_gate`).
+            let _gate = self.publish_gate.read().expect("publish gate poisoned");
+            let routes = self.catalog().routes.get(topic).cloned();
+            let Some(routes) = routes else {
+                return Err(BrokerError::TopicNotFound { name: topic.into() });
+            };
+            let mut planned = self.plan(&scope, prepared, &routes.routes, Some(&routes.index));
+            if let Some(archive) = routes.archive {
+                for op in &mut planned.ops {
+                    if let Op::PutMessage { archive: a, .. } = op {
+                        *a = Some(archive);
+                    }
+                }
+            }
+            let pending = self.storage.submit(std::mem::take(&mut planned.ops));
+            (routes, planned, pending)
+        };
+        let outcomes = pending.wait().await?;
+        Ok(finish(planned, outcomes, &routes.routes))
     }
 
     /// Sends messages straight to a queue; returns their ids, in order, once durable.
@@ -63,8 +78,12 @@ impl Broker {
             queue: handle,
             filter: None,
         }];
-        self.store(&format!("q:{queue}"), prepared, &routes, None)
-            .await
+        let mut planned = self.plan(&format!("q:{queue}"), prepared, &routes, None);
+        let outcomes = self
+            .storage
+            .write(std::mem::take(&mut planned.ops))
+            .await?;
+        Ok(finish(planned, outcomes, &routes))
     }
 
     fn prepare_all(
@@ -189,15 +208,14 @@ impl Broker {
     }
 
     /// Routes each message (through `index`, when given, to the routes whose filters can
-    /// match), stores it with its copies in one durable write, then makes the copies
-    /// visible to receivers.
-    async fn store(
+    /// match) and plans its storage with its copies.
+    fn plan(
         &self,
         scope: &str,
         prepared: Vec<Prepared>,
         routes: &[Route],
         index: Option<&FilterIndex>,
-    ) -> Result<Vec<String>, BrokerError> {
+    ) -> Planned {
         let now = now_ms();
         let ids = self.next_ids(prepared.len());
         let mut ops = Vec::with_capacity(prepared.len());
@@ -255,31 +273,50 @@ impl Broker {
                     now_ms: now,
                     expires_at_ms: now + self.limits.dedup_window_ms,
                 }),
+                archive: None,
             });
             copies.push(targets);
         }
-        let outcomes = self.storage.write(ops).await?;
-        let mut answer = Vec::with_capacity(ids.len());
-        let mut per_queue: HashMap<usize, Vec<(MessageId, DeliveryRecord)>> = HashMap::new();
-        for ((id, outcome), targets) in ids.iter().zip(outcomes).zip(copies) {
-            match outcome {
-                OpOutcome::Duplicate(first) => answer.push(format_id(first)),
-                _ => {
-                    answer.push(format_id(*id));
-                    for (index, record) in targets {
-                        per_queue.entry(index).or_default().push((*id, record));
-                    }
-                }
-            }
+        Planned {
+            now,
+            ids,
+            ops,
+            copies,
         }
-        for (index, deliveries) in per_queue {
-            add_copies(&routes[index].queue, deliveries, now);
-        }
-        Ok(answer)
     }
 }
 
-fn fresh_delivery(visible_at_ms: u64) -> DeliveryRecord {
+/// Messages routed and ready to write.
+struct Planned {
+    now: u64,
+    ids: Vec<MessageId>,
+    ops: Vec<Op>,
+    /// Per message, the routes (by index) that take a copy.
+    copies: Vec<Vec<(usize, DeliveryRecord)>>,
+}
+
+/// After the write: makes the copies visible to receivers and answers the ids.
+fn finish(planned: Planned, outcomes: Vec<OpOutcome>, routes: &[Route]) -> Vec<String> {
+    let mut answer = Vec::with_capacity(planned.ids.len());
+    let mut per_queue: HashMap<usize, Vec<(MessageId, DeliveryRecord)>> = HashMap::new();
+    for ((id, outcome), targets) in planned.ids.iter().zip(outcomes).zip(planned.copies) {
+        match outcome {
+            OpOutcome::Duplicate(first) => answer.push(format_id(first)),
+            _ => {
+                answer.push(format_id(*id));
+                for (index, record) in targets {
+                    per_queue.entry(index).or_default().push((*id, record));
+                }
+            }
+        }
+    }
+    for (index, deliveries) in per_queue {
+        add_copies(&routes[index].queue, deliveries, planned.now);
+    }
+    answer
+}
+
+pub(crate) fn fresh_delivery(visible_at_ms: u64) -> DeliveryRecord {
     DeliveryRecord {
         visible_at_ms,
         receive_count: 0,

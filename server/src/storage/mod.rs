@@ -2,6 +2,7 @@
 //! change with group commit ([`writer`]); reads use their own read transactions and are
 //! blocking (call them off the async runtime).
 
+mod archive;
 mod codec;
 #[cfg(test)]
 mod power_loss_tests;
@@ -15,6 +16,7 @@ use std::sync::{Arc, RwLock};
 use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata};
 use serde::{Deserialize, Serialize};
 
+pub use archive::{ArchiveHead, ArchiveId, ArchivedMessage};
 pub use writer::{DedupEntry, EncodedMessage, Op, OpOutcome, WriteCounters};
 
 /// A message id: a ULID as a number (its top 48 bits are the publish time in ms).
@@ -67,6 +69,77 @@ pub struct TopicRecord {
     pub name: String,
     /// Unix ms.
     pub created_at_ms: u64,
+    /// Its archive's id, given when an archive is first turned on and kept while the
+    /// topic exists, so positions go on counting when it is turned on again.
+    #[serde(default)]
+    pub archive_id: Option<ArchiveId>,
+    /// Archive retention, when the archive is on.
+    #[serde(default)]
+    pub archive: Option<ArchiveRetention>,
+}
+
+/// How long and how much an archive keeps (either, both, or neither: keep everything).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ArchiveRetention {
+    /// Drop messages archived longer ago than this.
+    pub max_age_ms: Option<u64>,
+    /// Drop the oldest messages while the archive holds more bytes than this.
+    pub max_bytes: Option<u64>,
+}
+
+/// Where a replay job is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReplayState {
+    /// Copying.
+    Running,
+    /// Every position of the range was scanned.
+    Done,
+    /// Stopped by an error.
+    Failed,
+    /// Stopped on request.
+    Cancelled,
+}
+
+/// A replay job as stored: archive positions `from_position..to_position` of a topic
+/// copied into a queue, optionally through a filter. `cursor` is the next position to scan;
+/// progress is saved with each batch of copies, in the same transaction.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReplayRecord {
+    /// Its id (a ULID).
+    pub id: String,
+    /// The topic.
+    pub topic: String,
+    /// The topic's archive.
+    pub archive: ArchiveId,
+    /// The target queue.
+    pub queue: String,
+    /// The target queue's id.
+    pub queue_id: QueueId,
+    /// Set when the job carries a new subscription's history.
+    pub subscription: Option<String>,
+    /// The filter pattern, as given.
+    pub filter: Option<serde_json::Value>,
+    /// First position (inclusive).
+    pub from_position: u64,
+    /// End position (exclusive).
+    pub to_position: u64,
+    /// Next position to scan.
+    pub cursor: u64,
+    /// Archived messages in the range when the job started.
+    pub total: u64,
+    /// Archived messages read so far.
+    pub scanned: u64,
+    /// Of those, the ones that passed the filter (and were copied).
+    pub matched: u64,
+    /// Where it is.
+    pub state: ReplayState,
+    /// Why it failed.
+    pub error: Option<String>,
+    /// Unix ms.
+    pub created_at_ms: u64,
+    /// Unix ms.
+    pub finished_at_ms: Option<u64>,
 }
 
 /// A queue's settings as stored.
@@ -194,10 +267,14 @@ pub struct Recovered {
     pub queues: Vec<QueueRecord>,
     /// All subscriptions.
     pub subscriptions: Vec<SubscriptionRecord>,
+    /// All replay jobs.
+    pub replays: Vec<ReplayRecord>,
     /// Every delivery, by queue.
     pub deliveries: HashMap<QueueId, Vec<(MessageId, DeliveryRecord)>>,
     /// The next free queue id.
     pub next_queue_id: QueueId,
+    /// The next free archive id.
+    pub next_archive_id: ArchiveId,
 }
 
 /// What can go wrong in storage.
@@ -267,6 +344,7 @@ pub struct Storage {
     db: RwLock<Option<Arc<Database>>>,
     writer: RwLock<Option<writer::Writer>>,
     counters: Arc<WriteCounters>,
+    archive_heads: archive::SharedHeads,
 }
 
 const DB_FILE: &str = "switchyard.redb";
@@ -295,21 +373,24 @@ impl Storage {
         max_group_commit: usize,
     ) -> Result<(Self, Recovered), StorageError> {
         init_schema(&db)?;
-        let (recovered, refcounts) = recover(&db)?;
+        let (recovered, refcounts, heads) = recover(&db)?;
         let db = Arc::new(db);
         let live_queues = recovered.queues.iter().map(|q| q.id).collect();
         let counters = Arc::new(WriteCounters::default());
+        let archive_heads = Arc::new(RwLock::new(heads));
         let writer = writer::Writer::start(
             db.clone(),
             max_group_commit,
             refcounts,
             live_queues,
+            archive_heads.clone(),
             counters.clone(),
         );
         let storage = Storage {
             db: RwLock::new(Some(db)),
             writer: RwLock::new(Some(writer)),
             counters,
+            archive_heads,
         };
         Ok((storage, recovered))
     }
@@ -444,20 +525,25 @@ fn init_schema(db: &Database) -> Result<(), StorageError> {
         txn.open_table(tables::DELIVERIES)?;
         txn.open_table(tables::DEDUP)?;
         txn.open_table(tables::SETTLED)?;
+        txn.open_table(tables::ARCHIVE)?;
+        txn.open_table(tables::ARCHIVE_HEADS)?;
+        txn.open_table(tables::REPLAYS)?;
     }
     txn.commit()?;
     Ok(())
 }
 
-fn recover(db: &Database) -> Result<(Recovered, RefCounts), StorageError> {
+type RecoveredHeads = HashMap<ArchiveId, ArchiveHead>;
+
+fn recover(db: &Database) -> Result<(Recovered, RefCounts, RecoveredHeads), StorageError> {
     let txn = db.begin_read()?;
+    let meta = txn.open_table(tables::META)?;
     let mut recovered = Recovered {
-        next_queue_id: txn
-            .open_table(tables::META)?
-            .get("next_queue_id")?
-            .map_or(1, |v| v.value()),
+        next_queue_id: meta.get("next_queue_id")?.map_or(1, |v| v.value()),
+        next_archive_id: meta.get("next_archive_id")?.map_or(1, |v| v.value()),
         ..Recovered::default()
     };
+    recovered.replays = read_json(&txn.open_table(tables::REPLAYS)?)?;
     recovered.topics = read_json(&txn.open_table(tables::TOPICS)?)?;
     recovered.queues = read_json(&txn.open_table(tables::QUEUES)?)?;
     recovered.subscriptions = read_json(&txn.open_table(tables::SUBSCRIPTIONS)?)?;
@@ -475,7 +561,12 @@ fn recover(db: &Database) -> Result<(Recovered, RefCounts), StorageError> {
             .push((id, record));
         *refcounts.entry(id).or_default() += 1;
     }
-    Ok((recovered, refcounts))
+    let heads = archive::recover_heads(
+        &txn.open_table(tables::ARCHIVE)?,
+        &txn.open_table(tables::ARCHIVE_HEADS)?,
+        |id| *refcounts.entry(id).or_default() += 1,
+    )?;
+    Ok((recovered, refcounts, heads))
 }
 
 fn read_json<T: serde::de::DeserializeOwned>(

@@ -160,6 +160,7 @@ fn publish(id: MessageId, queues: &[QueueId]) -> Op {
             })
             .collect(),
         dedup: None,
+        archive: None,
     }
 }
 

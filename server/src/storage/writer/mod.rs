@@ -1,8 +1,11 @@
 //! The single writer: one thread owns every redb write transaction. It takes every request
 //! waiting (up to a bound), applies them in one transaction, commits durably, and only then
-//! answers each one. Nobody hears "ok" before the commit is on disk.
+//! answers each one. Nobody hears "ok" before the commit is on disk. Archive and replay
+//! ops are in [`archive`].
 
-use std::collections::HashSet;
+mod archive;
+
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
@@ -11,13 +14,15 @@ use std::thread::JoinHandle;
 use redb::{Database, Durability, ReadableTable, Table, WriteTransaction};
 use tokio::sync::oneshot;
 
+use super::archive::{ArchiveHead, ArchiveId, SharedHeads};
 use super::codec::{encode_delivery, encode_message};
 use super::tables::{
-    self, DEDUP, DELIVERIES, MESSAGES, META, QUEUES, SETTLED, SUBSCRIPTIONS, TOPICS,
+    self, ARCHIVE, ARCHIVE_HEADS, DEDUP, DELIVERIES, MESSAGES, META, QUEUES, REPLAYS, SETTLED,
+    SUBSCRIPTIONS, TOPICS,
 };
 use super::{
-    DeliveryRecord, MessageId, QueueId, QueueRecord, RefCounts, Settled, StorageError,
-    StoredMessage, SubscriptionRecord, TopicRecord,
+    DeliveryRecord, MessageId, QueueId, QueueRecord, RefCounts, ReplayRecord, ReplayState,
+    Settled, StorageError, StoredMessage, SubscriptionRecord, TopicRecord,
 };
 
 /// One change. A request's ops are applied in order, in one transaction, all or nothing.
@@ -58,6 +63,58 @@ pub enum Op {
         deliveries: Vec<(QueueId, DeliveryRecord)>,
         /// Dedup scope and id, and until when the entry holds.
         dedup: Option<DedupEntry>,
+        /// The topic's archive, which then takes the next position and holds a reference.
+        archive: Option<ArchiveId>,
+    },
+    /// Add a copy of a stored message to a queue (a replay). [`OpOutcome::Missing`],
+    /// changing nothing, when the queue is gone, the queue already holds the message, or
+    /// the body is gone.
+    PutCopy {
+        /// The queue.
+        queue: QueueId,
+        /// The message.
+        id: MessageId,
+        /// Its state in the queue.
+        record: DeliveryRecord,
+    },
+    /// Store a replay job. With `cut`, its end is the archive's next position, taken at
+    /// the moment the op applies (outcome [`OpOutcome::Cut`]).
+    PutReplay {
+        /// The job.
+        record: ReplayRecord,
+        /// End the range where the archive ends now.
+        cut: bool,
+    },
+    /// Replace a running job's record (its progress). When the job is no longer running,
+    /// this and every later op of the same request are skipped as [`OpOutcome::Missing`].
+    ReplayProgress(ReplayRecord),
+    /// End a running job ([`OpOutcome::Missing`] when it is not running).
+    EndReplay {
+        /// The job.
+        id: String,
+        /// Its final state.
+        state: ReplayState,
+        /// Why it failed, if it did.
+        error: Option<String>,
+        /// Unix ms.
+        at_ms: u64,
+    },
+    /// Drop the oldest archived messages: those archived before `before_time_ms`, then
+    /// more while the archive holds over `max_bytes`; every one with `all`. At most `limit`;
+    /// the outcome counts them. With `forget`, an emptied archive's head goes too.
+    TrimArchive {
+        /// The archive.
+        archive: ArchiveId,
+        /// Drop messages archived before then (Unix ms).
+        before_time_ms: Option<u64>,
+        /// Drop the oldest while the archive is larger.
+        max_bytes: Option<u64>,
+        /// Drop everything.
+        all: bool,
+        /// At most this many.
+        limit: usize,
+        /// Forget the emptied archive (its topic is gone).
+        forget: bool,
     },
     /// Overwrite an existing delivery ([`OpOutcome::Missing`] if it is gone).
     UpdateDelivery {
@@ -139,6 +196,10 @@ impl EncodedMessage {
     pub fn new(message: &StoredMessage) -> Self {
         Self(encode_message(message))
     }
+
+    fn published_at_ms(&self) -> u64 {
+        crate::storage::codec::published_at_ms(&self.0)
+    }
 }
 
 /// What one op did.
@@ -152,6 +213,16 @@ pub enum OpOutcome {
     Duplicate(MessageId),
     /// Applied to this many records.
     Count(u64),
+    /// A replay job's range was cut at `to` (exclusive), holding `total` messages from
+    /// `cursor`, its first position still archived.
+    Cut {
+        /// The end position (exclusive).
+        to: u64,
+        /// Archived messages in the job's range.
+        total: u64,
+        /// Where the job starts scanning.
+        cursor: u64,
+    },
 }
 
 type Reply = oneshot::Sender<Result<Vec<OpOutcome>, StorageError>>;
@@ -185,13 +256,18 @@ impl Writer {
         max_group: usize,
         refcounts: RefCounts,
         live_queues: HashSet<QueueId>,
+        heads: SharedHeads,
         counters: Arc<WriteCounters>,
     ) -> Self {
         let (sender, receiver) = mpsc::channel();
+        let archives = heads.read().expect("archive heads lock").clone();
         let mut state = WriterState {
             refcounts,
             live_queues,
             undo: Vec::new(),
+            archives,
+            touched: HashMap::new(),
+            shared_heads: heads,
             counters,
         };
         let thread = std::thread::Builder::new()
@@ -224,6 +300,12 @@ struct WriterState {
     refcounts: RefCounts,
     live_queues: HashSet<QueueId>,
     undo: Vec<Undo>,
+    /// Every archive's head, as of the transaction being built.
+    archives: HashMap<ArchiveId, ArchiveHead>,
+    /// Archives changed by the transaction being built, with their heads before it.
+    touched: HashMap<ArchiveId, Option<ArchiveHead>>,
+    /// Where readers see archive heads: updated after each commit.
+    shared_heads: SharedHeads,
     counters: Arc<WriteCounters>,
 }
 
@@ -277,6 +359,7 @@ impl WriterState {
         group: &mut [(Vec<Op>, Reply)],
     ) -> Result<Vec<Vec<OpOutcome>>, StorageError> {
         self.undo.clear();
+        self.touched.clear();
         let mut txn = db.begin_write()?;
         txn.set_durability(Durability::Immediate)
             .expect("immediate durability is always allowed");
@@ -287,11 +370,20 @@ impl WriterState {
             for (ops, _) in group.iter_mut() {
                 let mut request_outcomes = Vec::with_capacity(ops.len());
                 ops_applied += ops.len() as u64;
+                let mut halted = false;
                 for op in ops.drain(..) {
-                    request_outcomes.push(self.apply(&mut tables, op)?);
+                    if halted {
+                        request_outcomes.push(OpOutcome::Missing);
+                        continue;
+                    }
+                    let guard = matches!(op, Op::ReplayProgress(_));
+                    let outcome = self.apply(&mut tables, op)?;
+                    halted = guard && outcome == OpOutcome::Missing;
+                    request_outcomes.push(outcome);
                 }
                 outcomes.push(request_outcomes);
             }
+            self.save_heads(&mut tables)?;
         }
         let started = std::time::Instant::now();
         txn.commit()?;
@@ -305,10 +397,17 @@ impl WriterState {
             .fetch_add(group.len() as u64, Ordering::Relaxed);
         counters.ops.fetch_add(ops_applied, Ordering::Relaxed);
         self.undo.clear();
+        self.publish_heads();
         Ok(outcomes)
     }
 
     fn rollback(&mut self) {
+        for (archive, before) in self.touched.drain() {
+            match before {
+                Some(head) => self.archives.insert(archive, head),
+                None => self.archives.remove(&archive),
+            };
+        }
         while let Some(undo) = self.undo.pop() {
             match undo {
                 Undo::Refcount(id, Some(count)) => {
@@ -332,6 +431,12 @@ impl WriterState {
             Op::PutTopic(topic) => {
                 let json = serde_json::to_vec(&topic).expect("a topic record serializes");
                 t.topics.insert(topic.name.as_str(), json.as_slice())?;
+                if let Some(id) = topic.archive_id {
+                    let next = t.meta.get("next_archive_id")?.map_or(1, |v| v.value());
+                    if id >= next {
+                        t.meta.insert("next_archive_id", id + 1)?;
+                    }
+                }
                 Ok(OpOutcome::Done)
             }
             Op::DeleteTopic { name } => {
@@ -378,7 +483,34 @@ impl WriterState {
                 message,
                 deliveries,
                 dedup,
-            } => self.put_message(t, id, message, deliveries, dedup),
+                archive,
+            } => self.put_message(t, id, message, deliveries, dedup, archive),
+            Op::PutCopy { queue, id, record } => self.put_copy(t, queue, id, &record),
+            Op::PutReplay { record, cut } => self.put_replay(t, record, cut),
+            Op::ReplayProgress(record) => self.replay_progress(t, &record),
+            Op::EndReplay {
+                id,
+                state,
+                error,
+                at_ms,
+            } => self.end_replay(t, &id, state, error, at_ms),
+            Op::TrimArchive {
+                archive,
+                before_time_ms,
+                max_bytes,
+                all,
+                limit,
+                forget,
+            } => {
+                let policy = archive::Trim {
+                    before_time_ms,
+                    max_bytes,
+                    all,
+                    limit,
+                    forget,
+                };
+                self.trim_archive(t, archive, &policy)
+            }
             Op::UpdateDelivery { queue, id, record } => {
                 let key = tables::delivery_key(queue, id);
                 if t.deliveries.get(&key)?.is_none() {
@@ -474,6 +606,7 @@ impl WriterState {
         message: EncodedMessage,
         deliveries: Vec<(QueueId, DeliveryRecord)>,
         dedup: Option<DedupEntry>,
+        archive: Option<ArchiveId>,
     ) -> Result<OpOutcome, StorageError> {
         if let Some(dedup) = dedup {
             let key = tables::dedup_key(&dedup.scope, &dedup.dedup_id);
@@ -495,6 +628,10 @@ impl WriterState {
                 )?;
                 copies += 1;
             }
+        }
+        if let Some(archive) = archive {
+            self.archive_message(t, archive, id, &message)?;
+            copies += 1;
         }
         if copies > 0 {
             t.messages
@@ -560,6 +697,9 @@ struct OpenTables<'txn> {
     deliveries: Table<'txn, &'static [u8; 24], &'static [u8]>,
     dedup: Table<'txn, &'static str, &'static [u8; 24]>,
     settled: Table<'txn, &'static [u8; 24], &'static [u8; 13]>,
+    archive: Table<'txn, &'static [u8; 16], &'static [u8; 28]>,
+    archive_heads: Table<'txn, u64, &'static [u8; 16]>,
+    replays: Table<'txn, &'static str, &'static [u8]>,
 }
 
 impl<'txn> OpenTables<'txn> {
@@ -573,6 +713,9 @@ impl<'txn> OpenTables<'txn> {
             deliveries: txn.open_table(DELIVERIES)?,
             dedup: txn.open_table(DEDUP)?,
             settled: txn.open_table(SETTLED)?,
+            archive: txn.open_table(ARCHIVE)?,
+            archive_heads: txn.open_table(ARCHIVE_HEADS)?,
+            replays: txn.open_table(REPLAYS)?,
         })
     }
 }

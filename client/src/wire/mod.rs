@@ -8,6 +8,9 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
+mod archive;
+pub use archive::*;
+
 /// Message attributes: string keys to string values, kept sorted.
 pub type Attributes = BTreeMap<String, String>;
 
@@ -35,6 +38,23 @@ pub struct ErrorDetail {
 pub struct CreateTopic {
     /// `[A-Za-z0-9._-]{1,128}`.
     pub name: String,
+    /// Keep an archive of every publish (off when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub archive: Option<ArchiveSettings>,
+}
+
+/// `PATCH /v1/topics/{t}`: `archive` turns the archive on or changes its retention;
+/// `archive: null` turns it off (what it holds is dropped).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PatchTopic {
+    /// `Some(None)` (JSON `null`) turns the archive off.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "double_option"
+    )]
+    pub archive: Option<Option<ArchiveSettings>>,
 }
 
 /// A topic as the API shows it.
@@ -47,6 +67,12 @@ pub struct Topic {
     /// Queues subscribed to it.
     #[serde(default)]
     pub subscriptions: u64,
+    /// The archive's retention, when the archive is on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub archive: Option<ArchiveSettings>,
+    /// What the archive holds, when the topic has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub archive_stats: Option<ArchiveStats>,
 }
 
 /// `GET /v1/topics`.
@@ -164,6 +190,11 @@ pub struct CreateSubscription {
     /// An optional pattern over `{"payload": .., "attributes": {..}, "key": ..}`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub filter: Option<serde_json::Value>,
+    /// Start from this past point of the topic's archive: the subscription takes every
+    /// publish from now on, and a replay job copies the archived history before it
+    /// (through the filter) into the queue, with no gap and no duplicate between the two.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start: Option<ArchivePoint>,
 }
 
 /// `PATCH /v1/subscriptions/{id}`: replace the filter (`null` removes it).
@@ -187,6 +218,9 @@ pub struct Subscription {
     pub filter: Option<serde_json::Value>,
     /// When it was created (Unix ms).
     pub created_at_ms: u64,
+    /// On create with `start`: the replay job that copies the history.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replay: Option<String>,
 }
 
 /// `GET /v1/subscriptions`.
@@ -544,8 +578,8 @@ pub struct Health {
 mod double_option {
     use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-    pub(super) fn serialize<S: Serializer>(
-        value: &Option<Option<String>>,
+    pub(super) fn serialize<T: Serialize, S: Serializer>(
+        value: &Option<Option<T>>,
         serializer: S,
     ) -> Result<S::Ok, S::Error> {
         match value {
@@ -554,9 +588,9 @@ mod double_option {
         }
     }
 
-    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
+    pub(super) fn deserialize<'de, T: Deserialize<'de>, D: Deserializer<'de>>(
         deserializer: D,
-    ) -> Result<Option<Option<String>>, D::Error> {
-        Option::<String>::deserialize(deserializer).map(Some)
+    ) -> Result<Option<Option<T>>, D::Error> {
+        Option::<T>::deserialize(deserializer).map(Some)
     }
 }

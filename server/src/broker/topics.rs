@@ -135,9 +135,10 @@ impl Broker {
     }
 
     fn topic_view(&self, record: &TopicRecord, subscriptions: usize) -> Topic {
-        let archive_stats = record.archive_id.filter(|_| record.archive.is_some()).map(|id| {
-            stats_view(&self.storage.archive_head(id).unwrap_or_default())
-        });
+        // Stats show while the archive is on, and while a turned-off one is being emptied.
+        let head = record.archive_id.and_then(|id| self.storage.archive_head(id));
+        let show = record.archive.is_some() || head.is_some_and(|h| h.messages > 0);
+        let archive_stats = show.then(|| stats_view(&head.unwrap_or_default()));
         Topic {
             name: record.name.clone(),
             created_at_ms: record.created_at_ms,

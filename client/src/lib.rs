@@ -203,8 +203,7 @@ impl Client {
             name: name.into(),
             archive: None,
         };
-        self.post("/v1/topics", &body)
-            .await
+        self.post("/v1/topics", &body).await
     }
 
     /// Lists topics.

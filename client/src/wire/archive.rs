@@ -83,6 +83,16 @@ pub enum ReplayState {
 }
 
 impl ReplayState {
+    /// Its name on the wire: `running`, `done`, `failed` or `cancelled`.
+    pub fn name(self) -> &'static str {
+        match self {
+            ReplayState::Running => "running",
+            ReplayState::Done => "done",
+            ReplayState::Failed => "failed",
+            ReplayState::Cancelled => "cancelled",
+        }
+    }
+
     /// Whether the job has stopped for good.
     pub fn is_finished(self) -> bool {
         self != ReplayState::Running

@@ -8,7 +8,9 @@ use switchyard_client::{ArchivePoint, PreviewRequest, PreviewResponse};
 use super::delivery::payload_fields;
 use super::filter::{Envelope, Filter};
 use super::{Broker, BrokerError, format_id};
-use crate::storage::{ArchiveHead, ArchiveId, ArchiveRetention, ArchivedMessage, Op, StoredMessage};
+use crate::storage::{
+    ArchiveHead, ArchiveId, ArchiveRetention, ArchivedMessage, Op, StoredMessage,
+};
 
 /// Most archived messages one trim op drops (each op is one bounded write).
 const TRIM_BATCH: usize = 4096;
@@ -54,7 +56,8 @@ impl Broker {
                     forget: policy.is_none(),
                 },
             };
-            let keeps_all = matches!(policy, Some(Some(r)) if r.max_age_ms.is_none() && r.max_bytes.is_none());
+            let keeps_all =
+                matches!(policy, Some(Some(r)) if r.max_age_ms.is_none() && r.max_bytes.is_none());
             if keeps_all || (head.messages == 0 && policy.is_some()) {
                 continue;
             }
@@ -113,11 +116,10 @@ impl Broker {
             ArchivePoint::Position(position) => Ok(position),
             ArchivePoint::TimeMs(time) => {
                 let storage = self.storage.clone();
-                let position = tokio::task::spawn_blocking(move || {
-                    storage.archive_position_at(archive, time)
-                })
-                .await
-                .expect("reading the archive does not panic")?;
+                let position =
+                    tokio::task::spawn_blocking(move || storage.archive_position_at(archive, time))
+                        .await
+                        .expect("reading the archive does not panic")?;
                 Ok(position)
             }
         }

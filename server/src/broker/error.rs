@@ -140,7 +140,9 @@ pub enum BrokerError {
         reason: String,
     },
     /// The topic keeps no archive.
-    #[error("topic {topic:?} keeps no archive; turn it on with PATCH /v1/topics/{topic} {{\"archive\": {{}}}}")]
+    #[error(
+        "topic {topic:?} keeps no archive; turn it on with PATCH /v1/topics/{topic} {{\"archive\": {{}}}}"
+    )]
     ArchiveNotEnabled {
         /// The topic.
         topic: String,

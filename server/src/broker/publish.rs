@@ -79,10 +79,7 @@ impl Broker {
             filter: None,
         }];
         let mut planned = self.plan(&format!("q:{queue}"), prepared, &routes, None);
-        let outcomes = self
-            .storage
-            .write(std::mem::take(&mut planned.ops))
-            .await?;
+        let outcomes = self.storage.write(std::mem::take(&mut planned.ops)).await?;
         Ok(finish(planned, outcomes, &routes))
     }
 

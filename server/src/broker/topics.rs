@@ -32,14 +32,22 @@ impl Broker {
             archive_id: retention.map(|_| self.next_archive_id.fetch_add(1, Ordering::Relaxed)),
             archive: retention,
         };
+        let subscriptions = self.save_topic(&record).await?;
+        Ok(self.topic_view(&record, subscriptions))
+    }
+
+    /// Stores a topic record and shows it in the catalog; returns its subscription count.
+    async fn save_topic(&self, record: &TopicRecord) -> Result<usize, BrokerError> {
         self.storage
             .write(vec![Op::PutTopic(record.clone())])
             .await?;
         let mut catalog = self.catalog_mut();
-        catalog.topics.insert(name.into(), record.clone());
-        catalog.rebuild_routes(name);
-        drop(catalog);
-        Ok(self.topic_view(&record, 0))
+        catalog.topics.insert(record.name.clone(), record.clone());
+        catalog.rebuild_routes(&record.name);
+        Ok(catalog
+            .routes
+            .get(&record.name)
+            .map_or(0, |r| r.routes.len()))
     }
 
     /// Turns a topic's archive on, changes its retention, or turns it off. Turned off, the
@@ -59,14 +67,7 @@ impl Broker {
             }
             record.archive = retention;
         }
-        self.storage
-            .write(vec![Op::PutTopic(record.clone())])
-            .await?;
-        let mut catalog = self.catalog_mut();
-        catalog.topics.insert(name.into(), record.clone());
-        catalog.rebuild_routes(name);
-        let subscriptions = catalog.routes.get(name).map_or(0, |r| r.routes.len());
-        drop(catalog);
+        let subscriptions = self.save_topic(&record).await?;
         Ok(self.topic_view(&record, subscriptions))
     }
 
@@ -136,7 +137,9 @@ impl Broker {
 
     fn topic_view(&self, record: &TopicRecord, subscriptions: usize) -> Topic {
         // Stats show while the archive is on, and while a turned-off one is being emptied.
-        let head = record.archive_id.and_then(|id| self.storage.archive_head(id));
+        let head = record
+            .archive_id
+            .and_then(|id| self.storage.archive_head(id));
         let show = record.archive.is_some() || head.is_some_and(|h| h.messages > 0);
         let archive_stats = show.then(|| stats_view(&head.unwrap_or_default()));
         Topic {

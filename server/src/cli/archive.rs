@@ -141,7 +141,7 @@ pub(super) async fn replay(
                 "ID", "TOPIC", "QUEUE", "STATE", "SCANNED", "MATCHED", "TOTAL",
             ]);
             for r in replays {
-                let state = state_name(&r).to_string();
+                let state = r.state.name().to_string();
                 table.row(vec![
                     r.id,
                     r.topic,
@@ -166,7 +166,10 @@ pub(super) async fn replay(
             if out.json {
                 return out.print_json(&job);
             }
-            println!("cancelled replay {id} after {} of {}", job.scanned, job.total);
+            println!(
+                "cancelled replay {id} after {} of {}",
+                job.scanned, job.total
+            );
         }
     }
     Ok(())
@@ -219,17 +222,8 @@ pub(super) fn progress_line(job: &Replay) -> String {
         job.scanned,
         job.total,
         job.matched,
-        state_name(job)
+        job.state.name()
     )
-}
-
-fn state_name(job: &Replay) -> &'static str {
-    match job.state {
-        switchyard_client::ReplayState::Running => "running",
-        switchyard_client::ReplayState::Done => "done",
-        switchyard_client::ReplayState::Failed => "failed",
-        switchyard_client::ReplayState::Cancelled => "cancelled",
-    }
 }
 
 fn print_replay(job: &Replay) {
@@ -237,7 +231,7 @@ fn print_replay(job: &Replay) {
         ("id", job.id.clone()),
         ("topic", job.topic.clone()),
         ("queue", job.queue.clone()),
-        ("state", state_name(job).to_string()),
+        ("state", job.state.name().to_string()),
         (
             "range",
             format!("positions {}..{}", job.from_position, job.to_position),
@@ -312,7 +306,11 @@ pub(super) fn archive_fields(topic: &Topic) -> Vec<(&'static str, String)> {
             lines.push(("positions", format!("{first}..={last}")));
         }
         if let (Some(first), Some(last)) = (stats.first_time_ms, stats.last_time_ms) {
-            let range = format!("{} .. {}", output::timestamp(first), output::timestamp(last));
+            let range = format!(
+                "{} .. {}",
+                output::timestamp(first),
+                output::timestamp(last)
+            );
             lines.push(("times", range));
         }
         lines.push(("next position", stats.next_position.to_string()));
@@ -431,7 +429,10 @@ mod tests {
         }))
         .unwrap();
         let line = progress_line(&job);
-        assert!(line.starts_with(&format!("[{}{}]", "#".repeat(15), ".".repeat(15))), "{line}");
+        assert!(
+            line.starts_with(&format!("[{}{}]", "#".repeat(15), ".".repeat(15))),
+            "{line}"
+        );
         assert!(line.contains(" 50%"), "{line}");
         job.scanned = 10;
         job.state = switchyard_client::ReplayState::Done;

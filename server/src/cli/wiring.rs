@@ -27,7 +27,11 @@ pub(super) async fn topic(
             if out.json {
                 return out.print_json(&topic);
             }
-            let with = if topic.archive.is_some() { " with an archive" } else { "" };
+            let with = if topic.archive.is_some() {
+                " with an archive"
+            } else {
+                ""
+            };
             println!("created topic {}{with}", topic.name);
         }
         TopicCommand::Update {
@@ -43,7 +47,9 @@ pub(super) async fn topic(
                 (Some(settings), false) => PatchTopic {
                     archive: Some(Some(settings)),
                 },
-                (None, false) => bail!("give --archive, --archive-max-age-ms, --archive-max-bytes or --no-archive"),
+                (None, false) => bail!(
+                    "give --archive, --archive-max-age-ms, --archive-max-bytes or --no-archive"
+                ),
             };
             let topic = client.patch_topic(&name, &patch).await?;
             if out.json {
@@ -324,7 +330,9 @@ pub(super) async fn subscription(
                 subscription.id, subscription.topic, subscription.queue
             );
             if let Some(replay) = &subscription.replay {
-                println!("its history is copied by replay {replay} (switchyard replay show {replay})");
+                println!(
+                    "its history is copied by replay {replay} (switchyard replay show {replay})"
+                );
             }
         }
         SubCommand::List { topic } => {

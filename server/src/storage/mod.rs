@@ -17,6 +17,8 @@ use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata};
 use serde::{Deserialize, Serialize};
 
 pub use archive::{ArchiveHead, ArchiveId, ArchivedMessage};
+/// Where a replay job is (the wire's states are stored as they are).
+pub use switchyard_client::ReplayState;
 pub use writer::{DedupEntry, EncodedMessage, Op, OpOutcome, WriteCounters};
 
 /// A message id: a ULID as a number (its top 48 bits are the publish time in ms).
@@ -85,20 +87,6 @@ pub struct ArchiveRetention {
     pub max_age_ms: Option<u64>,
     /// Drop the oldest messages while the archive holds more bytes than this.
     pub max_bytes: Option<u64>,
-}
-
-/// Where a replay job is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ReplayState {
-    /// Copying.
-    Running,
-    /// Every position of the range was scanned.
-    Done,
-    /// Stopped by an error.
-    Failed,
-    /// Stopped on request.
-    Cancelled,
 }
 
 /// A replay job as stored: archive positions `from_position..to_position` of a topic

@@ -151,14 +151,12 @@ impl Broker {
     /// refuses progress of a job that is not running).
     pub async fn cancel_replay(&self, id: &str) -> Result<Replay, BrokerError> {
         self.get_replay(id)?;
-        let outcome = self
-            .end_replay(id, ReplayState::Cancelled, None)
-            .await?;
+        let outcome = self.end_replay(id, ReplayState::Cancelled, None).await?;
         if outcome == OpOutcome::Missing {
             let replay = self.get_replay(id)?;
             return Err(BrokerError::ReplayNotRunning {
                 id: id.into(),
-                state: state_name(replay.state),
+                state: replay.state.name(),
             });
         }
         tracing::info!(replay = id, "replay cancelled");
@@ -272,24 +270,6 @@ fn new_job(
     }
 }
 
-fn wire_state(state: ReplayState) -> switchyard_client::ReplayState {
-    match state {
-        ReplayState::Running => switchyard_client::ReplayState::Running,
-        ReplayState::Done => switchyard_client::ReplayState::Done,
-        ReplayState::Failed => switchyard_client::ReplayState::Failed,
-        ReplayState::Cancelled => switchyard_client::ReplayState::Cancelled,
-    }
-}
-
-fn state_name(state: switchyard_client::ReplayState) -> &'static str {
-    match state {
-        switchyard_client::ReplayState::Running => "running",
-        switchyard_client::ReplayState::Done => "done",
-        switchyard_client::ReplayState::Failed => "failed",
-        switchyard_client::ReplayState::Cancelled => "cancelled",
-    }
-}
-
 fn replay_view(record: &ReplayRecord) -> Replay {
     Replay {
         id: record.id.clone(),
@@ -299,7 +279,7 @@ fn replay_view(record: &ReplayRecord) -> Replay {
         filter: record.filter.clone(),
         from_position: record.from_position,
         to_position: record.to_position,
-        state: wire_state(record.state),
+        state: record.state,
         scanned: record.scanned,
         matched: record.matched,
         total: record.total,

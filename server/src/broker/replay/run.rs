@@ -67,10 +67,11 @@ impl Broker {
         };
         let storage = self.storage.clone();
         let (archive, from, to) = (job.archive, job.cursor, job.to_position);
-        let batch = tokio::task::spawn_blocking(move || storage.read_archive(archive, from, to, BATCH))
-            .await
-            .expect("reading the archive does not panic")
-            .map_err(|e| format!("reading the archive failed: {e}"))?;
+        let batch =
+            tokio::task::spawn_blocking(move || storage.read_archive(archive, from, to, BATCH))
+                .await
+                .expect("reading the archive does not panic")
+                .map_err(|e| format!("reading the archive failed: {e}"))?;
         let cursor = match batch.last() {
             Some(last) if batch.len() == BATCH => last.position + 1,
             // Fewer than a batch: the rest of the range has been read.

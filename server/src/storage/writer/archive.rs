@@ -8,9 +8,7 @@ use super::{EncodedMessage, OpOutcome, OpenTables, Undo, WriterState};
 use crate::storage::archive::{self as rows, ArchiveHead, ArchiveId};
 use crate::storage::codec::encode_delivery;
 use crate::storage::tables;
-use crate::storage::{
-    DeliveryRecord, MessageId, QueueId, ReplayRecord, ReplayState, StorageError,
-};
+use crate::storage::{DeliveryRecord, MessageId, QueueId, ReplayRecord, ReplayState, StorageError};
 
 /// What [`WriterState::trim_archive`] drops.
 pub(super) struct Trim {
@@ -88,7 +86,11 @@ impl WriterState {
     ) -> Result<OpOutcome, StorageError> {
         let mut outcome = OpOutcome::Done;
         if cut {
-            let head = self.archives.get(&record.archive).copied().unwrap_or_default();
+            let head = self
+                .archives
+                .get(&record.archive)
+                .copied()
+                .unwrap_or_default();
             record.to_position = head.next_position;
             record.total = head
                 .next_position
@@ -109,10 +111,7 @@ impl WriterState {
         Ok(outcome)
     }
 
-    fn running_replay(
-        t: &OpenTables<'_>,
-        id: &str,
-    ) -> Result<Option<ReplayRecord>, StorageError> {
+    fn running_replay(t: &OpenTables<'_>, id: &str) -> Result<Option<ReplayRecord>, StorageError> {
         let Some(value) = t.replays.get(id)? else {
             return Ok(None);
         };

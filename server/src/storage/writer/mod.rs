@@ -21,8 +21,8 @@ use super::tables::{
     SUBSCRIPTIONS, TOPICS,
 };
 use super::{
-    DeliveryRecord, MessageId, QueueId, QueueRecord, RefCounts, ReplayRecord, ReplayState,
-    Settled, StorageError, StoredMessage, SubscriptionRecord, TopicRecord,
+    DeliveryRecord, MessageId, QueueId, QueueRecord, RefCounts, ReplayRecord, ReplayState, Settled,
+    StorageError, StoredMessage, SubscriptionRecord, TopicRecord,
 };
 
 /// One change. A request's ops are applied in order, in one transaction, all or nothing.

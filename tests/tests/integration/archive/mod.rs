@@ -7,9 +7,7 @@ mod retention;
 mod subscribe;
 
 use serde_json::json;
-use switchyard_client::{
-    ArchiveSettings, ArchiveStats, Client, PublishBatch, Replay, ReplayState,
-};
+use switchyard_client::{ArchiveSettings, ArchiveStats, Client, PublishBatch, Replay, ReplayState};
 use switchyard_tests::*;
 
 /// Creates a topic that keeps everything in its archive.

@@ -26,9 +26,18 @@ async fn preview_tests_the_newest_archived_messages_and_changes_nothing() -> any
     let shown: Vec<u64> = preview
         .examples
         .iter()
-        .map(|e| serde_json::from_str::<serde_json::Value>(e.payload.as_ref().unwrap().get()).unwrap()["n"].as_u64().unwrap())
+        .map(|e| {
+            serde_json::from_str::<serde_json::Value>(e.payload.as_ref().unwrap().get())
+                    .unwrap()["n"]
+                    .as_u64()
+                    .unwrap()
+        })
         .collect();
-    assert_eq!(shown, vec![28, 26, 24, 22, 20], "the newest five matches, newest first");
+    assert_eq!(
+        shown,
+        vec![28, 26, 24, 22, 20],
+        "the newest five matches, newest first"
+    );
     assert_eq!(preview.examples[0].position, 28);
 
     let newest = PreviewRequest {
@@ -38,7 +47,11 @@ async fn preview_tests_the_newest_archived_messages_and_changes_nothing() -> any
     let preview = client.preview_filter("events", &newest).await?;
     assert_eq!((preview.scanned, preview.matched), (5, 3));
 
-    assert_eq!(snapshot(client).await?, before, "a preview changed something");
+    assert_eq!(
+        snapshot(client).await?,
+        before,
+        "a preview changed something"
+    );
     assert!(client.list_replays().await?.is_empty());
     Ok(())
 }

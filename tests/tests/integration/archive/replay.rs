@@ -30,7 +30,12 @@ async fn replay_puts_exactly_the_archived_range_into_the_queue() -> anyhow::Resu
     let ids = publish_numbers(client, "events", 0..40).await?;
     let archive = stats(client, "events").await?;
     assert_eq!(
-        (archive.messages, archive.first_position, archive.last_position, archive.next_position),
+        (
+            archive.messages,
+            archive.first_position,
+            archive.last_position,
+            archive.next_position
+        ),
         (40, Some(0), Some(39), 40)
     );
     assert!(archive.bytes > 0 && archive.first_time_ms <= archive.last_time_ms);
@@ -43,7 +48,10 @@ async fn replay_puts_exactly_the_archived_range_into_the_queue() -> anyhow::Resu
     let job = client.start_replay("events", &by_position).await?;
     assert_eq!((job.from_position, job.to_position, job.total), (5, 15, 10));
     assert_done(&finished(client, &job.id).await?, 10, 10);
-    assert_eq!(drained_numbers(client, "range").await?, (5..15).collect::<Vec<_>>());
+    assert_eq!(
+        drained_numbers(client, "range").await?,
+        (5..15).collect::<Vec<_>>()
+    );
 
     let mut filtered = replay("filtered", ArchivePoint::Position(0), None);
     filtered.filter = Some(json!({
@@ -57,7 +65,10 @@ async fn replay_puts_exactly_the_archived_range_into_the_queue() -> anyhow::Resu
 
     // Replayed copies are the archived messages themselves: same ids.
     let job = client
-        .start_replay("events", &replay("everything", ArchivePoint::Position(0), None))
+        .start_replay(
+            "events",
+            &replay("everything", ArchivePoint::Position(0), None),
+        )
         .await?;
     assert_done(&finished(client, &job.id).await?, 40, 40);
     let messages = drain(client, "everything").await?;
@@ -83,12 +94,22 @@ async fn replay_by_time_takes_what_was_archived_from_then_on() -> anyhow::Result
     let job = client.start_replay("events", &from_cut).await?;
     assert_eq!((job.from_position, job.total), (10, 15));
     assert_done(&finished(client, &job.id).await?, 15, 15);
-    assert_eq!(drained_numbers(client, "later").await?, (10..25).collect::<Vec<_>>());
+    assert_eq!(
+        drained_numbers(client, "later").await?,
+        (10..25).collect::<Vec<_>>()
+    );
 
-    let before_cut = replay("earlier", ArchivePoint::TimeMs(0), Some(ArchivePoint::TimeMs(cut)));
+    let before_cut = replay(
+        "earlier",
+        ArchivePoint::TimeMs(0),
+        Some(ArchivePoint::TimeMs(cut)),
+    );
     let job = client.start_replay("events", &before_cut).await?;
     assert_done(&finished(client, &job.id).await?, 10, 10);
-    assert_eq!(drained_numbers(client, "earlier").await?, (0..10).collect::<Vec<_>>());
+    assert_eq!(
+        drained_numbers(client, "earlier").await?,
+        (0..10).collect::<Vec<_>>()
+    );
     Ok(())
 }
 
@@ -102,7 +123,12 @@ async fn bad_replay_requests_are_refused_and_change_nothing() -> anyhow::Result<
     publish_numbers(client, "events", 0..10).await?;
     let before = snapshot(client).await?;
 
-    let start = |body: &'static str| server.raw(reqwest::Method::POST, "/v1/topics/events/replays", Some(body));
+    let post = |topic: &'static str, body: &'static str| {
+        let path = format!("/v1/topics/{topic}/replays");
+        let server = &server;
+        async move { server.raw(reqwest::Method::POST, &path, Some(body)).await }
+    };
+    let start = |body: &'static str| post("events", body);
     start(r#"{"queue":"nope","from":{"position":0}}"#)
         .await
         .assert_error(404, "queue_not_found");
@@ -120,31 +146,31 @@ async fn bad_replay_requests_are_refused_and_change_nothing() -> anyhow::Result<
     )
     .await;
     bad_filter.assert_error(400, "invalid_filter");
-    assert!(bad_filter.text.contains("$.payload.n[0]"), "{}", bad_filter.text);
+    assert!(
+        bad_filter.text.contains("$.payload.n[0]"),
+        "{}",
+        bad_filter.text
+    );
     start(r#"{"queue":"target","from":{"position":0,"time_ms":1}}"#)
         .await
         .assert_error(400, "invalid_body");
-    start(r#"{"queue":"target"}"#).await.assert_error(400, "invalid_body");
-    server
-        .raw(
-            reqwest::Method::POST,
-            "/v1/topics/plain/replays",
-            Some(r#"{"queue":"target","from":{"position":0}}"#),
-        )
+    start(r#"{"queue":"target"}"#)
+        .await
+        .assert_error(400, "invalid_body");
+    post("plain", r#"{"queue":"target","from":{"position":0}}"#)
         .await
         .assert_error(409, "archive_not_enabled");
-    server
-        .raw(
-            reqwest::Method::POST,
-            "/v1/topics/missing/replays",
-            Some(r#"{"queue":"target","from":{"position":0}}"#),
-        )
+    post("missing", r#"{"queue":"target","from":{"position":0}}"#)
         .await
         .assert_error(404, "topic_not_found");
     assert_api_error(client.get_replay("nope").await, 404, "replay_not_found");
     assert_api_error(client.cancel_replay("nope").await, 404, "replay_not_found");
 
-    assert_eq!(snapshot(client).await?, before, "a refused replay changed something");
+    assert_eq!(
+        snapshot(client).await?,
+        before,
+        "a refused replay changed something"
+    );
     assert!(client.list_replays().await?.is_empty());
     assert_eq!(stats(client, "events").await?.messages, 10);
     assert_still_serving(client).await
@@ -168,8 +194,16 @@ async fn a_cancelled_replay_copies_nothing_more() -> anyhow::Result<()> {
             tokio::time::sleep(Duration::from_millis(300)).await;
             let later = client.get_replay(&job.id).await?;
             assert_eq!(later, cancelled, "a cancelled job went on");
-            let ready = client.get_queue("target").await?.stats.unwrap_or_default().ready;
-            assert_eq!(ready, later.matched, "copies and progress are written together");
+            let ready = client
+                .get_queue("target")
+                .await?
+                .stats
+                .unwrap_or_default()
+                .ready;
+            assert_eq!(
+                ready, later.matched,
+                "copies and progress are written together"
+            );
             assert!(later.scanned < 4000 || later.matched == 4000);
         }
         Err(error) => {
@@ -180,6 +214,10 @@ async fn a_cancelled_replay_copies_nothing_more() -> anyhow::Result<()> {
     }
     let listed = client.list_replays().await?;
     assert_eq!(listed.len(), 1);
-    assert_api_error(client.cancel_replay(&job.id).await, 409, "replay_not_running");
+    assert_api_error(
+        client.cancel_replay(&job.id).await,
+        409,
+        "replay_not_running",
+    );
     Ok(())
 }

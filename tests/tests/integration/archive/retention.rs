@@ -26,10 +26,14 @@ async fn retention_by_size_drops_the_oldest_and_keeps_queue_copies() -> anyhow::
         })),
     };
     client.patch_topic("events", &patch).await?;
-    let trimmed = wait_for("the archive to shrink under max_bytes", PATIENCE, async || {
-        let now = stats(client, "events").await?;
-        Ok((now.bytes <= max_bytes).then_some(now))
-    })
+    let trimmed = wait_for(
+        "the archive to shrink under max_bytes",
+        PATIENCE,
+        async || {
+            let now = stats(client, "events").await?;
+            Ok((now.bytes <= max_bytes).then_some(now))
+        },
+    )
     .await?;
     // Sizes differ by a byte or two ("n": 9 vs 10): about ten stay, the newest.
     assert!((9..=11).contains(&trimmed.messages), "{trimmed:?}");
@@ -38,7 +42,10 @@ async fn retention_by_size_drops_the_oldest_and_keeps_queue_copies() -> anyhow::
     assert_eq!(trimmed.next_position, 50);
 
     // The queue's copies kept their bodies.
-    assert_eq!(drained_numbers(client, "subscriber").await?, (0..50).collect::<Vec<_>>());
+    assert_eq!(
+        drained_numbers(client, "subscriber").await?,
+        (0..50).collect::<Vec<_>>()
+    );
     // A replay from 0 starts at the oldest position still archived.
     client.create_queue(&queue("replayed")).await?;
     let request = StartReplay {
@@ -49,8 +56,14 @@ async fn retention_by_size_drops_the_oldest_and_keeps_queue_copies() -> anyhow::
     };
     let job = client.start_replay("events", &request).await?;
     let first = trimmed.first_position.expect("not empty");
-    assert_eq!((job.total, finished(client, &job.id).await?.scanned), (trimmed.messages, trimmed.messages));
-    assert_eq!(drained_numbers(client, "replayed").await?, (first..50).collect::<Vec<_>>());
+    assert_eq!(
+        (job.total, finished(client, &job.id).await?.scanned),
+        (trimmed.messages, trimmed.messages)
+    );
+    assert_eq!(
+        drained_numbers(client, "replayed").await?,
+        (first..50).collect::<Vec<_>>()
+    );
     Ok(())
 }
 
@@ -73,7 +86,11 @@ async fn retention_by_age_drops_the_oldest() -> anyhow::Result<()> {
         Ok((now.first_position == Some(5) || now.messages == 0).then_some(now))
     })
     .await?;
-    assert_eq!((kept.messages, kept.last_position), (5, Some(9)), "{kept:?}");
+    assert_eq!(
+        (kept.messages, kept.last_position),
+        (5, Some(9)),
+        "{kept:?}"
+    );
     wait_until("the rest to age out", PATIENCE, async || {
         Ok(stats(client, "events").await?.messages == 0)
     })
@@ -105,21 +122,40 @@ async fn archive_and_positions_survive_restart_and_turning_off() -> anyhow::Resu
     };
     let job = client.start_replay("events", &request).await?;
     assert_done(&finished(client, &job.id).await?, 7, 7);
-    assert_eq!(drained_numbers(client, "target").await?, (8..15).collect::<Vec<_>>());
+    assert_eq!(
+        drained_numbers(client, "target").await?,
+        (8..15).collect::<Vec<_>>()
+    );
 
     // Off: the archive is emptied and publishes are not archived; on again: positions go
     // on from where they were.
-    client.patch_topic("events", &PatchTopic { archive: Some(None) }).await?;
+    client
+        .patch_topic(
+            "events",
+            &PatchTopic {
+                archive: Some(None),
+            },
+        )
+        .await?;
     assert_eq!(client.get_topic("events").await?.archive, None);
-    wait_until("the turned-off archive to be emptied", PATIENCE, async || {
-        Ok(client.get_topic("events").await?.archive_stats.is_none())
-    })
+    wait_until(
+        "the turned-off archive to be emptied",
+        PATIENCE,
+        async || Ok(client.get_topic("events").await?.archive_stats.is_none()),
+    )
     .await?;
     publish_numbers(client, "events", 15..20).await?;
     let server = server.restart().await?;
     let client = &server.client;
-    assert_eq!(client.list_replays().await?.len(), 1, "jobs survive a restart");
-    assert_eq!(client.get_replay(&job.id).await?.state, switchyard_client::ReplayState::Done);
+    assert_eq!(
+        client.list_replays().await?.len(),
+        1,
+        "jobs survive a restart"
+    );
+    assert_eq!(
+        client.get_replay(&job.id).await?.state,
+        switchyard_client::ReplayState::Done
+    );
     let on = PatchTopic {
         archive: Some(Some(ArchiveSettings::default())),
     };

@@ -58,11 +58,21 @@ async fn subscription_from_a_past_position_gets_history_then_live_without_gap_or
     assert_eq!((job.from_position, job.scanned), (0, job.to_position));
     assert!(job.to_position >= 150 && job.to_position <= 400, "{job:?}");
     let got = drained_numbers(client, "catch-up").await?;
-    assert_eq!(got, (0..400).collect::<Vec<_>>(), "history + live, each once");
+    assert_eq!(
+        got,
+        (0..400).collect::<Vec<_>>(),
+        "history + live, each once"
+    );
 
     let job = finished(client, filtered.replay.as_deref().expect("job")).await?;
-    assert_eq!(job.matched, (30..job.to_position).filter(|n| n % 2 == 0).count() as u64);
-    let got: BTreeSet<u64> = drained_numbers(client, "evens").await?.into_iter().collect();
+    assert_eq!(
+        job.matched,
+        (30..job.to_position).filter(|n| n % 2 == 0).count() as u64
+    );
+    let got: BTreeSet<u64> = drained_numbers(client, "evens")
+        .await?
+        .into_iter()
+        .collect();
     let want: BTreeSet<u64> = (30..400).filter(|n| n % 2 == 0).collect();
     assert_eq!(got, want);
     Ok(())
@@ -98,7 +108,9 @@ async fn a_start_needs_an_archive_and_a_point_inside_it() -> anyhow::Result<()> 
     let created = client
         .create_subscription(&request("events", ArchivePoint::Position(3)))
         .await?;
-    let job = client.get_replay(created.replay.as_deref().expect("job")).await?;
+    let job = client
+        .get_replay(created.replay.as_deref().expect("job"))
+        .await?;
     assert_done(&job, 0, 0);
     publish_numbers(client, "events", 3..5).await?;
     assert_eq!(drained_numbers(client, "q").await?, vec![3, 4]);

@@ -288,3 +288,6 @@ fn replay_view(record: &ReplayRecord) -> Replay {
         finished_at_ms: record.finished_at_ms,
     }
 }
+
+#[cfg(test)]
+mod tests;

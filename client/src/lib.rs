@@ -20,6 +20,7 @@
 //! ```
 #![deny(missing_docs)]
 
+mod archive;
 mod plugins;
 mod wire;
 
@@ -201,8 +202,11 @@ impl Client {
 
     /// Creates a topic.
     pub async fn create_topic(&self, name: &str) -> Result<Topic, ClientError> {
-        self.post("/v1/topics", &CreateTopic { name: name.into() })
-            .await
+        let body = CreateTopic {
+            name: name.into(),
+            archive: None,
+        };
+        self.post("/v1/topics", &body).await
     }
 
     /// Lists topics.
@@ -380,8 +384,18 @@ impl Client {
             topic: topic.into(),
             queue: queue.into(),
             filter,
+            start: None,
         };
         self.post("/v1/subscriptions", &body).await
+    }
+
+    /// Creates a subscription as given (with `start`, it also starts a replay job of the
+    /// archived history; the answer names it in `replay`).
+    pub async fn create_subscription(
+        &self,
+        request: &CreateSubscription,
+    ) -> Result<Subscription, ClientError> {
+        self.post("/v1/subscriptions", request).await
     }
 
     /// Lists subscriptions.

@@ -54,7 +54,7 @@ pub async fn start(config: Config) -> Result<Server, StartError> {
             .await
             .expect("opening the broker does not panic")?
     };
-    let broker = Arc::new(broker);
+    broker.resume_replays();
     let listener = TcpListener::bind(config.listen)
         .await
         .map_err(|source| StartError::Bind {
@@ -110,6 +110,7 @@ impl Server {
         self.dispatcher.shutdown();
         self.broker.begin_shutdown();
         let _ = (&mut self.http).await;
+        self.broker.stop_replays().await;
         self.housekeeping.abort();
         let _ = (&mut self.housekeeping).await;
         let broker = self.broker.clone();

@@ -95,11 +95,14 @@ fn broker_status(error: &BrokerError) -> StatusCode {
         | BrokerError::QueueNotFound { .. }
         | BrokerError::SubscriptionNotFound { .. }
         | BrokerError::MessageNotFound { .. }
+        | BrokerError::ReplayNotFound { .. }
         | BrokerError::ReceiptMessageGone => StatusCode::NOT_FOUND,
         BrokerError::TopicExists { .. }
         | BrokerError::QueueExists { .. }
         | BrokerError::SubscriptionExists { .. }
-        | BrokerError::QueueInUse { .. } => StatusCode::CONFLICT,
+        | BrokerError::QueueInUse { .. }
+        | BrokerError::ArchiveNotEnabled { .. }
+        | BrokerError::ReplayNotRunning { .. } => StatusCode::CONFLICT,
         BrokerError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
         BrokerError::Storage(_) => StatusCode::INTERNAL_SERVER_ERROR,
         _ => StatusCode::BAD_REQUEST,

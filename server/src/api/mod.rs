@@ -7,6 +7,7 @@ mod messages;
 mod metrics;
 mod plugins;
 mod queues;
+mod replays;
 mod subscriptions;
 mod topics;
 
@@ -57,6 +58,7 @@ pub fn app(broker: Arc<Broker>, dispatcher: Arc<Dispatcher>, config: &Config) ->
                 .merge(topics::routes())
                 .merge(queues::routes())
                 .merge(subscriptions::routes())
+                .merge(replays::routes())
                 .route_layer(axum::middleware::from_fn(run_to_completion))
                 .merge(topics::publish_routes())
                 .merge(queues::message_routes())
@@ -141,6 +143,13 @@ mod tests {
         let _ = tokio::time::timeout(Duration::ZERO, app.oneshot(request)).await;
     }
 
+    async fn dispatcher(broker: &Arc<Broker>) -> Arc<Dispatcher> {
+        let runtime = crate::runtime::Runtime::new(crate::runtime::RuntimeConfig::default());
+        Dispatcher::start(broker.clone(), Arc::new(runtime.unwrap()))
+            .await
+            .unwrap()
+    }
+
     async fn eventually(what: &str, check: impl Fn() -> bool) {
         let deadline = Instant::now() + Duration::from_secs(10);
         while !check() {
@@ -153,8 +162,8 @@ mod tests {
     async fn an_abandoned_publish_still_reaches_its_queue() {
         let dir = tempfile::tempdir().unwrap();
         let config = Config::for_data_dir(dir.path());
-        let broker = Arc::new(Broker::open(&config).unwrap());
-        broker.create_topic("t").await.unwrap();
+        let broker = Broker::open(&config).unwrap();
+        broker.create_topic("t", None).await.unwrap();
         let queue = switchyard_client::CreateQueue {
             name: "q".into(),
             ..Default::default()
@@ -164,9 +173,10 @@ mod tests {
             topic: "t".into(),
             queue: "q".into(),
             filter: None,
+            start: None,
         };
         broker.create_subscription(subscription).await.unwrap();
-        let app = app(broker.clone(), &config);
+        let app = app(broker.clone(), dispatcher(&broker).await, &config);
         abandon(app, "POST", "/v1/topics/t/messages", r#"{"payload":1}"#).await;
         let ready = || broker.get_queue("q").unwrap().stats.unwrap().ready;
         eventually("the committed message to be ready", || ready() == 1).await;
@@ -176,13 +186,14 @@ mod tests {
     async fn an_abandoned_queue_delete_still_leaves_the_catalog() {
         let dir = tempfile::tempdir().unwrap();
         let config = Config::for_data_dir(dir.path());
-        let broker = Arc::new(Broker::open(&config).unwrap());
+        let broker = Broker::open(&config).unwrap();
         let queue = switchyard_client::CreateQueue {
             name: "q".into(),
             ..Default::default()
         };
         broker.create_queue(queue).await.unwrap();
-        abandon(app(broker.clone(), &config), "DELETE", "/v1/queues/q", "").await;
+        let app = app(broker.clone(), dispatcher(&broker).await, &config);
+        abandon(app, "DELETE", "/v1/queues/q", "").await;
         eventually("the deleted queue to leave the catalog", || {
             broker.get_queue("q").is_err()
         })

@@ -1,11 +1,13 @@
-//! `/v1/topics`: create, list, get, delete, publish one or a batch.
+//! `/v1/topics`: create, list, get, change (archive), delete, publish one or a batch,
+//! start a replay of the archive, preview a draft filter against it.
 
 use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use switchyard_client::{
-    CreateTopic, PublishBatch, PublishMessage, Published, PublishedBatch, Topic, TopicList,
+    CreateTopic, PatchTopic, PreviewRequest, PreviewResponse, PublishBatch, PublishMessage,
+    Published, PublishedBatch, Replay, StartReplay, Topic, TopicList,
 };
 use tracing::instrument;
 
@@ -15,7 +17,12 @@ use super::{ApiError, ApiJson, AppState};
 pub(super) fn routes() -> Router<AppState> {
     Router::new()
         .route("/topics", post(create_topic).get(list_topics))
-        .route("/topics/{topic}", get(get_topic).delete(delete_topic))
+        .route(
+            "/topics/{topic}",
+            get(get_topic).patch(patch_topic).delete(delete_topic),
+        )
+        .route("/topics/{topic}/replays", post(start_replay))
+        .route("/topics/{topic}/preview", post(preview_filter))
 }
 
 /// Publishing: the hot path; the broker itself finishes a publish whose caller went away.
@@ -30,8 +37,35 @@ async fn create_topic(
     State(broker): State<AppState>,
     ApiJson(body): ApiJson<CreateTopic>,
 ) -> Result<(StatusCode, ApiJson<Topic>), ApiError> {
-    let topic = broker.create_topic(&body.name).await?;
+    let topic = broker.create_topic(&body.name, body.archive).await?;
     Ok((StatusCode::CREATED, ApiJson(topic)))
+}
+
+#[instrument(skip_all, fields(topic = %name))]
+async fn patch_topic(
+    State(broker): State<AppState>,
+    Path(name): Path<String>,
+    ApiJson(body): ApiJson<PatchTopic>,
+) -> Result<ApiJson<Topic>, ApiError> {
+    Ok(ApiJson(broker.patch_topic(&name, body).await?))
+}
+
+#[instrument(skip_all, fields(topic = %name, queue = %body.queue))]
+async fn start_replay(
+    State(broker): State<AppState>,
+    Path(name): Path<String>,
+    ApiJson(body): ApiJson<StartReplay>,
+) -> Result<(StatusCode, ApiJson<Replay>), ApiError> {
+    let replay = broker.start_replay(&name, body).await?;
+    Ok((StatusCode::ACCEPTED, ApiJson(replay)))
+}
+
+async fn preview_filter(
+    State(broker): State<AppState>,
+    Path(name): Path<String>,
+    ApiJson(body): ApiJson<PreviewRequest>,
+) -> Result<ApiJson<PreviewResponse>, ApiError> {
+    Ok(ApiJson(broker.preview(&name, body).await?))
 }
 
 async fn list_topics(State(broker): State<AppState>) -> ApiJson<TopicList> {

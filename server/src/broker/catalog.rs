@@ -1,11 +1,11 @@
-//! Topics, queues and subscriptions: create, inspect, change, delete. Every change is
-//! durable before the catalog in memory shows it.
+//! Queues and subscriptions: create, inspect, change, delete. Every change is durable
+//! before the catalog in memory shows it. Topics are in [`super::topics`].
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use switchyard_client::{
-    CreateQueue, CreateSubscription, PatchQueue, Queue, QueueStats, Subscription, Topic,
+    CreateQueue, CreateSubscription, PatchQueue, Queue, QueueStats, Subscription,
 };
 
 use super::filter::Filter;
@@ -13,7 +13,7 @@ use super::queue::QueueHandle;
 use super::{
     Broker, BrokerError, MAX_DELAY_MS, MAX_RETENTION_MS, MAX_VISIBILITY_MS, now_ms, validate_name,
 };
-use crate::storage::{Op, OpOutcome, QueueRecord, SubscriptionRecord, TopicRecord};
+use crate::storage::{Op, OpOutcome, QueueRecord, SubscriptionRecord};
 
 const DEFAULT_VISIBILITY_MS: u64 = 30_000;
 const DEFAULT_RETENTION_MS: u64 = 4 * 24 * 60 * 60 * 1000;
@@ -22,80 +22,6 @@ const DEFAULT_MAX_RECEIVE_COUNT: u32 = 5;
 const MAX_MAX_RECEIVE_COUNT: u32 = 1000;
 
 impl Broker {
-    /// Creates a topic.
-    pub async fn create_topic(&self, name: &str) -> Result<Topic, BrokerError> {
-        validate_name("topic", name)?;
-        let _admin = self.admin.lock().await;
-        if self.catalog().topics.contains_key(name) {
-            return Err(BrokerError::TopicExists { name: name.into() });
-        }
-        let record = TopicRecord {
-            name: name.into(),
-            created_at_ms: now_ms(),
-        };
-        self.storage
-            .write(vec![Op::PutTopic(record.clone())])
-            .await?;
-        let mut catalog = self.catalog_mut();
-        catalog.topics.insert(name.into(), record.clone());
-        catalog.rebuild_routes(name);
-        Ok(topic_view(&record, 0))
-    }
-
-    /// All topics, by name.
-    pub fn list_topics(&self) -> Vec<Topic> {
-        let catalog = self.catalog();
-        catalog
-            .topics
-            .values()
-            .map(|t| topic_view(t, catalog.routes.get(&t.name).map_or(0, |r| r.routes.len())))
-            .collect()
-    }
-
-    /// One topic.
-    pub fn get_topic(&self, name: &str) -> Result<Topic, BrokerError> {
-        let catalog = self.catalog();
-        let topic = catalog
-            .topics
-            .get(name)
-            .ok_or_else(|| BrokerError::TopicNotFound { name: name.into() })?;
-        Ok(topic_view(
-            topic,
-            catalog.routes.get(name).map_or(0, |r| r.routes.len()),
-        ))
-    }
-
-    /// Deletes a topic and its subscriptions; queues and their messages stay.
-    pub async fn delete_topic(&self, name: &str) -> Result<(), BrokerError> {
-        let _admin = self.admin.lock().await;
-        let subscriptions: Vec<String> = {
-            let catalog = self.catalog();
-            if !catalog.topics.contains_key(name) {
-                return Err(BrokerError::TopicNotFound { name: name.into() });
-            }
-            catalog
-                .subscriptions
-                .values()
-                .filter(|s| s.topic == name)
-                .map(|s| s.id.clone())
-                .collect()
-        };
-        let mut ops = vec![Op::DeleteTopic { name: name.into() }];
-        ops.extend(
-            subscriptions
-                .iter()
-                .map(|id| Op::DeleteSubscription { id: id.clone() }),
-        );
-        self.storage.write(ops).await?;
-        let mut catalog = self.catalog_mut();
-        catalog.topics.remove(name);
-        catalog.routes.remove(name);
-        for id in &subscriptions {
-            catalog.subscriptions.remove(id);
-        }
-        Ok(())
-    }
-
     /// Creates a queue.
     pub async fn create_queue(&self, request: CreateQueue) -> Result<Queue, BrokerError> {
         validate_name("queue", &request.name)?;
@@ -245,7 +171,8 @@ impl Broker {
         }
     }
 
-    /// Subscribes a queue to a topic.
+    /// Subscribes a queue to a topic. With `start`, the subscription also gets the topic's
+    /// archived history from that point (see [`Broker::subscribe_from`]).
     pub async fn create_subscription(
         &self,
         request: CreateSubscription,
@@ -285,6 +212,9 @@ impl Broker {
             filter: request.filter,
             created_at_ms: now_ms(),
         };
+        if let Some(start) = request.start {
+            return self.subscribe_from(record, start).await;
+        }
         self.storage
             .write(vec![Op::PutSubscription(record.clone())])
             .await?;
@@ -444,14 +374,6 @@ impl Broker {
     }
 }
 
-fn topic_view(record: &TopicRecord, subscriptions: usize) -> Topic {
-    Topic {
-        name: record.name.clone(),
-        created_at_ms: record.created_at_ms,
-        subscriptions: subscriptions as u64,
-    }
-}
-
 pub(crate) fn queue_view(record: &QueueRecord, stats: Option<QueueStats>) -> Queue {
     Queue {
         name: record.name.clone(),
@@ -465,12 +387,13 @@ pub(crate) fn queue_view(record: &QueueRecord, stats: Option<QueueStats>) -> Que
     }
 }
 
-fn subscription_view(record: &SubscriptionRecord) -> Subscription {
+pub(crate) fn subscription_view(record: &SubscriptionRecord) -> Subscription {
     Subscription {
         id: record.id.clone(),
         topic: record.topic.clone(),
         queue: record.queue.clone(),
         filter: record.filter.clone(),
         created_at_ms: record.created_at_ms,
+        replay: None,
     }
 }

@@ -93,8 +93,10 @@ impl Broker {
             .iter()
             .map(|(text, _)| Receipt::decode(text, handle.id))
             .collect::<Result<Vec<_>, _>>()?;
-        // Catalog first, then the queue: resolve the dead-letter queue and the routes.
+        // Gate, catalog, then the queue: resolve the dead-letter queue and the routes, and
+        // submit under the publish gate (see `publish_gate`) as a publish does.
         let dead_letter_queue = handle.lock().settings.dead_letter_queue.clone();
+        let gate = self.publish_gate.read().expect("publish gate poisoned");
         let (target, plans) = {
             let catalog = self.catalog();
             let target = dead_letter_queue.and_then(|name| catalog.queues.get(&name).cloned());
@@ -108,12 +110,14 @@ impl Broker {
                     (true, routes) => routes.cloned().unwrap_or_default(),
                 };
                 let prepared = self.prepare_all(vec![message], Some(&topic), false)?;
-                let plan = self.plan_store(
-                    &format!("t:{topic}"),
-                    prepared,
-                    &routes.routes,
-                    Some(&routes.index),
-                );
+                let plan = self
+                    .plan_store(
+                        &format!("t:{topic}"),
+                        prepared,
+                        &routes.routes,
+                        Some(&routes.index),
+                    )
+                    .archived_in(routes.archive);
                 plans.push((routes, plan));
             }
             (target, plans)
@@ -179,6 +183,7 @@ impl Broker {
             ops.extend(extra);
             (self.storage.submit(ops), taken)
         };
+        drop(gate);
         let sequence = pending.sequence();
         let results = match pending.wait().await {
             Ok(results) => results,

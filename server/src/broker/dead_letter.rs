@@ -254,7 +254,7 @@ mod tests {
 
     /// A broker whose queue `src` (dead letters to `dlq`) holds one message leased on its
     /// only allowed delivery; returns it with the message id and a time the lease is over.
-    async fn broker_with_a_last_lease(dir: &std::path::Path) -> (Broker, MessageId, u64) {
+    async fn broker_with_a_last_lease(dir: &std::path::Path) -> (Arc<Broker>, MessageId, u64) {
         let broker = Broker::open(&Config::for_data_dir(dir)).unwrap();
         for (name, dlq) in [("dlq", None), ("src", Some("dlq"))] {
             let queue = CreateQueue {

@@ -490,12 +490,7 @@ fn message_view(
     receipt: Option<String>,
     with_state: bool,
 ) -> Message {
-    let (payload, payload_base64) = if body.is_json {
-        let text = String::from_utf8(body.payload).unwrap_or_default();
-        (RawValue::from_string(text).ok(), None)
-    } else {
-        (None, Some(BASE64.encode(&body.payload)))
-    };
+    let (payload, payload_base64) = payload_fields(body.is_json, body.payload);
     Message {
         id: format_id(id),
         receipt,
@@ -508,5 +503,18 @@ fn message_view(
         receive_count: entry.receive_count,
         state: with_state.then(|| entry.state()),
         dead_letter: entry.dead_letter.as_deref().map(dead_letter_view),
+    }
+}
+
+/// A stored payload as the wire shows it: JSON verbatim, or bytes as base64.
+pub(crate) fn payload_fields(
+    is_json: bool,
+    payload: Vec<u8>,
+) -> (Option<Box<RawValue>>, Option<String>) {
+    if is_json {
+        let text = String::from_utf8(payload).unwrap_or_default();
+        (RawValue::from_string(text).ok(), None)
+    } else {
+        (None, Some(BASE64.encode(&payload)))
     }
 }

@@ -139,6 +139,34 @@ pub enum BrokerError {
         /// Why.
         reason: String,
     },
+    /// The topic keeps no archive.
+    #[error(
+        "topic {topic:?} keeps no archive; turn it on with PATCH /v1/topics/{topic} {{\"archive\": {{}}}}"
+    )]
+    ArchiveNotEnabled {
+        /// The topic.
+        topic: String,
+    },
+    /// An archive range or start point is out of bounds.
+    #[error("invalid range: {reason}")]
+    InvalidRange {
+        /// Why.
+        reason: String,
+    },
+    /// No such replay job.
+    #[error("replay {id:?} does not exist")]
+    ReplayNotFound {
+        /// The id asked for.
+        id: String,
+    },
+    /// The replay job has already stopped.
+    #[error("replay {id:?} is not running (it is {state})")]
+    ReplayNotRunning {
+        /// The job.
+        id: String,
+        /// Its state.
+        state: &'static str,
+    },
     /// Storage failed; nothing was acknowledged.
     #[error("storage failed")]
     Storage(#[from] StorageError),
@@ -168,6 +196,10 @@ impl BrokerError {
             BrokerError::ReceiptExpired => "receipt_expired",
             BrokerError::ReceiptMessageGone => "message_not_found",
             BrokerError::InvalidFilter { .. } => "invalid_filter",
+            BrokerError::ArchiveNotEnabled { .. } => "archive_not_enabled",
+            BrokerError::InvalidRange { .. } => "invalid_range",
+            BrokerError::ReplayNotFound { .. } => "replay_not_found",
+            BrokerError::ReplayNotRunning { .. } => "replay_not_running",
             BrokerError::Storage(_) => "internal",
         }
     }

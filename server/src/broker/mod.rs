@@ -2,6 +2,7 @@
 //! HTTP (api), nor redb (storage internals), nor wasm. Every change is decided here, made
 //! durable through [`crate::storage`], and only then reported as done.
 
+mod archive;
 mod catalog;
 mod consume;
 mod dead_letter;
@@ -11,7 +12,9 @@ pub(crate) mod filter;
 mod publish;
 mod queue;
 mod receipt;
+mod replay;
 mod rollback;
+mod topics;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -22,7 +25,9 @@ pub use consume::{BatchOutcome, BatchSummary};
 pub use error::BrokerError;
 
 use crate::config::Config;
-use crate::storage::{MessageId, Op, Storage, SubscriptionRecord, TopicRecord};
+use crate::storage::{
+    ArchiveId, MessageId, Op, ReplayRecord, Storage, SubscriptionRecord, TopicRecord,
+};
 use filter::{Filter, FilterIndex};
 use queue::QueueHandle;
 
@@ -40,11 +45,23 @@ pub const MAX_RECEIVE: u32 = 1000;
 /// The broker: the catalog of topics, queues and subscriptions, each queue's hot state,
 /// and the storage that makes it durable.
 pub struct Broker {
+    /// This broker, for the background tasks it starts (replay jobs).
+    me: std::sync::Weak<Broker>,
     storage: Arc<Storage>,
     catalog: RwLock<Catalog>,
     /// Serializes catalog changes (create, patch, delete) across their durable write.
     admin: tokio::sync::Mutex<()>,
+    /// Publishes hold it shared from taking their routes until their write is submitted;
+    /// a subscription that starts from a past position holds it exclusively while it
+    /// joins the routes and takes its cut-over position, so every publish is either before
+    /// the cut (replayed) or after it (routed live).
+    publish_gate: RwLock<()>,
     next_queue_id: AtomicU64,
+    next_archive_id: AtomicU64,
+    /// Replay jobs by id, as last committed.
+    replays: Mutex<BTreeMap<String, ReplayRecord>>,
+    /// Running replay tasks, awaited at shutdown.
+    replay_tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
     ids: Mutex<ulid::Generator>,
     limits: Limits,
     /// Set when the server shuts down: long polls return at once.
@@ -74,6 +91,8 @@ struct Routes {
     routes: Vec<Route>,
     /// Narrows which routes' filters a publish must evaluate.
     index: FilterIndex,
+    /// The topic's archive, when it is on: every publish is archived there too.
+    archive: Option<ArchiveId>,
 }
 
 struct Route {
@@ -96,14 +115,23 @@ impl Catalog {
             })
             .collect();
         let index = FilterIndex::build(routes.iter().map(|r| r.filter.as_deref()));
-        self.routes
-            .insert(topic.to_string(), Arc::new(Routes { routes, index }));
+        let archive = self
+            .topics
+            .get(topic)
+            .and_then(|t| t.archive.and(t.archive_id));
+        let routes = Routes {
+            routes,
+            index,
+            archive,
+        };
+        self.routes.insert(topic.to_string(), Arc::new(routes));
     }
 }
 
 impl Broker {
     /// Opens storage under `config.data_dir` and rebuilds every queue's state (blocking).
-    pub fn open(config: &Config) -> Result<Self, BrokerError> {
+    /// Replay jobs that were running wait for [`Broker::resume_replays`].
+    pub fn open(config: &Config) -> Result<Arc<Self>, BrokerError> {
         let (storage, recovered) = Storage::open(&config.data_dir, config.max_group_commit)?;
         let now = now_ms();
         let mut catalog = Catalog::default();
@@ -139,11 +167,21 @@ impl Broker {
             messages = restored,
             "recovered state"
         );
-        Ok(Self {
+        let replays = recovered
+            .replays
+            .into_iter()
+            .map(|r| (r.id.clone(), r))
+            .collect();
+        Ok(Arc::new_cyclic(|me| Self {
+            me: me.clone(),
             storage: Arc::new(storage),
             catalog: RwLock::new(catalog),
             admin: tokio::sync::Mutex::new(()),
+            publish_gate: RwLock::new(()),
             next_queue_id: AtomicU64::new(recovered.next_queue_id.max(1)),
+            next_archive_id: AtomicU64::new(recovered.next_archive_id.max(1)),
+            replays: Mutex::new(replays),
+            replay_tasks: Mutex::new(Vec::new()),
             ids: Mutex::new(ulid::Generator::new()),
             limits: Limits {
                 max_message_bytes: config.max_message_bytes,
@@ -152,7 +190,7 @@ impl Broker {
                 status_retention_ms: config.status_retention_ms,
             },
             closing: AtomicBool::new(false),
-        })
+        }))
     }
 
     /// Ends every long poll now and makes new ones return at once.
@@ -238,6 +276,7 @@ pub async fn housekeeping(broker: Arc<Broker>) {
         }
         if now.saturating_sub(last_retention) >= 1000 {
             last_retention = now;
+            broker.trim_archives(now).await;
             for queue in broker.queues() {
                 if let Err(error) = broker.drop_expired(&queue, now).await {
                     tracing::warn!(%error, queue = %queue.name, "retention sweep failed");
@@ -326,7 +365,7 @@ mod tests {
     async fn a_fanned_out_payload_is_stored_once_and_deleted_with_its_last_copy() {
         let dir = tempfile::tempdir().unwrap();
         let broker = Broker::open(&Config::for_data_dir(dir.path())).unwrap();
-        broker.create_topic("t").await.unwrap();
+        broker.create_topic("t", None).await.unwrap();
         for name in ["a", "b", "c"] {
             let queue = switchyard_client::CreateQueue {
                 name: name.into(),
@@ -337,6 +376,7 @@ mod tests {
                 topic: "t".into(),
                 queue: name.into(),
                 filter: None,
+                start: None,
             };
             broker.create_subscription(subscription).await.unwrap();
         }

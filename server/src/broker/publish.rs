@@ -13,7 +13,7 @@ use super::filter::{Envelope, FilterIndex};
 use super::queue::QueueHandle;
 use super::{Broker, BrokerError, MAX_DELAY_MS, Route, format_id, now_ms};
 use crate::storage::{
-    DedupEntry, DeliveryRecord, EncodedMessage, MessageId, Op, OpOutcome, StoredMessage,
+    ArchiveId, DedupEntry, DeliveryRecord, EncodedMessage, MessageId, Op, OpOutcome, StoredMessage,
 };
 
 const MAX_ATTRIBUTES: usize = 64;
@@ -30,23 +30,33 @@ pub(super) struct Prepared {
 
 impl Broker {
     /// Publishes messages to a topic; returns their ids, in order, once durable. A message
-    /// whose dedup id was seen within the dedup window gets the first message's id.
+    /// whose dedup id was seen within the dedup window gets the first message's id. When
+    /// the topic keeps an archive, each message is archived in the same write.
     pub async fn publish(
         &self,
         topic: &str,
         messages: Vec<PublishMessage>,
         batch: bool,
     ) -> Result<Vec<String>, BrokerError> {
-        let routes = {
-            let catalog = self.catalog();
-            if !catalog.topics.contains_key(topic) {
-                return Err(BrokerError::TopicNotFound { name: topic.into() });
-            }
-            catalog.routes.get(topic).cloned().unwrap_or_default()
-        };
+        if !self.catalog().topics.contains_key(topic) {
+            return Err(BrokerError::TopicNotFound { name: topic.into() });
+        }
         let prepared = self.prepare_all(messages, Some(topic), batch)?;
         let scope = format!("t:{topic}");
-        self.store(&scope, prepared, &routes.routes, Some(&routes.index))
+        let (plan, pending) = {
+            // Routes are taken and the write submitted under the gate (see `publish_gate`).
+            let _gate = self.publish_gate.read().expect("publish gate poisoned");
+            let routes = self.catalog().routes.get(topic).cloned();
+            let Some(routes) = routes else {
+                return Err(BrokerError::TopicNotFound { name: topic.into() });
+            };
+            let plan = self.plan_store(&scope, prepared, &routes.routes, Some(&routes.index));
+            let (ops, plan) = plan.archived_in(routes.archive).take_ops();
+            (plan, self.storage.submit(ops))
+        };
+        let sequence = pending.sequence();
+        pending
+            .then(move |result| Ok(plan.finish(&result?, sequence)))
             .await
     }
 
@@ -279,6 +289,7 @@ impl Broker {
                     now_ms: now,
                     expires_at_ms: now + self.limits.dedup_window_ms,
                 }),
+                archive: None,
             });
             copies.push(targets);
         }
@@ -309,6 +320,18 @@ pub(super) struct StorePlan {
 }
 
 impl StorePlan {
+    /// The same plan, each message also archived in `archive` (when the topic keeps one).
+    pub(super) fn archived_in(mut self, archive: Option<ArchiveId>) -> Self {
+        if let Some(archive) = archive {
+            for op in &mut self.ops {
+                if let Op::PutMessage { archive: slot, .. } = op {
+                    *slot = Some(archive);
+                }
+            }
+        }
+        self
+    }
+
     /// The storage ops to write (one per message), and the plan without them.
     pub(super) fn take_ops(mut self) -> (Vec<Op>, Self) {
         (std::mem::take(&mut self.ops), self)

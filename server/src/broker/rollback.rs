@@ -84,7 +84,7 @@ mod tests {
     use crate::config::Config;
 
     /// A broker with one ready message in queue `q`.
-    async fn broker_with_a_message(dir: &std::path::Path) -> Broker {
+    async fn broker_with_a_message(dir: &std::path::Path) -> std::sync::Arc<Broker> {
         let broker = Broker::open(&Config::for_data_dir(dir)).unwrap();
         let queue = CreateQueue {
             name: "q".into(),

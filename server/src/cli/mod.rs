@@ -2,6 +2,7 @@
 //! every other subcommand is a client of the REST API through `switchyard_client::Client`
 //! and never reaches into the broker or storage.
 
+mod archive;
 mod bench;
 mod compose;
 mod messages;
@@ -64,6 +65,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Message(args) => messages::message(&client, out, args).await,
         Command::Plugin(command) => plugins::plugin(&client, out, command).await,
         Command::Consumer(command) => plugins::consumer(&client, out, command).await,
+        Command::Replay(command) => archive::replay(&client, out, command).await,
         Command::Bench(args) => bench::run(&client, out, args).await,
     }
 }
@@ -157,6 +159,9 @@ enum Command {
     /// Consumers: run a plugin on a queue's messages.
     #[command(subcommand)]
     Consumer(plugins::ConsumerCommand),
+    /// Replay a topic's archive into a queue; list, show and cancel replay jobs.
+    #[command(subcommand)]
+    Replay(archive::ReplayCommand),
     /// Benchmark a running server: batched, single-message and serial publishes.
     Bench(bench::BenchArgs),
 }
@@ -182,12 +187,35 @@ struct ServeArgs {
 
 #[derive(Debug, Subcommand)]
 enum TopicCommand {
-    /// Create a topic.
-    Create { name: String },
+    /// Create a topic, optionally with an archive.
+    Create {
+        name: String,
+        #[command(flatten)]
+        archive: archive::ArchiveArgs,
+    },
     /// List topics.
     List,
-    /// Show one topic.
+    /// Show one topic, with its archive's stats.
     Get { name: String },
+    /// Turn a topic's archive on, change its retention, or turn it off.
+    Update {
+        name: String,
+        #[command(flatten)]
+        archive: archive::ArchiveArgs,
+        /// Turn the archive off (what it holds is dropped).
+        #[arg(long)]
+        no_archive: bool,
+    },
+    /// Test a draft filter against the topic's newest archived messages (changes nothing).
+    Preview {
+        topic: String,
+        /// The draft pattern (JSON).
+        #[arg(long, value_name = "JSON")]
+        filter: String,
+        /// How many of the newest archived messages to test (default 100, at most 10000).
+        #[arg(long, value_name = "N")]
+        limit: Option<u32>,
+    },
     /// Delete a topic and its subscriptions (queues and their messages stay).
     Delete { name: String },
 }
@@ -268,6 +296,9 @@ enum SubCommand {
         /// A filter pattern (JSON) over {"payload", "attributes", "key"}.
         #[arg(long, value_name = "JSON")]
         filter: Option<String>,
+        /// Also copy the topic's archived history from this point (a replay job).
+        #[command(flatten)]
+        start: archive::FromArgs,
     },
     /// List subscriptions.
     List {

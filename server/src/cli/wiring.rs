@@ -3,8 +3,12 @@
 
 use anyhow::bail;
 use serde_json::json;
-use switchyard_client::{Client, CreateQueue, PatchQueue, Queue, SubscriptionList, TopicList};
+use switchyard_client::{
+    Client, CreateQueue, CreateSubscription, PatchQueue, PatchTopic, Queue, SubscriptionList,
+    TopicList,
+};
 
+use super::archive;
 use super::compose;
 use super::output::{self, Output, Table};
 use super::{QueueCommand, QueueSettings, SubCommand, TopicCommand};
@@ -15,13 +19,50 @@ pub(super) async fn topic(
     command: TopicCommand,
 ) -> anyhow::Result<()> {
     match command {
-        TopicCommand::Create { name } => {
-            let topic = client.create_topic(&name).await?;
+        TopicCommand::Create { name, archive } => {
+            let topic = match archive.settings() {
+                Some(settings) => client.create_archived_topic(&name, settings).await?,
+                None => client.create_topic(&name).await?,
+            };
             if out.json {
                 return out.print_json(&topic);
             }
-            println!("created topic {}", topic.name);
+            let with = if topic.archive.is_some() {
+                " with an archive"
+            } else {
+                ""
+            };
+            println!("created topic {}{with}", topic.name);
         }
+        TopicCommand::Update {
+            name,
+            archive,
+            no_archive,
+        } => {
+            archive::check_no_archive(&archive, no_archive)?;
+            let patch = match (archive.settings(), no_archive) {
+                (_, true) => PatchTopic {
+                    archive: Some(None),
+                },
+                (Some(settings), false) => PatchTopic {
+                    archive: Some(Some(settings)),
+                },
+                (None, false) => bail!(
+                    "give --archive, --archive-max-age-ms, --archive-max-bytes or --no-archive"
+                ),
+            };
+            let topic = client.patch_topic(&name, &patch).await?;
+            if out.json {
+                return out.print_json(&topic);
+            }
+            let state = if topic.archive.is_some() { "on" } else { "off" };
+            println!("updated topic {name}: archive {state}");
+        }
+        TopicCommand::Preview {
+            topic,
+            filter,
+            limit,
+        } => archive::preview(client, out, &topic, &filter, limit).await?,
         TopicCommand::List => {
             let topics = client.list_topics().await?;
             if out.json {
@@ -39,11 +80,13 @@ pub(super) async fn topic(
             if out.json {
                 return out.print_json(&topic);
             }
-            output::print_fields(&[
+            let mut lines = vec![
                 ("name", topic.name.clone()),
                 ("subscriptions", topic.subscriptions.to_string()),
                 ("created", output::time_and_relative(topic.created_at_ms)),
-            ]);
+            ];
+            lines.extend(archive::archive_fields(&topic));
+            output::print_fields(&lines);
         }
         TopicCommand::Delete { name } => {
             client.delete_topic(&name).await?;
@@ -270,9 +313,15 @@ pub(super) async fn subscription(
             topic,
             queue,
             filter,
+            start,
         } => {
-            let filter = filter.as_deref().map(compose::parse_filter).transpose()?;
-            let subscription = client.subscribe(&topic, &queue, filter).await?;
+            let request = CreateSubscription {
+                topic,
+                queue,
+                filter: filter.as_deref().map(compose::parse_filter).transpose()?,
+                start: start.point(),
+            };
+            let subscription = client.create_subscription(&request).await?;
             if out.json {
                 return out.print_json(&subscription);
             }
@@ -280,6 +329,11 @@ pub(super) async fn subscription(
                 "created subscription {} ({} -> {})",
                 subscription.id, subscription.topic, subscription.queue
             );
+            if let Some(replay) = &subscription.replay {
+                println!(
+                    "its history is copied by replay {replay} (switchyard replay show {replay})"
+                );
+            }
         }
         SubCommand::List { topic } => {
             let mut subscriptions = client.list_subscriptions().await?;

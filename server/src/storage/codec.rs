@@ -52,6 +52,14 @@ pub(crate) fn encode_message(message: &StoredMessage) -> Vec<u8> {
     out
 }
 
+/// The publish time of an encoded message (0 if the encoding is short).
+pub(crate) fn published_at_ms(bytes: &[u8]) -> u64 {
+    bytes
+        .get(2..10)
+        .and_then(|b| b.try_into().ok())
+        .map_or(0, u64::from_be_bytes)
+}
+
 pub(crate) fn decode_message(bytes: &[u8]) -> Result<StoredMessage, StorageError> {
     let mut reader = Reader { bytes, at: 0 };
     let format = reader.u8()?;

@@ -2,25 +2,30 @@
 //! change with group commit ([`writer`]); reads use their own read transactions and are
 //! blocking (call them off the async runtime).
 
+mod archive;
 mod codec;
 mod pending;
 mod plugins;
 #[cfg(test)]
 mod power_loss_tests;
+mod records;
 mod tables;
 mod writer;
 #[cfg(test)]
 mod writer_tests;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 
 use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata};
-use serde::{Deserialize, Serialize};
 
+pub use archive::{ArchiveHead, ArchiveId, ArchivedMessage};
 pub use pending::PendingWrite;
 pub use plugins::{ConsumerRecord, PluginOp, PluginRecord, PluginVersionRecord, RecoveredPlugins};
+pub use records::*;
+/// Where a replay job is (the wire's states are stored as they are).
+pub use switchyard_client::ReplayState;
 pub use writer::{DedupEntry, EncodedMessage, Op, OpOutcome, WriteCounters};
 
 /// A message id: a ULID as a number (its top 48 bits are the publish time in ms).
@@ -66,138 +71,6 @@ impl std::hash::Hasher for IdHasher {
 /// A queue's internal id; a re-created queue gets a new one.
 pub type QueueId = u64;
 
-/// A topic as stored.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct TopicRecord {
-    /// Its name.
-    pub name: String,
-    /// Unix ms.
-    pub created_at_ms: u64,
-}
-
-/// A queue's settings as stored.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct QueueRecord {
-    /// Internal id (deliveries are keyed by it).
-    pub id: QueueId,
-    /// Its name.
-    pub name: String,
-    /// Lease length.
-    pub visibility_timeout_ms: u64,
-    /// Deliveries before dead-lettering.
-    pub max_receive_count: Option<u32>,
-    /// Name of the dead-letter queue.
-    pub dead_letter_queue: Option<String>,
-    /// Delay of new messages.
-    pub delay_ms: u64,
-    /// How long messages are kept.
-    pub retention_ms: u64,
-    /// Unix ms.
-    pub created_at_ms: u64,
-}
-
-/// A subscription as stored.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct SubscriptionRecord {
-    /// Its id.
-    pub id: String,
-    /// The topic.
-    pub topic: String,
-    /// The queue.
-    pub queue: String,
-    /// The filter pattern, as given.
-    pub filter: Option<serde_json::Value>,
-    /// Unix ms.
-    pub created_at_ms: u64,
-}
-
-/// A message body, stored once per publish.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StoredMessage {
-    /// The topic it was published to (none for a direct send).
-    pub topic: Option<String>,
-    /// Its key.
-    pub key: Option<String>,
-    /// Its attributes.
-    pub attributes: BTreeMap<String, String>,
-    /// Unix ms.
-    pub published_at_ms: u64,
-    /// Whether the payload is JSON text.
-    pub is_json: bool,
-    /// The payload.
-    pub payload: Vec<u8>,
-}
-
-/// One queue's copy of a message.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DeliveryRecord {
-    /// Invisible until then (delay, nack delay, or lease end when `leased`).
-    pub visible_at_ms: u64,
-    /// Deliveries so far from this queue (dead-lettering and redrive start it again).
-    pub receive_count: u32,
-    /// Leases of this message so far, carried along when it is dead-lettered or redriven
-    /// and never reset: a receipt names the lease it came from, so a receipt from before
-    /// a dead-letter and redrive cannot settle a later delivery.
-    pub leases: u32,
-    /// Leased to a receiver until `visible_at_ms`.
-    pub leased: bool,
-    /// First delivery from this queue.
-    pub first_received_at_ms: Option<u64>,
-    /// Set when it was dead-lettered into this queue.
-    pub dead_letter: Option<Box<DeadLetterRecord>>,
-}
-
-/// How a message came to a dead-letter queue.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct DeadLetterRecord {
-    /// The queue it came from.
-    pub source_queue: String,
-    /// The reason, in words.
-    pub reason: String,
-    /// Deliveries from the source queue.
-    pub receive_count: u32,
-    /// First delivery from the source queue.
-    pub first_received_at_ms: Option<u64>,
-    /// Unix ms.
-    pub dead_lettered_at_ms: u64,
-}
-
-/// How a message copy left its queue, as message status remembers it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[repr(u8)]
-pub enum Settled {
-    /// A receiver acked it.
-    Acked = 1,
-    /// It outlived the queue's retention.
-    Expired = 2,
-    /// Its consumer dead-lettered it and the queue has no dead-letter queue.
-    Discarded = 3,
-}
-
-impl Settled {
-    fn from_byte(byte: u8) -> Option<Self> {
-        match byte {
-            1 => Some(Settled::Acked),
-            2 => Some(Settled::Expired),
-            3 => Some(Settled::Discarded),
-            _ => None,
-        }
-    }
-}
-
-/// One remembered settlement of a message.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Settlement {
-    /// The queue (by id; it may have been deleted since).
-    pub queue: QueueId,
-    /// How.
-    pub outcome: Settled,
-    /// When (Unix ms).
-    pub at_ms: u64,
-    /// Deliveries it had.
-    pub receive_count: u32,
-}
-
 /// Everything read back at start.
 #[derive(Debug, Default)]
 pub struct Recovered {
@@ -207,10 +80,14 @@ pub struct Recovered {
     pub queues: Vec<QueueRecord>,
     /// All subscriptions.
     pub subscriptions: Vec<SubscriptionRecord>,
+    /// All replay jobs.
+    pub replays: Vec<ReplayRecord>,
     /// Every delivery, by queue.
     pub deliveries: HashMap<QueueId, Vec<(MessageId, DeliveryRecord)>>,
     /// The next free queue id.
     pub next_queue_id: QueueId,
+    /// The next free archive id.
+    pub next_archive_id: ArchiveId,
 }
 
 /// What can go wrong in storage.
@@ -280,6 +157,7 @@ pub struct Storage {
     db: RwLock<Option<Arc<Database>>>,
     writer: RwLock<Option<writer::Writer>>,
     counters: Arc<WriteCounters>,
+    archive_heads: archive::SharedHeads,
 }
 
 const DB_FILE: &str = "switchyard.redb";
@@ -308,21 +186,24 @@ impl Storage {
         max_group_commit: usize,
     ) -> Result<(Self, Recovered), StorageError> {
         init_schema(&db)?;
-        let (recovered, refcounts) = recover(&db)?;
+        let (recovered, refcounts, heads) = recover(&db)?;
         let db = Arc::new(db);
         let live_queues = recovered.queues.iter().map(|q| q.id).collect();
         let counters = Arc::new(WriteCounters::default());
+        let archive_heads = Arc::new(RwLock::new(heads));
         let writer = writer::Writer::start(
             db.clone(),
             max_group_commit,
             refcounts,
             live_queues,
+            archive_heads.clone(),
             counters.clone(),
         );
         let storage = Storage {
             db: RwLock::new(Some(db)),
             writer: RwLock::new(Some(writer)),
             counters,
+            archive_heads,
         };
         Ok((storage, recovered))
     }
@@ -446,21 +327,26 @@ fn init_schema(db: &Database) -> Result<(), StorageError> {
         txn.open_table(tables::DELIVERIES)?;
         txn.open_table(tables::DEDUP)?;
         txn.open_table(tables::SETTLED)?;
+        txn.open_table(tables::ARCHIVE)?;
+        txn.open_table(tables::ARCHIVE_HEADS)?;
+        txn.open_table(tables::REPLAYS)?;
     }
     plugins::create_tables(&txn)?;
     txn.commit()?;
     Ok(())
 }
 
-fn recover(db: &Database) -> Result<(Recovered, RefCounts), StorageError> {
+type RecoveredHeads = HashMap<ArchiveId, ArchiveHead>;
+
+fn recover(db: &Database) -> Result<(Recovered, RefCounts, RecoveredHeads), StorageError> {
     let txn = db.begin_read()?;
+    let meta = txn.open_table(tables::META)?;
     let mut recovered = Recovered {
-        next_queue_id: txn
-            .open_table(tables::META)?
-            .get("next_queue_id")?
-            .map_or(1, |v| v.value()),
+        next_queue_id: meta.get("next_queue_id")?.map_or(1, |v| v.value()),
+        next_archive_id: meta.get("next_archive_id")?.map_or(1, |v| v.value()),
         ..Recovered::default()
     };
+    recovered.replays = read_json(&txn.open_table(tables::REPLAYS)?)?;
     recovered.topics = read_json(&txn.open_table(tables::TOPICS)?)?;
     recovered.queues = read_json(&txn.open_table(tables::QUEUES)?)?;
     recovered.subscriptions = read_json(&txn.open_table(tables::SUBSCRIPTIONS)?)?;
@@ -479,7 +365,12 @@ fn recover(db: &Database) -> Result<(Recovered, RefCounts), StorageError> {
         let count = refcounts.entry(id).or_default();
         *count = count.saturating_add(1);
     }
-    Ok((recovered, refcounts))
+    let heads = archive::recover_heads(
+        &txn.open_table(tables::ARCHIVE)?,
+        &txn.open_table(tables::ARCHIVE_HEADS)?,
+        |id| *refcounts.entry(id).or_default() += 1,
+    )?;
+    Ok((recovered, refcounts, heads))
 }
 
 fn read_json<T: serde::de::DeserializeOwned>(

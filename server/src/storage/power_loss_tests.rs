@@ -161,6 +161,7 @@ pub(super) fn publish(id: MessageId, queues: &[QueueId]) -> Op {
             })
             .collect(),
         dedup: None,
+        archive: None,
     }
 }
 

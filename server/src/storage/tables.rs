@@ -8,7 +8,7 @@ use super::{MessageId, QueueId};
 /// Bump when the on-disk layout changes incompatibly.
 pub(crate) const SCHEMA_VERSION: u64 = 1;
 
-/// `schema_version`, `next_queue_id`.
+/// `schema_version`, `next_queue_id`, `next_archive_id`.
 pub(crate) const META: TableDefinition<'_, &str, u64> = TableDefinition::new("meta");
 /// Topic name → JSON [`super::TopicRecord`].
 pub(crate) const TOPICS: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("topics");
@@ -26,6 +26,15 @@ pub(crate) const DELIVERIES: TableDefinition<'_, &[u8; 24], &[u8]> =
 /// (ms), receive count. Kept for a while so that message status can say "acked".
 pub(crate) const SETTLED: TableDefinition<'_, &[u8; 24], &[u8; 13]> =
     TableDefinition::new("settled");
+/// (archive id, position) → (message id, archive time, stored size): see [`super::archive`].
+pub(crate) const ARCHIVE: TableDefinition<'_, &[u8; 16], &[u8; 28]> =
+    TableDefinition::new("archive");
+/// Archive id → (next position, last archive time), so positions never repeat, even after
+/// retention emptied an archive.
+pub(crate) const ARCHIVE_HEADS: TableDefinition<'_, u64, &[u8; 16]> =
+    TableDefinition::new("archive_heads");
+/// Replay job id → JSON [`super::ReplayRecord`].
+pub(crate) const REPLAYS: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("replays");
 /// `<scope>\0<dedup id>` → (message id, expires at ms).
 pub(crate) const DEDUP: TableDefinition<'_, &str, &[u8; 24]> = TableDefinition::new("dedup");
 

@@ -300,3 +300,86 @@ async fn serve_refuses_an_out_of_range_setting_and_names_it() -> anyhow::Result<
     );
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cli_replays_an_archive_with_progress_and_previews_a_filter() -> anyhow::Result<()> {
+    let server = TestServer::start().await?;
+    let url = server.url();
+    let topic = run_json(
+        url,
+        &[
+            "topic",
+            "create",
+            "events",
+            "--archive-max-bytes",
+            "1000000",
+        ],
+    )
+    .await?;
+    assert_eq!(topic["archive"]["max_bytes"], 1_000_000);
+    run_json(url, &["queue", "create", "copies"]).await?;
+    for n in 0..6 {
+        let payload = json!({ "n": n }).to_string();
+        run_json(url, &["publish", "events", &payload]).await?;
+    }
+    let shown = run_json(url, &["topic", "get", "events"]).await?;
+    assert_eq!(shown["archive_stats"]["messages"], 6);
+
+    let preview = run_json(
+        url,
+        &[
+            "topic",
+            "preview",
+            "events",
+            "--filter",
+            r#"{"payload":{"n":[{"numeric":[">=",4]}]}}"#,
+        ],
+    )
+    .await?;
+    assert_eq!(
+        (preview["scanned"].as_u64(), preview["matched"].as_u64()),
+        (Some(6), Some(2))
+    );
+
+    let job = run_json(
+        url,
+        &[
+            "replay",
+            "start",
+            "events",
+            "--queue",
+            "copies",
+            "--from-position",
+            "2",
+            "--to-position",
+            "5",
+        ],
+    )
+    .await?;
+    assert_eq!(
+        job["state"], "done",
+        "start follows the job to its end: {job}"
+    );
+    assert_eq!(
+        (job["scanned"].as_u64(), job["total"].as_u64()),
+        (Some(3), Some(3))
+    );
+    let id = job["id"].as_str().expect("id").to_string();
+    let listed = run_json(url, &["replay", "list"]).await?;
+    assert_eq!(listed["replays"][0]["id"], id.as_str());
+
+    // Without --json the progress bar goes to stderr and the summary to stdout.
+    let output = run(url, &["replay", "start", "events", "--queue", "copies"]).await?;
+    assert!(output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("100%") && stderr.contains("6/6 scanned"),
+        "{stderr}"
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("done"), "{stdout}");
+    let cancel = run(url, &["replay", "cancel", &id]).await?;
+    assert!(!cancel.status.success());
+    assert!(String::from_utf8_lossy(&cancel.stderr).contains("replay_not_running"));
+    Ok(())
+}

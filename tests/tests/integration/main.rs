@@ -1,6 +1,7 @@
 //! Switchyard's integration tests: the real server over real HTTP, through the harness in
 //! `switchyard_tests`. One binary; one module per area of behaviour.
 
+mod archive;
 mod bad_input;
 mod cli;
 mod crash;

@@ -44,6 +44,10 @@ pub(super) struct BenchArgs {
     /// Most messages one run publishes; it ends early when they are all sent.
     #[arg(long, default_value_t = 2_000_000, value_name = "N")]
     max_messages: u64,
+    /// Give the bench topic an archive (kept until the topic is deleted), to measure
+    /// publishing with archiving on.
+    #[arg(long)]
+    archive: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -80,9 +84,10 @@ pub(super) async fn run(client: &Client, out: Output, args: BenchArgs) -> anyhow
         stop: stop.clone(),
     };
     let name = format!("bench-{}", ulid::Ulid::new().to_string().to_lowercase());
-    create_fixture(client, &name).await?;
+    create_fixture(client, &name, args.archive).await?;
     eprintln!(
-        "bench: topic and queue {name} on {}, {} s per run",
+        "bench: topic{} and queue {name} on {}, {} s per run",
+        if args.archive { " (archived)" } else { "" },
         client.base_url(),
         args.seconds
     );
@@ -176,11 +181,14 @@ async fn stop_on_ctrl_c(stop: Arc<AtomicBool>) {
     }
 }
 
-async fn create_fixture(client: &Client, name: &str) -> anyhow::Result<()> {
-    client
-        .create_topic(name)
-        .await
-        .with_context(|| format!("cannot create the bench topic {name}"))?;
+async fn create_fixture(client: &Client, name: &str, archive: bool) -> anyhow::Result<()> {
+    let created = if archive {
+        let settings = switchyard_client::ArchiveSettings::default();
+        client.create_archived_topic(name, settings).await
+    } else {
+        client.create_topic(name).await
+    };
+    created.with_context(|| format!("cannot create the bench topic {name}"))?;
     let queue = CreateQueue {
         name: name.to_string(),
         ..CreateQueue::default()

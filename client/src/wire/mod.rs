@@ -8,6 +8,13 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
+mod archive;
+mod receiving;
+mod status;
+pub use archive::*;
+pub use receiving::*;
+pub use status::*;
+
 /// Message attributes: string keys to string values, kept sorted.
 pub type Attributes = BTreeMap<String, String>;
 
@@ -35,6 +42,23 @@ pub struct ErrorDetail {
 pub struct CreateTopic {
     /// `[A-Za-z0-9._-]{1,128}`.
     pub name: String,
+    /// Keep an archive of every publish (off when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub archive: Option<ArchiveSettings>,
+}
+
+/// `PATCH /v1/topics/{t}`: `archive` turns the archive on or changes its retention;
+/// `archive: null` turns it off (what it holds is dropped).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PatchTopic {
+    /// `Some(None)` (JSON `null`) turns the archive off.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "double_option"
+    )]
+    pub archive: Option<Option<ArchiveSettings>>,
 }
 
 /// A topic as the API shows it.
@@ -47,6 +71,12 @@ pub struct Topic {
     /// Queues subscribed to it.
     #[serde(default)]
     pub subscriptions: u64,
+    /// The archive's retention, when the archive is on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub archive: Option<ArchiveSettings>,
+    /// What the archive holds, when the topic has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub archive_stats: Option<ArchiveStats>,
 }
 
 /// `GET /v1/topics`.
@@ -164,6 +194,11 @@ pub struct CreateSubscription {
     /// An optional pattern over `{"payload": .., "attributes": {..}, "key": ..}`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub filter: Option<serde_json::Value>,
+    /// Start from this past point of the topic's archive: the subscription takes every
+    /// publish from now on, and a replay job copies the archived history before it
+    /// (through the filter) into the queue, with no gap and no duplicate between the two.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start: Option<ArchivePoint>,
 }
 
 /// `PATCH /v1/subscriptions/{id}`: replace the filter (`null` removes it).
@@ -187,6 +222,9 @@ pub struct Subscription {
     pub filter: Option<serde_json::Value>,
     /// When it was created (Unix ms).
     pub created_at_ms: u64,
+    /// On create with `start`: the replay job that copies the history.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replay: Option<String>,
 }
 
 /// `GET /v1/subscriptions`.
@@ -289,253 +327,6 @@ pub struct PublishedBatch {
     pub ids: Vec<String>,
 }
 
-// ---------------------------------------------------------------- receive, ack, nack, extend
-
-/// `POST /v1/queues/{q}/receive`.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ReceiveRequest {
-    /// 1..=1000, default 1.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub max_messages: Option<u32>,
-    /// Long-poll wait when nothing is ready, at most 20 000 ms; default 0.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub wait_ms: Option<u64>,
-    /// Lease length for this receive; default the queue's visibility timeout.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub visibility_timeout_ms: Option<u64>,
-}
-
-/// Why and how a message reached a dead-letter queue.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct DeadLetterInfo {
-    /// The queue it came from.
-    pub source_queue: String,
-    /// The reason, in words.
-    pub reason: String,
-    /// How many times it had been delivered from the source queue.
-    pub receive_count: u32,
-    /// First delivery from the source queue (Unix ms).
-    pub first_received_at_ms: Option<u64>,
-    /// When it was dead-lettered (Unix ms).
-    pub dead_lettered_at_ms: u64,
-}
-
-/// A message handed out by `receive` (with a receipt) or by peek (without).
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Message {
-    /// The message id (a ULID).
-    pub id: String,
-    /// Receipt for ack / nack / extend; only on receive.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub receipt: Option<String>,
-    /// The payload, when it was published as JSON.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub payload: Option<Box<RawValue>>,
-    /// The payload, when it was published as bytes.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub payload_base64: Option<String>,
-    /// String attributes.
-    #[serde(default)]
-    pub attributes: Attributes,
-    /// The key, if any.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub key: Option<String>,
-    /// The topic it was published to (none for a direct send).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub topic: Option<String>,
-    /// When it was published (Unix ms).
-    pub published_at_ms: u64,
-    /// Deliveries so far, this one included.
-    pub receive_count: u32,
-    /// Its state in the queue (peek only): `ready`, `delayed` or `in_flight`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub state: Option<DeliveryState>,
-    /// Set when the message was dead-lettered into this queue.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub dead_letter: Option<DeadLetterInfo>,
-}
-
-impl Message {
-    /// The payload as bytes, whichever way it was published.
-    pub fn payload_bytes(&self) -> Result<Vec<u8>, base64::DecodeError> {
-        match (&self.payload, &self.payload_base64) {
-            (Some(json), _) => Ok(json.get().as_bytes().to_vec()),
-            (None, Some(b64)) => BASE64.decode(b64),
-            (None, None) => Ok(Vec::new()),
-        }
-    }
-
-    /// The JSON payload, parsed.
-    pub fn payload_json<T: serde::de::DeserializeOwned>(&self) -> Option<serde_json::Result<T>> {
-        self.payload
-            .as_ref()
-            .map(|raw| serde_json::from_str(raw.get()))
-    }
-}
-
-/// `200` answer to receive.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct ReceiveResponse {
-    /// Up to `max_messages` messages, each with a receipt.
-    pub messages: Vec<Message>,
-}
-
-/// `POST /v1/queues/{q}/ack`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct AckRequest {
-    /// Receipts from receive.
-    pub receipts: Vec<String>,
-}
-
-/// A receipt that could not be acked, nacked or extended.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ReceiptFailure {
-    /// The receipt as given.
-    pub receipt: String,
-    /// `receipt_expired` (the lease ended; the message may be redelivered) or
-    /// `message_not_found` (acked or deleted meanwhile).
-    pub code: String,
-    /// In words.
-    pub message: String,
-}
-
-/// `200` answer to ack.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct AckResponse {
-    /// How many were acked (deleted).
-    pub acked: u64,
-    /// The receipts that were not.
-    pub failed: Vec<ReceiptFailure>,
-}
-
-/// `POST /v1/queues/{q}/nack`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct NackRequest {
-    /// Receipts from receive.
-    pub receipts: Vec<String>,
-    /// Delay before the messages become visible again; default 0, at most 12 h.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub delay_ms: Option<u64>,
-}
-
-/// `200` answer to nack.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct NackResponse {
-    /// How many were returned to the queue.
-    pub nacked: u64,
-    /// The receipts that were not.
-    pub failed: Vec<ReceiptFailure>,
-}
-
-/// `POST /v1/queues/{q}/extend`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ExtendRequest {
-    /// A receipt from receive.
-    pub receipt: String,
-    /// The new lease length, counted from now; at most 12 h.
-    pub visibility_timeout_ms: u64,
-}
-
-/// `200` answer to extend.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct ExtendResponse {
-    /// When the lease now ends (Unix ms).
-    pub visible_at_ms: u64,
-}
-
-/// `200` answer to purge.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct PurgeResponse {
-    /// How many messages were deleted.
-    pub purged: u64,
-}
-
-/// `POST /v1/queues/{q}/redrive`: move ready dead letters back where they came from.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RedriveRequest {
-    /// Move every ready message here instead of to its source queue.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub destination: Option<String>,
-    /// Move at most this many.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub max_messages: Option<u32>,
-}
-
-/// `200` answer to redrive.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct RedriveResponse {
-    /// Messages moved (as new deliveries: receive count 0).
-    pub moved: u64,
-    /// Ready messages left in place: no source queue recorded, or it no longer exists.
-    pub skipped: u64,
-}
-
-/// `GET /v1/queues/{q}/messages`: browse without leasing.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct PeekResponse {
-    /// Messages in id (publish) order, without receipts.
-    pub messages: Vec<Message>,
-}
-
-// ---------------------------------------------------------------- message status
-
-/// Where a message is in one queue.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum DeliveryState {
-    /// Visible, waiting to be received.
-    Ready,
-    /// Not yet visible.
-    Delayed,
-    /// Leased to a receiver.
-    InFlight,
-    /// Acked: it left the queue (message status only).
-    Acked,
-    /// Past the queue's retention: it left the queue (message status only).
-    Expired,
-    /// Dead-lettered by its consumer in a queue without a dead-letter queue: dropped
-    /// (message status only).
-    Discarded,
-}
-
-/// One queue's copy of a message.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Delivery {
-    /// The queue.
-    pub queue: String,
-    /// The state there.
-    pub state: DeliveryState,
-    /// Deliveries so far.
-    pub receive_count: u32,
-    /// When it becomes (or became) visible (Unix ms).
-    pub visible_at_ms: u64,
-    /// When it was acked or expired (Unix ms).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub settled_at_ms: Option<u64>,
-    /// Set when it was dead-lettered into this queue.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub dead_letter: Option<DeadLetterInfo>,
-}
-
-/// `GET /v1/messages/{id}`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct MessageStatus {
-    /// The message id.
-    pub id: String,
-    /// The topic it was published to (none for a direct send, or once every copy is gone).
-    pub topic: Option<String>,
-    /// When it was published (Unix ms).
-    pub published_at_ms: u64,
-    /// Every queue that holds a copy, and those where a copy was acked or expired within
-    /// the status retention (a day by default).
-    pub deliveries: Vec<Delivery>,
-}
-
 /// `GET /healthz`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Health {
@@ -547,8 +338,8 @@ pub struct Health {
 mod double_option {
     use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-    pub(super) fn serialize<S: Serializer>(
-        value: &Option<Option<String>>,
+    pub(super) fn serialize<T: Serialize, S: Serializer>(
+        value: &Option<Option<T>>,
         serializer: S,
     ) -> Result<S::Ok, S::Error> {
         match value {
@@ -557,9 +348,9 @@ mod double_option {
         }
     }
 
-    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
+    pub(super) fn deserialize<'de, T: Deserialize<'de>, D: Deserializer<'de>>(
         deserializer: D,
-    ) -> Result<Option<Option<String>>, D::Error> {
-        Option::<String>::deserialize(deserializer).map(Some)
+    ) -> Result<Option<Option<T>>, D::Error> {
+        Option::<T>::deserialize(deserializer).map(Some)
     }
 }

@@ -1,8 +1,14 @@
 //! The single writer: one thread owns every redb write transaction. It takes every request
 //! waiting (up to a bound), applies them in one transaction, commits durably, and only then
-//! answers each one. Nobody hears "ok" before the commit is on disk.
+//! answers each one. Nobody hears "ok" before the commit is on disk. The ops are defined in
+//! [`ops`]; archive and replay ops are applied in [`archive`].
 
-use std::collections::HashSet;
+mod archive;
+mod ops;
+
+pub use ops::{DedupEntry, EncodedMessage, Op, OpOutcome};
+
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
@@ -11,158 +17,13 @@ use std::thread::JoinHandle;
 use redb::{Database, Durability, ReadableTable, Table, WriteTransaction};
 use tokio::sync::oneshot;
 
-use super::codec::{encode_delivery, encode_message};
+use super::archive::{ArchiveHead, ArchiveId, SharedHeads};
+use super::codec::encode_delivery;
 use super::tables::{
-    self, DEDUP, DELIVERIES, MESSAGES, META, QUEUES, SETTLED, SUBSCRIPTIONS, TOPICS,
+    self, ARCHIVE, ARCHIVE_HEADS, DEDUP, DELIVERIES, MESSAGES, META, QUEUES, REPLAYS, SETTLED,
+    SUBSCRIPTIONS, TOPICS,
 };
-use super::{
-    DeliveryRecord, MessageId, QueueId, QueueRecord, RefCounts, Settled, StorageError,
-    StoredMessage, SubscriptionRecord, TopicRecord,
-};
-
-/// One change. A request's ops are applied in order, in one transaction, all or nothing.
-#[derive(Debug)]
-pub enum Op {
-    /// Create or replace a topic.
-    PutTopic(TopicRecord),
-    /// Delete a topic.
-    DeleteTopic {
-        /// Its name.
-        name: String,
-    },
-    /// Create or replace a queue's settings.
-    PutQueue(QueueRecord),
-    /// Delete a queue and every message copy it holds.
-    DeleteQueue {
-        /// Its id.
-        id: QueueId,
-        /// Its name.
-        name: String,
-    },
-    /// Create or replace a subscription.
-    PutSubscription(SubscriptionRecord),
-    /// Delete a subscription.
-    DeleteSubscription {
-        /// Its id.
-        id: String,
-    },
-    /// Store a message once and one delivery per queue (queues deleted meanwhile are
-    /// skipped). With a dedup entry that is still live, nothing is stored and the outcome
-    /// is [`OpOutcome::Duplicate`].
-    PutMessage {
-        /// Its id.
-        id: MessageId,
-        /// Its body, encoded by [`EncodedMessage::new`].
-        message: EncodedMessage,
-        /// Its copies.
-        deliveries: Vec<(QueueId, DeliveryRecord)>,
-        /// Dedup scope and id, and until when the entry holds.
-        dedup: Option<DedupEntry>,
-    },
-    /// Overwrite an existing delivery ([`OpOutcome::Missing`] if it is gone).
-    UpdateDelivery {
-        /// The queue.
-        queue: QueueId,
-        /// The message.
-        id: MessageId,
-        /// The new state.
-        record: DeliveryRecord,
-    },
-    /// Delete a delivery; the message body goes with its last delivery.
-    DeleteDelivery {
-        /// The queue.
-        queue: QueueId,
-        /// The message.
-        id: MessageId,
-    },
-    /// Delete a delivery and remember how it left (acked, expired) for message status.
-    SettleDelivery {
-        /// The queue.
-        queue: QueueId,
-        /// The message.
-        id: MessageId,
-        /// How it left.
-        outcome: Settled,
-        /// Deliveries it had.
-        receive_count: u32,
-        /// When (Unix ms).
-        at_ms: u64,
-    },
-    /// Forget settlements of messages with ids below `before` (published before then).
-    SweepSettled {
-        /// The first id kept.
-        before: MessageId,
-    },
-    /// Move a delivery to another queue (dead-lettering, redrive). Changes nothing and
-    /// answers [`OpOutcome::Missing`] when the source copy is gone, or
-    /// [`OpOutcome::TargetGone`] when the target queue is. When the target already holds a
-    /// copy of the message, that copy is kept, the source copy is deleted (releasing its
-    /// reference) and the outcome is [`OpOutcome::Merged`].
-    MoveDelivery {
-        /// The source queue.
-        from: QueueId,
-        /// The target queue.
-        to: QueueId,
-        /// The message.
-        id: MessageId,
-        /// Its state in the target queue.
-        record: DeliveryRecord,
-    },
-    /// Delete every delivery of a queue; the outcome counts them.
-    PurgeQueue {
-        /// The queue.
-        id: QueueId,
-    },
-    /// A change to plugins, consumers or plugin key-value stores
-    /// ([`OpOutcome::Missing`] when it deleted nothing).
-    Plugin(super::PluginOp),
-    /// Forget dedup entries that expired before `now_ms`.
-    SweepDedup {
-        /// Unix ms.
-        now_ms: u64,
-    },
-}
-
-/// A dedup entry to check and record with a publish.
-#[derive(Debug, Clone)]
-pub struct DedupEntry {
-    /// `t:<topic>` or `q:<queue>`.
-    pub scope: String,
-    /// The publisher's dedup id.
-    pub dedup_id: String,
-    /// Now (Unix ms).
-    pub now_ms: u64,
-    /// Until when the entry holds (Unix ms).
-    pub expires_at_ms: u64,
-}
-
-/// A message body, encoded off the writer thread.
-#[derive(Debug, Clone)]
-pub struct EncodedMessage(Vec<u8>);
-
-impl EncodedMessage {
-    /// Encodes a message body for storage.
-    pub fn new(message: &StoredMessage) -> Self {
-        Self(encode_message(message))
-    }
-}
-
-/// What one op did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OpOutcome {
-    /// Applied.
-    Done,
-    /// The record it addresses does not exist; nothing changed.
-    Missing,
-    /// A publish whose dedup id was seen: the first message's id; nothing stored.
-    Duplicate(MessageId),
-    /// Applied to this many records.
-    Count(u64),
-    /// A move whose target queue no longer exists; nothing changed.
-    TargetGone,
-    /// A move whose target already held the message: the source copy was deleted.
-    Merged,
-}
+use super::{DeliveryRecord, MessageId, QueueId, RefCounts, StorageError};
 
 type Reply = oneshot::Sender<Result<Vec<OpOutcome>, StorageError>>;
 
@@ -200,13 +61,18 @@ impl Writer {
         max_group: usize,
         refcounts: RefCounts,
         live_queues: HashSet<QueueId>,
+        heads: SharedHeads,
         counters: Arc<WriteCounters>,
     ) -> Self {
         let (sender, receiver) = mpsc::channel();
+        let archives = heads.read().expect("archive heads lock").clone();
         let mut state = WriterState {
             refcounts,
             live_queues,
             undo: Vec::new(),
+            archives,
+            touched: HashMap::new(),
+            shared_heads: heads,
             counters,
         };
         let thread = std::thread::Builder::new()
@@ -243,6 +109,12 @@ struct WriterState {
     refcounts: RefCounts,
     live_queues: HashSet<QueueId>,
     undo: Vec<Undo>,
+    /// Every archive's head, as of the transaction being built.
+    archives: HashMap<ArchiveId, ArchiveHead>,
+    /// Archives changed by the transaction being built, with their heads before it.
+    touched: HashMap<ArchiveId, Option<ArchiveHead>>,
+    /// Where readers see archive heads: updated after each commit.
+    shared_heads: SharedHeads,
     counters: Arc<WriteCounters>,
 }
 
@@ -296,6 +168,7 @@ impl WriterState {
         group: &mut [(Vec<Op>, Reply)],
     ) -> Result<Vec<Vec<OpOutcome>>, StorageError> {
         self.undo.clear();
+        self.touched.clear();
         let mut txn = db.begin_write()?;
         txn.set_durability(Durability::Immediate)
             .expect("immediate durability is always allowed");
@@ -306,11 +179,20 @@ impl WriterState {
             for (ops, _) in group.iter_mut() {
                 let mut request_outcomes = Vec::with_capacity(ops.len());
                 ops_applied += ops.len() as u64;
+                let mut halted = false;
                 for op in ops.drain(..) {
-                    request_outcomes.push(self.apply(&mut tables, op)?);
+                    if halted {
+                        request_outcomes.push(OpOutcome::Missing);
+                        continue;
+                    }
+                    let guard = matches!(op, Op::ReplayProgress(_));
+                    let outcome = self.apply(&mut tables, op)?;
+                    halted = guard && outcome == OpOutcome::Missing;
+                    request_outcomes.push(outcome);
                 }
                 outcomes.push(request_outcomes);
             }
+            self.save_heads(&mut tables)?;
         }
         let started = std::time::Instant::now();
         txn.commit()?;
@@ -324,10 +206,17 @@ impl WriterState {
             .fetch_add(group.len() as u64, Ordering::Relaxed);
         counters.ops.fetch_add(ops_applied, Ordering::Relaxed);
         self.undo.clear();
+        self.publish_heads();
         Ok(outcomes)
     }
 
     fn rollback(&mut self) {
+        for (archive, before) in self.touched.drain() {
+            match before {
+                Some(head) => self.archives.insert(archive, head),
+                None => self.archives.remove(&archive),
+            };
+        }
         while let Some(undo) = self.undo.pop() {
             match undo {
                 Undo::Refcount(id, Some(count)) => {
@@ -351,6 +240,12 @@ impl WriterState {
             Op::PutTopic(topic) => {
                 let json = serde_json::to_vec(&topic).expect("a topic record serializes");
                 t.topics.insert(topic.name.as_str(), json.as_slice())?;
+                if let Some(id) = topic.archive_id {
+                    let next = t.meta.get("next_archive_id")?.map_or(1, |v| v.value());
+                    if id >= next {
+                        t.meta.insert("next_archive_id", id + 1)?;
+                    }
+                }
                 Ok(OpOutcome::Done)
             }
             Op::DeleteTopic { name } => {
@@ -397,7 +292,34 @@ impl WriterState {
                 message,
                 deliveries,
                 dedup,
-            } => self.put_message(t, id, message, deliveries, dedup),
+                archive,
+            } => self.put_message(t, id, message, deliveries, dedup, archive),
+            Op::PutCopy { queue, id, record } => self.put_copy(t, queue, id, &record),
+            Op::PutReplay { record, cut } => self.put_replay(t, record, cut),
+            Op::ReplayProgress(record) => self.replay_progress(t, &record),
+            Op::EndReplay {
+                id,
+                state,
+                error,
+                at_ms,
+            } => self.end_replay(t, &id, state, error, at_ms),
+            Op::TrimArchive {
+                archive,
+                before_time_ms,
+                max_bytes,
+                all,
+                limit,
+                forget,
+            } => {
+                let policy = archive::Trim {
+                    before_time_ms,
+                    max_bytes,
+                    all,
+                    limit,
+                    forget,
+                };
+                self.trim_archive(t, archive, &policy)
+            }
             Op::UpdateDelivery { queue, id, record } => {
                 let key = tables::delivery_key(queue, id);
                 if t.deliveries.get(&key)?.is_none() {
@@ -501,6 +423,7 @@ impl WriterState {
         message: EncodedMessage,
         deliveries: Vec<(QueueId, DeliveryRecord)>,
         dedup: Option<DedupEntry>,
+        archive: Option<ArchiveId>,
     ) -> Result<OpOutcome, StorageError> {
         if let Some(dedup) = dedup {
             let key = tables::dedup_key(&dedup.scope, &dedup.dedup_id);
@@ -526,6 +449,10 @@ impl WriterState {
                     copies += 1;
                 }
             }
+        }
+        if let Some(archive) = archive {
+            self.archive_message(t, archive, id, &message)?;
+            copies += 1;
         }
         if copies > 0 {
             t.messages
@@ -595,6 +522,9 @@ struct OpenTables<'txn> {
     deliveries: Table<'txn, &'static [u8; 24], &'static [u8]>,
     dedup: Table<'txn, &'static str, &'static [u8; 24]>,
     settled: Table<'txn, &'static [u8; 24], &'static [u8; 13]>,
+    archive: Table<'txn, &'static [u8; 16], &'static [u8; 28]>,
+    archive_heads: Table<'txn, u64, &'static [u8; 16]>,
+    replays: Table<'txn, &'static str, &'static [u8]>,
 }
 
 impl<'txn> OpenTables<'txn> {
@@ -609,6 +539,9 @@ impl<'txn> OpenTables<'txn> {
             deliveries: txn.open_table(DELIVERIES)?,
             dedup: txn.open_table(DEDUP)?,
             settled: txn.open_table(SETTLED)?,
+            archive: txn.open_table(ARCHIVE)?,
+            archive_heads: txn.open_table(ARCHIVE_HEADS)?,
+            replays: txn.open_table(REPLAYS)?,
         })
     }
 }

@@ -23,7 +23,7 @@ wasmtime::component::bindgen!({
 
 pub(super) use Consumer as Bindings;
 pub(super) use ConsumerPre as BindingsPre;
-use switchyard::plugin::types;
+use self::switchyard::plugin::types;
 
 const MAX_PUBLICATIONS: usize = 1000;
 const MAX_KV_WRITES: usize = 10_000;
@@ -337,7 +337,7 @@ fn check_key(key: &str) -> Result<(), types::Error> {
 
 impl types::Host for InvocationState {}
 
-impl switchyard::plugin::host::Host for InvocationState {
+impl self::switchyard::plugin::host::Host for InvocationState {
     fn log(&mut self, level: types::Level, text: String) -> wasmtime::Result<()> {
         let level = match level {
             types::Level::Trace => "trace",

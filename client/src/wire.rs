@@ -47,6 +47,10 @@ pub struct Topic {
     /// Queues subscribed to it.
     #[serde(default)]
     pub subscriptions: u64,
+    /// Messages published to it since the server started (a counter: rates are its
+    /// differences over time).
+    #[serde(default)]
+    pub published: u64,
 }
 
 /// `GET /v1/topics`.
@@ -194,6 +198,21 @@ pub struct Subscription {
 pub struct SubscriptionList {
     /// All subscriptions (optionally of one topic).
     pub subscriptions: Vec<Subscription>,
+}
+
+/// `POST /v1/filters/validate`: check a filter pattern without storing anything.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ValidateFilter {
+    /// The pattern, as it would be given to a subscription.
+    pub filter: serde_json::Value,
+}
+
+/// `200` answer to a filter validation (an invalid pattern is a `400 invalid_filter`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FilterValidation {
+    /// Always `true`: the pattern compiles.
+    pub valid: bool,
 }
 
 // ---------------------------------------------------------------- publish

@@ -4,6 +4,7 @@
 //! It talks to the server only over HTTP (the typed client, or raw `reqwest` for bodies the
 //! typed client cannot send); it never reaches into the server's internals.
 
+mod browser;
 mod checks;
 mod child;
 mod polling;
@@ -18,6 +19,7 @@ use switchyard::{Config, Server};
 use switchyard_client::Client;
 use tempfile::TempDir;
 
+pub use browser::{Browser, console_assets, console_server};
 pub use checks::{Snapshot, assert_api_error, assert_still_serving, snapshot, states};
 pub use child::{ChildServer, temp_data_dir};
 pub use polling::{json_message, now_ms, queue, receive_request, wait_for, wait_until};

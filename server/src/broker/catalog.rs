@@ -39,7 +39,7 @@ impl Broker {
         let mut catalog = self.catalog_mut();
         catalog.topics.insert(name.into(), record.clone());
         catalog.rebuild_routes(name);
-        Ok(topic_view(&record, 0))
+        Ok(topic_view(&record, 0, 0))
     }
 
     /// All topics, by name.
@@ -48,7 +48,10 @@ impl Broker {
         catalog
             .topics
             .values()
-            .map(|t| topic_view(t, catalog.routes.get(&t.name).map_or(0, |r| r.routes.len())))
+            .map(|t| {
+                let subscriptions = catalog.routes.get(&t.name).map_or(0, |r| r.routes.len());
+                topic_view(t, subscriptions, catalog.published(&t.name))
+            })
             .collect()
     }
 
@@ -62,6 +65,7 @@ impl Broker {
         Ok(topic_view(
             topic,
             catalog.routes.get(name).map_or(0, |r| r.routes.len()),
+            catalog.published(name),
         ))
     }
 
@@ -228,6 +232,11 @@ impl Broker {
             Some(OpOutcome::Count(count)) => Ok(*count),
             _ => Ok(0),
         }
+    }
+
+    /// Checks a filter pattern without storing anything (the console validates as you type).
+    pub fn validate_filter(&self, pattern: &serde_json::Value) -> Result<(), BrokerError> {
+        Filter::compile(pattern).map(|_| ())
     }
 
     /// Subscribes a queue to a topic.
@@ -429,11 +438,12 @@ impl Broker {
     }
 }
 
-fn topic_view(record: &TopicRecord, subscriptions: usize) -> Topic {
+fn topic_view(record: &TopicRecord, subscriptions: usize, published: u64) -> Topic {
     Topic {
         name: record.name.clone(),
         created_at_ms: record.created_at_ms,
         subscriptions: subscriptions as u64,
+        published,
     }
 }
 

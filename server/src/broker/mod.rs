@@ -71,6 +71,8 @@ struct Routes {
     routes: Vec<Route>,
     /// Narrows which routes' filters a publish must evaluate.
     index: FilterIndex,
+    /// Messages published to the topic since the server started (kept across rebuilds).
+    published: Arc<AtomicU64>,
 }
 
 struct Route {
@@ -79,6 +81,13 @@ struct Route {
 }
 
 impl Catalog {
+    /// Messages published to `topic` since the server started.
+    fn published(&self, topic: &str) -> u64 {
+        self.routes
+            .get(topic)
+            .map_or(0, |r| r.published.load(Ordering::Relaxed))
+    }
+
     fn rebuild_routes(&mut self, topic: &str) {
         let routes: Vec<Route> = self
             .subscriptions
@@ -93,8 +102,19 @@ impl Catalog {
             })
             .collect();
         let index = FilterIndex::build(routes.iter().map(|r| r.filter.as_deref()));
-        self.routes
-            .insert(topic.to_string(), Arc::new(Routes { routes, index }));
+        let published = self
+            .routes
+            .get(topic)
+            .map(|r| r.published.clone())
+            .unwrap_or_default();
+        self.routes.insert(
+            topic.to_string(),
+            Arc::new(Routes {
+                routes,
+                index,
+                published,
+            }),
+        );
     }
 }
 

@@ -46,8 +46,13 @@ impl Broker {
         };
         let prepared = self.prepare_all(messages, Some(topic), batch)?;
         let scope = format!("t:{topic}");
-        self.store(&scope, prepared, &routes.routes, Some(&routes.index))
-            .await
+        let ids = self
+            .store(&scope, prepared, &routes.routes, Some(&routes.index))
+            .await?;
+        routes
+            .published
+            .fetch_add(ids.len() as u64, std::sync::atomic::Ordering::Relaxed);
+        Ok(ids)
     }
 
     /// Sends messages straight to a queue; returns their ids, in order, once durable.

@@ -3,6 +3,7 @@
 
 mod bad_input;
 mod cli;
+mod console;
 mod crash;
 mod dead_letters;
 mod delays;

@@ -1,0 +1,240 @@
+//! The Wiring page's forms: a new topic, a new queue, a new subscription.
+
+use leptos::prelude::*;
+use leptos::task::spawn_local;
+use switchyard_client::{CreateQueue, CreateSubscription, CreateTopic, Queue, Subscription, Topic};
+
+use super::filter_editor::{FilterCheck, FilterEditor};
+use super::Wiring;
+use crate::api;
+
+/// Sends a create request; on success clears the form and reloads the page's data, on
+/// failure puts the API's error, in words, into `error`.
+fn submit<B, T>(
+    path: &'static str,
+    body: B,
+    error: RwSignal<Option<String>>,
+    done: impl FnOnce(T) + 'static,
+    reload: Callback<()>,
+) where
+    B: serde::Serialize + 'static,
+    T: serde::de::DeserializeOwned + 'static,
+{
+    spawn_local(async move {
+        match api::post::<B, T>(path, &body).await {
+            Ok(created) => {
+                error.set(None);
+                done(created);
+                reload.run(());
+            }
+            Err(e) => error.set(Some(e.explain())),
+        }
+    });
+}
+
+fn form_error(error: RwSignal<Option<String>>) -> impl IntoView {
+    move || error.get().map(|e| view! { <p class="form-error" role="alert">{e}</p> })
+}
+
+/// Create a topic.
+#[component]
+pub(crate) fn NewTopicForm(reload: Callback<()>) -> impl IntoView {
+    let name = RwSignal::new(String::new());
+    let error = RwSignal::new(None::<String>);
+    let create = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        let body = CreateTopic {
+            name: name.get_untracked().trim().to_string(),
+        };
+        submit("/v1/topics", body, error, move |_: Topic| name.set(String::new()), reload);
+    };
+    view! {
+        <form class="card form" id="new-topic" on:submit=create>
+            <h3>"New topic"</h3>
+            <label>
+                "Name"
+                <input
+                    name="topic-name"
+                    placeholder="signups"
+                    prop:value=move || name.get()
+                    on:input=move |ev| name.set(event_target_value(&ev))
+                />
+            </label>
+            {form_error(error)}
+            <button type="submit">"Create topic"</button>
+        </form>
+    }
+}
+
+/// An optional whole number from a form field: empty is `None`.
+fn optional_number<T: std::str::FromStr>(text: &str, what: &str) -> Result<Option<T>, String> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Ok(None);
+    }
+    text.parse()
+        .map(Some)
+        .map_err(|_| format!("{what} must be a whole number."))
+}
+
+/// Create a queue, optionally with a dead-letter queue.
+#[component]
+pub(crate) fn NewQueueForm(wiring: RwSignal<Wiring>, reload: Callback<()>) -> impl IntoView {
+    let name = RwSignal::new(String::new());
+    let visibility_s = RwSignal::new(String::new());
+    let max_receives = RwSignal::new(String::new());
+    let dead_letter_queue = RwSignal::new(String::new());
+    let error = RwSignal::new(None::<String>);
+    let create = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        let settings = optional_number::<u64>(&visibility_s.get_untracked(), "Visibility timeout")
+            .and_then(|v| {
+                optional_number::<u32>(&max_receives.get_untracked(), "Max receives")
+                    .map(|m| (v, m))
+            });
+        let (visibility, max_receive_count) = match settings {
+            Ok(settings) => settings,
+            Err(why) => return error.set(Some(why)),
+        };
+        let dlq = dead_letter_queue.get_untracked();
+        let body = CreateQueue {
+            name: name.get_untracked().trim().to_string(),
+            visibility_timeout_ms: visibility.map(|s| s.saturating_mul(1000)),
+            max_receive_count,
+            dead_letter_queue: (!dlq.is_empty()).then_some(dlq),
+            ..CreateQueue::default()
+        };
+        let clear = move |_: Queue| {
+            for field in [name, visibility_s, max_receives, dead_letter_queue] {
+                field.set(String::new());
+            }
+        };
+        submit("/v1/queues", body, error, clear, reload);
+    };
+    let dlq_options = move || {
+        wiring.with(|w| {
+            w.queues
+                .iter()
+                .map(|q| view! { <option value=q.name.clone()>{q.name.clone()}</option> })
+                .collect_view()
+        })
+    };
+    view! {
+        <form class="card form" id="new-queue" on:submit=create>
+            <h3>"New queue"</h3>
+            <label>
+                "Name"
+                <input
+                    name="queue-name"
+                    placeholder="mail"
+                    prop:value=move || name.get()
+                    on:input=move |ev| name.set(event_target_value(&ev))
+                />
+            </label>
+            <div class="row">
+                <label>
+                    "Visibility timeout (s)"
+                    <input
+                        name="visibility"
+                        placeholder="30"
+                        inputmode="numeric"
+                        prop:value=move || visibility_s.get()
+                        on:input=move |ev| visibility_s.set(event_target_value(&ev))
+                    />
+                </label>
+                <label>
+                    "Max receives"
+                    <input
+                        name="max-receives"
+                        placeholder="5"
+                        inputmode="numeric"
+                        prop:value=move || max_receives.get()
+                        on:input=move |ev| max_receives.set(event_target_value(&ev))
+                    />
+                </label>
+            </div>
+            <label>
+                "Dead-letter queue"
+                <select
+                    name="dead-letter-queue"
+                    prop:value=move || dead_letter_queue.get()
+                    on:change=move |ev| dead_letter_queue.set(event_target_value(&ev))
+                >
+                    <option value="">"None"</option>
+                    {dlq_options}
+                </select>
+            </label>
+            {form_error(error)}
+            <button type="submit">"Create queue"</button>
+        </form>
+    }
+}
+
+/// Subscribe a queue to a topic, with a filter checked as you type.
+#[component]
+pub(crate) fn NewSubscriptionForm(wiring: RwSignal<Wiring>, reload: Callback<()>) -> impl IntoView {
+    let topic = RwSignal::new(String::new());
+    let queue = RwSignal::new(String::new());
+    let filter_text = RwSignal::new(String::new());
+    let check = RwSignal::new(FilterCheck::Empty);
+    let error = RwSignal::new(None::<String>);
+    let create = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        let (topic_name, queue_name) = (topic.get_untracked(), queue.get_untracked());
+        if topic_name.is_empty() || queue_name.is_empty() {
+            return error.set(Some("Choose a topic and a queue.".into()));
+        }
+        let filter = match check.get_untracked().filter() {
+            Ok(filter) => filter,
+            Err(why) => return error.set(Some(why)),
+        };
+        let body = CreateSubscription {
+            topic: topic_name,
+            queue: queue_name,
+            filter,
+        };
+        let clear = move |_: Subscription| filter_text.set(String::new());
+        submit("/v1/subscriptions", body, error, clear, reload);
+    };
+    let options = move |pick: fn(&Wiring) -> Vec<String>| {
+        wiring.with(|w| {
+            pick(w)
+                .into_iter()
+                .map(|name| view! { <option value=name.clone()>{name.clone()}</option> })
+                .collect_view()
+        })
+    };
+    view! {
+        <form class="card form wide" id="new-subscription" on:submit=create>
+            <h3>"New subscription"</h3>
+            <div class="row">
+                <label>
+                    "Topic"
+                    <select
+                        name="sub-topic"
+                        prop:value=move || topic.get()
+                        on:change=move |ev| topic.set(event_target_value(&ev))
+                    >
+                        <option value="">"Choose a topic…"</option>
+                        {move || options(|w| w.topics.iter().map(|t| t.name.clone()).collect())}
+                    </select>
+                </label>
+                <label>
+                    "Queue"
+                    <select
+                        name="sub-queue"
+                        prop:value=move || queue.get()
+                        on:change=move |ev| queue.set(event_target_value(&ev))
+                    >
+                        <option value="">"Choose a queue…"</option>
+                        {move || options(|w| w.queues.iter().map(|q| q.name.clone()).collect())}
+                    </select>
+                </label>
+            </div>
+            <label for="new-filter">"Filter (optional, EventBridge-style pattern)"</label>
+            <FilterEditor text=filter_text check=check id="new-filter" />
+            {form_error(error)}
+            <button type="submit">"Create subscription"</button>
+        </form>
+    }
+}

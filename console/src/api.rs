@@ -39,9 +39,7 @@ impl ApiFailure {
                 "This queue is already subscribed to this topic; edit that subscription's filter instead."
                     .into()
             }
-            "invalid_name" => format!(
-                "Names use letters, digits, '.', '_' and '-' only, 1 to 128 characters. ({detail})"
-            ),
+            "invalid_name" => sentence(detail),
             "invalid_filter" => format!("The filter is not valid: {detail}"),
             "invalid_setting" => format!("A setting is out of range: {detail}"),
             "dead_letter_queue_not_found" => {
@@ -60,9 +58,22 @@ impl ApiFailure {
                 "The server could not apply the request, and nothing was changed. Its log says why."
                     .into()
             }
-            _ => detail.clone(),
+            _ => sentence(detail),
         }
     }
+}
+
+/// The server's message as a sentence: capitalized, with a full stop.
+fn sentence(text: &str) -> String {
+    let mut chars = text.trim().chars();
+    let mut out: String = match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => return "The server refused the request without saying why.".into(),
+    };
+    if !out.ends_with(['.', '!', '?', ')']) {
+        out.push('.');
+    }
+    out
 }
 
 /// `GET path`, answered with JSON.
@@ -128,4 +139,19 @@ async fn json<T: DeserializeOwned>(response: Response) -> Result<T, ApiFailure> 
         .json::<T>()
         .await
         .map_err(|e| ApiFailure::new("unexpected_answer", format!("unreadable answer: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_become_advice_and_unknown_codes_keep_the_servers_words() {
+        let failure = ApiFailure::new("dead_letter_queue_not_found", "no queue x");
+        assert!(failure.explain().contains("must exist first"));
+        let failure = ApiFailure::new("something_new", "queue is busy");
+        assert_eq!(failure.explain(), "Queue is busy.");
+        let failure = ApiFailure::new("invalid_name", "invalid queue name \"a b\": contains ' '");
+        assert_eq!(failure.explain(), "Invalid queue name \"a b\": contains ' '.");
+    }
 }

@@ -7,7 +7,7 @@ pub(crate) fn count(n: u64) -> String {
     let digits = n.to_string();
     let mut out = String::with_capacity(digits.len() + digits.len() / 3);
     for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);
@@ -21,9 +21,18 @@ pub(crate) fn age(ms: u64) -> String {
     match s {
         0 => format!("{ms} ms"),
         1..60 => format!("{s} s"),
-        60..3600 => format!("{} min {} s", s / 60, s % 60),
-        3600..86400 => format!("{} h {} min", s / 3600, s % 3600 / 60),
-        _ => format!("{} d {} h", s / 86400, s % 86400 / 3600),
+        60..3600 => two_units(s / 60, "min", s % 60, "s"),
+        3600..86400 => two_units(s / 3600, "h", s % 3600 / 60, "min"),
+        _ => two_units(s / 86400, "d", s % 86400 / 3600, "h"),
+    }
+}
+
+/// `4 min 10 s`, or `4 min` when the smaller unit is zero.
+fn two_units(big: u64, big_unit: &str, small: u64, small_unit: &str) -> String {
+    if small == 0 {
+        format!("{big} {big_unit}")
+    } else {
+        format!("{big} {big_unit} {small} {small_unit}")
     }
 }
 
@@ -102,5 +111,7 @@ mod tests {
         assert_eq!(age(250_000), "4 min 10 s");
         assert_eq!(age(3 * 3_600_000 + 300_000), "3 h 5 min");
         assert_eq!(age(2 * 86_400_000 + 4 * 3_600_000), "2 d 4 h");
+        assert_eq!(age(4 * 86_400_000), "4 d");
+        assert_eq!(age(30_000), "30 s");
     }
 }

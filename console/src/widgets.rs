@@ -93,3 +93,46 @@ pub(crate) fn Sparkline(
         </svg>
     }
 }
+
+/// A table with a header row; each column is a title and whether it holds numbers (right
+/// aligned).
+#[component]
+pub(crate) fn DataTable(
+    id: &'static str,
+    columns: &'static [(&'static str, bool)],
+    children: Children,
+) -> impl IntoView {
+    let head = columns
+        .iter()
+        .map(|&(title, numeric)| view! { <th class:num=numeric>{title}</th> })
+        .collect_view();
+    view! {
+        <table class="data" id=id>
+            <thead>
+                <tr>{head}</tr>
+            </thead>
+            <tbody>{children()}</tbody>
+        </table>
+    }
+}
+
+/// A message id linking to its lookup page.
+#[component]
+pub(crate) fn MessageIdCell(id: String) -> impl IntoView {
+    view! {
+        <td>
+            <a class="mono" href=format!("#/messages/{id}")>{id.clone()}</a>
+        </td>
+    }
+}
+
+/// The first characters of a message's payload.
+#[component]
+pub(crate) fn PayloadCell(preview: String) -> impl IntoView {
+    let title = preview.clone();
+    view! {
+        <td class="payload">
+            <code title=title>{preview}</code>
+        </td>
+    }
+}

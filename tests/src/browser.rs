@@ -4,6 +4,7 @@
 //! downloads a browser; without Chromium the tests fail and say which packages to install.
 
 use std::path::{Path, PathBuf};
+use std::os::unix::process::CommandExt as _;
 use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
@@ -27,7 +28,7 @@ const CHROMIUM_ARGS: &[&str] = &[
     "--disable-sync",
     "--no-first-run",
     "--disable-quic",
-    "--window-size=1360,900",
+    "--window-size=1360,1000",
 ];
 
 /// The cargo target directory this test binary was built in (`<target>/debug/deps/..`).
@@ -94,7 +95,9 @@ impl Browser {
             .and_then(|l| l.local_addr())
             .context("finding a free port for chromedriver")?
             .port();
+        // Its own process group, so that stopping it also stops the Chromium it started.
         let driver = Command::new(CHROMEDRIVER)
+            .process_group(0)
             .arg(format!("--port={port}"))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -201,6 +204,11 @@ impl Browser {
     pub async fn screenshot(&self, name: &str) -> anyhow::Result<PathBuf> {
         let dir = target_dir()?.join("console-screenshots");
         std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        // The page as a person opening it sees it: from the top.
+        self.client
+            .execute("window.scrollTo(0, 0)", Vec::new())
+            .await
+            .context("scrolling to the top")?;
         let png = self.client.screenshot().await.context("taking a screenshot")?;
         let path = dir.join(format!("{name}.png"));
         std::fs::write(&path, png).with_context(|| format!("writing {}", path.display()))?;
@@ -209,18 +217,19 @@ impl Browser {
     }
 
     /// Ends the session (Chromium exits) and stops chromedriver.
-    pub async fn close(mut self) -> anyhow::Result<()> {
-        let closed = self.client.clone().close().await;
-        let _ = self.driver.kill();
-        let _ = self.driver.wait();
-        closed.context("closing the WebDriver session")
+    pub async fn close(self) -> anyhow::Result<()> {
+        // Dropping `self` afterwards stops chromedriver.
+        self.client
+            .clone()
+            .close()
+            .await
+            .context("closing the WebDriver session")
     }
 }
 
 impl Drop for Browser {
     fn drop(&mut self) {
-        let _ = self.driver.kill();
-        let _ = self.driver.wait();
+        stop_driver(&mut self.driver);
     }
 }
 
@@ -230,10 +239,21 @@ struct DriverGuard(Option<Child>);
 impl Drop for DriverGuard {
     fn drop(&mut self) {
         if let Some(mut driver) = self.0.take() {
-            let _ = driver.kill();
-            let _ = driver.wait();
+            stop_driver(&mut driver);
         }
     }
+}
+
+/// Stops chromedriver and every process of its group (the Chromium of a session that a
+/// failing test did not close).
+fn stop_driver(driver: &mut Child) {
+    let group = format!("-{}", driver.id());
+    let _ = Command::new("kill")
+        .args(["-KILL", "--", &group])
+        .stderr(Stdio::null())
+        .status();
+    let _ = driver.kill();
+    let _ = driver.wait();
 }
 
 async fn wait_element(

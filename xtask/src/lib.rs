@@ -32,6 +32,9 @@ pub fn build_console(wasm_target_dir: &Path, out_dir: &Path) -> anyhow::Result<(
         .arg(WASM_TARGET)
         .arg("--target-dir")
         .arg(wasm_target_dir);
+    if std::env::var_os("CI").is_some() {
+        command.arg("--locked");
+    }
     // A cargo run from inside another cargo (a test, a build step) inherits variables meant
     // for that build: the target directory, rustc wrappers, flags for another target.
     for (name, _) in std::env::vars_os() {

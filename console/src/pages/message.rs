@@ -7,7 +7,7 @@ use switchyard_client::MessageStatus;
 
 use crate::api::{self, ApiFailure};
 use crate::format;
-use crate::widgets::{EmptyState, ErrorBanner, StateBadge};
+use crate::widgets::{DataTable, EmptyState, ErrorBanner, StateBadge};
 
 /// The Message lookup page; `id` comes from the address (`#/messages/ID`).
 #[component]
@@ -58,6 +58,14 @@ pub(crate) fn MessagePage(id: Option<String>) -> impl IntoView {
         }}
     }
 }
+
+const DELIVERY_COLUMNS: &[(&str, bool)] = &[
+    ("Queue", false),
+    ("State", false),
+    ("Receives", true),
+    ("When", false),
+    ("Dead letter", false),
+];
 
 #[component]
 fn StatusView(status: MessageStatus) -> impl IntoView {
@@ -114,18 +122,9 @@ fn StatusView(status: MessageStatus) -> impl IntoView {
                 .into_any()
         } else {
             view! {
-                <table class="data" id="deliveries">
-                    <thead>
-                        <tr>
-                            <th>"Queue"</th>
-                            <th>"State"</th>
-                            <th class="num">"Receives"</th>
-                            <th>"When"</th>
-                            <th>"Dead letter"</th>
-                        </tr>
-                    </thead>
-                    <tbody>{rows}</tbody>
-                </table>
+                <DataTable id="deliveries" columns=DELIVERY_COLUMNS>
+                    {rows}
+                </DataTable>
             }
                 .into_any()
         }}

@@ -10,7 +10,7 @@ use switchyard_client::{Queue, QueueList as QueueListBody, QueueStats, Topic, To
 
 use crate::api::{self, ApiFailure};
 use crate::format;
-use crate::widgets::{EmptyState, ErrorBanner, Sparkline};
+use crate::widgets::{DataTable, EmptyState, ErrorBanner, Sparkline};
 
 /// One second between samples; five minutes of them.
 const POLL: Duration = Duration::from_secs(1);
@@ -195,15 +195,69 @@ fn Totals(history: RwSignal<VecDeque<Sample>>) -> impl IntoView {
     }
 }
 
+const QUEUE_COLUMNS: &[(&str, bool)] = &[
+    ("Queue", false),
+    ("Ready", true),
+    ("In flight", true),
+    ("Delayed", true),
+    ("Dead-lettered", true),
+    ("Oldest", true),
+    ("Depth, last 5 min", false),
+];
+
+const TOPIC_COLUMNS: &[(&str, bool)] = &[
+    ("Topic", false),
+    ("Subscriptions", true),
+    ("Published", true),
+    ("Per second", true),
+    ("Rate, last 5 min", false),
+];
+
+/// A titled table of what the latest sample shows, or what to do while it shows nothing.
+#[component]
+fn LiveTable(
+    title: &'static str,
+    id: &'static str,
+    columns: &'static [(&'static str, bool)],
+    history: RwSignal<VecDeque<Sample>>,
+    rows: fn(&VecDeque<Sample>) -> Vec<AnyView>,
+    empty: fn() -> AnyView,
+    #[prop(optional)] note: Option<&'static str>,
+) -> impl IntoView {
+    move || {
+        history.with(|h| {
+            let rows = rows(h);
+            let body = if rows.is_empty() {
+                empty()
+            } else {
+                view! {
+                    <DataTable id=id columns=columns>
+                        {rows}
+                    </DataTable>
+                    {note.map(|note| view! { <p class="muted small">{note}</p> })}
+                }
+                    .into_any()
+            };
+            view! {
+                <h2>{title}</h2>
+                {body}
+            }
+        })
+    }
+}
+
 /// Every queue's counts, oldest age and depth over the last minutes.
 #[component]
 fn QueueTable(history: RwSignal<VecDeque<Sample>>) -> impl IntoView {
-    move || {
-        history.with(|h| {
-            let last = h.back().expect("rendered only with samples");
-            if last.queues.is_empty() {
-                return view! {
-                    <h2>"Queues"</h2>
+    view! {
+        <LiveTable
+            title="Queues"
+            id="queue-table"
+            columns=QUEUE_COLUMNS
+            history=history
+            rows=queue_rows
+            empty=|| {
+                view! {
                     <EmptyState title="No queues yet">
                         "Create a topic, a queue and a subscription on the "
                         <a href="#/wiring">"Wiring"</a>
@@ -212,72 +266,61 @@ fn QueueTable(history: RwSignal<VecDeque<Sample>>) -> impl IntoView {
                         "), then publish to the topic."
                     </EmptyState>
                 }
-                    .into_any();
+                    .into_any()
             }
-            let rows = last
-                .queues
-                .iter()
-                .map(|queue| {
-                    let stats = queue.stats.clone().unwrap_or_default();
-                    let trend: Vec<f64> =
-                        h.iter().map(|s| depth(&s.stats(&queue.name)) as f64).collect();
-                    let href = format!("#/queues/{}", queue.name);
-                    let dlq = queue.dead_letter_queue.clone().map(|dlq| {
-                        view! { <span class="sub">"dead letters → " {dlq}</span> }
-                    });
-                    view! {
-                        <tr data-queue=queue.name.clone()>
-                            <td>
-                                <a href=href>{queue.name.clone()}</a>
-                                {dlq}
-                            </td>
-                            <td class="num" data-col="ready">{format::count(stats.ready)}</td>
-                            <td class="num" data-col="in_flight">{format::count(stats.in_flight)}</td>
-                            <td class="num" data-col="delayed">{format::count(stats.delayed)}</td>
-                            <td class="num" data-col="dead_lettered">
-                                {format::count(stats.dead_lettered)}
-                            </td>
-                            <td class="num">
-                                {stats.oldest_age_ms.map_or_else(|| "–".to_string(), format::age)}
-                            </td>
-                            <td>
-                                <Sparkline values=trend />
-                            </td>
-                        </tr>
-                    }
-                })
-                .collect_view();
-            view! {
-                <h2>"Queues"</h2>
-                <table class="data" id="queue-table">
-                    <thead>
-                        <tr>
-                            <th>"Queue"</th>
-                            <th class="num">"Ready"</th>
-                            <th class="num">"In flight"</th>
-                            <th class="num">"Delayed"</th>
-                            <th class="num">"Dead-lettered"</th>
-                            <th class="num">"Oldest"</th>
-                            <th>"Depth, last 5 min"</th>
-                        </tr>
-                    </thead>
-                    <tbody>{rows}</tbody>
-                </table>
-            }
-                .into_any()
-        })
+        />
     }
+}
+
+fn queue_rows(h: &VecDeque<Sample>) -> Vec<AnyView> {
+    let Some(last) = h.back() else {
+        return Vec::new();
+    };
+    last.queues
+        .iter()
+        .map(|queue| {
+            let stats = queue.stats.clone().unwrap_or_default();
+            let trend: Vec<f64> = h.iter().map(|s| depth(&s.stats(&queue.name)) as f64).collect();
+            let dlq = queue
+                .dead_letter_queue
+                .clone()
+                .map(|dlq| view! { <span class="sub">"dead letters → " {dlq}</span> });
+            view! {
+                <tr data-queue=queue.name.clone()>
+                    <td>
+                        <a href=format!("#/queues/{}", queue.name)>{queue.name.clone()}</a>
+                        {dlq}
+                    </td>
+                    <td class="num" data-col="ready">{format::count(stats.ready)}</td>
+                    <td class="num" data-col="in_flight">{format::count(stats.in_flight)}</td>
+                    <td class="num" data-col="delayed">{format::count(stats.delayed)}</td>
+                    <td class="num" data-col="dead_lettered">{format::count(stats.dead_lettered)}</td>
+                    <td class="num">
+                        {stats.oldest_age_ms.map_or_else(|| "–".to_string(), format::age)}
+                    </td>
+                    <td>
+                        <Sparkline values=trend />
+                    </td>
+                </tr>
+            }
+            .into_any()
+        })
+        .collect()
 }
 
 /// Every topic's publish rate and total since the server started.
 #[component]
 fn TopicTable(history: RwSignal<VecDeque<Sample>>) -> impl IntoView {
-    move || {
-        history.with(|h| {
-            let last = h.back().expect("rendered only with samples");
-            if last.topics.is_empty() {
-                return view! {
-                    <h2>"Topics"</h2>
+    view! {
+        <LiveTable
+            title="Topics"
+            id="topic-table"
+            columns=TOPIC_COLUMNS
+            history=history
+            rows=topic_rows
+            note="Published counts start at zero when the server starts."
+            empty=|| {
+                view! {
                     <EmptyState title="No topics yet">
                         "Publishers send to topics. Create one on the "
                         <a href="#/wiring">"Wiring"</a>
@@ -286,46 +329,33 @@ fn TopicTable(history: RwSignal<VecDeque<Sample>>) -> impl IntoView {
                         "."
                     </EmptyState>
                 }
-                    .into_any();
+                    .into_any()
             }
-            let rows = last
-                .topics
-                .iter()
-                .map(|topic| {
-                    let trend = rates(h, Some(&topic.name));
-                    let rate = recent_rate(&trend);
-                    view! {
-                        <tr data-topic=topic.name.clone()>
-                            <td>{topic.name.clone()}</td>
-                            <td class="num">{topic.subscriptions}</td>
-                            <td class="num" data-col="published">{format::count(topic.published)}</td>
-                            <td class="num">{format::rate(rate)}</td>
-                            <td>
-                                <Sparkline values=trend />
-                            </td>
-                        </tr>
-                    }
-                })
-                .collect_view();
-            view! {
-                <h2>"Topics"</h2>
-                <table class="data" id="topic-table">
-                    <thead>
-                        <tr>
-                            <th>"Topic"</th>
-                            <th class="num">"Subscriptions"</th>
-                            <th class="num">"Published"</th>
-                            <th class="num">"Per second"</th>
-                            <th>"Rate, last 5 min"</th>
-                        </tr>
-                    </thead>
-                    <tbody>{rows}</tbody>
-                </table>
-                <p class="muted small">
-                    "Published counts start at zero when the server starts."
-                </p>
-            }
-                .into_any()
-        })
+        />
     }
+}
+
+fn topic_rows(h: &VecDeque<Sample>) -> Vec<AnyView> {
+    let Some(last) = h.back() else {
+        return Vec::new();
+    };
+    last.topics
+        .iter()
+        .map(|topic| {
+            let trend = rates(h, Some(&topic.name));
+            let rate = recent_rate(&trend);
+            view! {
+                <tr data-topic=topic.name.clone()>
+                    <td>{topic.name.clone()}</td>
+                    <td class="num">{topic.subscriptions}</td>
+                    <td class="num" data-col="published">{format::count(topic.published)}</td>
+                    <td class="num">{format::rate(rate)}</td>
+                    <td>
+                        <Sparkline values=trend />
+                    </td>
+                </tr>
+            }
+            .into_any()
+        })
+        .collect()
 }

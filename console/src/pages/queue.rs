@@ -12,7 +12,9 @@ use switchyard_client::{
 
 use crate::api::{self, ApiFailure};
 use crate::format;
-use crate::widgets::{EmptyState, ErrorBanner, Notice, StateBadge};
+use crate::widgets::{
+    DataTable, EmptyState, ErrorBanner, MessageIdCell, Notice, PayloadCell, StateBadge,
+};
 
 /// Messages shown per page of the browser.
 const PAGE: u32 = 50;
@@ -252,6 +254,24 @@ fn QueueFacts(queue: Queue) -> impl IntoView {
     }
 }
 
+const DEAD_LETTER_COLUMNS: &[(&str, bool)] = &[
+    ("Message", false),
+    ("From", false),
+    ("Reason", false),
+    ("Receives", true),
+    ("Dead-lettered", false),
+    ("Payload", false),
+];
+
+const MESSAGE_COLUMNS: &[(&str, bool)] = &[
+    ("Message", false),
+    ("State", false),
+    ("Receives", true),
+    ("Published", false),
+    ("Attributes", false),
+    ("Payload", false),
+];
+
 /// Messages that were dead-lettered into this queue, with why.
 #[component]
 fn DeadLetters(messages: Vec<Message>) -> impl IntoView {
@@ -262,37 +282,23 @@ fn DeadLetters(messages: Vec<Message>) -> impl IntoView {
                 let dl = m.dead_letter.clone().expect("partitioned on dead_letter");
                 view! {
                     <tr data-message=m.id.clone()>
-                        <td>
-                            <a class="mono" href=format!("#/messages/{}", m.id)>{m.id.clone()}</a>
-                        </td>
+                        <MessageIdCell id=m.id.clone() />
                         <td>
                             <a href=format!("#/queues/{}", dl.source_queue)>{dl.source_queue.clone()}</a>
                         </td>
                         <td class="reason">{dl.reason.clone()}</td>
                         <td class="num">{dl.receive_count}</td>
                         <td>{format::ago(dl.dead_lettered_at_ms)}</td>
-                        <td class="payload">
-                            <code>{format::payload_preview(&m)}</code>
-                        </td>
+                        <PayloadCell preview=format::payload_preview(&m) />
                     </tr>
                 }
             })
             .collect_view();
         view! {
             <h2>"Dead letters"</h2>
-            <table class="data" id="dead-letters">
-                <thead>
-                    <tr>
-                        <th>"Message"</th>
-                        <th>"From"</th>
-                        <th>"Reason"</th>
-                        <th class="num">"Receives"</th>
-                        <th>"Dead-lettered"</th>
-                        <th>"Payload"</th>
-                    </tr>
-                </thead>
-                <tbody>{rows}</tbody>
-            </table>
+            <DataTable id="dead-letters" columns=DEAD_LETTER_COLUMNS>
+                {rows}
+            </DataTable>
         }
     })
 }
@@ -320,34 +326,20 @@ fn MessageTable(messages: Vec<Message>) -> impl IntoView {
                 .collect_view();
             view! {
                 <tr data-message=m.id.clone()>
-                    <td>
-                        <a class="mono" href=format!("#/messages/{}", m.id)>{m.id.clone()}</a>
-                    </td>
+                    <MessageIdCell id=m.id.clone() />
                     <td>{m.state.map(|state| view! { <StateBadge state=state /> })}</td>
                     <td class="num">{m.receive_count}</td>
                     <td>{format::ago(m.published_at_ms)}</td>
                     <td>{attributes} {m.key.clone().map(|k| view! { <span class="attr key">"key=" {k}</span> })}</td>
-                    <td class="payload">
-                        <code>{format::payload_preview(&m)}</code>
-                    </td>
+                    <PayloadCell preview=format::payload_preview(&m) />
                 </tr>
             }
         })
         .collect_view();
     view! {
-        <table class="data" id="messages">
-            <thead>
-                <tr>
-                    <th>"Message"</th>
-                    <th>"State"</th>
-                    <th class="num">"Receives"</th>
-                    <th>"Published"</th>
-                    <th>"Attributes"</th>
-                    <th>"Payload"</th>
-                </tr>
-            </thead>
-            <tbody>{rows}</tbody>
-        </table>
+        <DataTable id="messages" columns=MESSAGE_COLUMNS>
+            {rows}
+        </DataTable>
     }
         .into_any()
 }

@@ -51,19 +51,67 @@ pub(crate) fn NewTopicForm(reload: Callback<()>) -> impl IntoView {
     view! {
         <form class="card form" id="new-topic" on:submit=create>
             <h3>"New topic"</h3>
-            <label>
-                "Name"
-                <input
-                    name="topic-name"
-                    placeholder="signups"
-                    prop:value=move || name.get()
-                    on:input=move |ev| name.set(event_target_value(&ev))
-                />
-            </label>
+            <TextField label="Name" name="topic-name" placeholder="signups" value=name />
             {form_error(error)}
             <button type="submit">"Create topic"</button>
         </form>
     }
+}
+
+/// A labelled text input bound to `value`.
+#[component]
+fn TextField(
+    label: &'static str,
+    name: &'static str,
+    placeholder: &'static str,
+    value: RwSignal<String>,
+) -> impl IntoView {
+    view! {
+        <label>
+            {label}
+            <input
+                name=name
+                placeholder=placeholder
+                prop:value=move || value.get()
+                on:input=move |ev| value.set(event_target_value(&ev))
+            />
+        </label>
+    }
+}
+
+/// A labelled drop-down of `options`, with a first entry `none` (the empty value).
+#[component]
+fn Choice(
+    label: &'static str,
+    name: &'static str,
+    none: &'static str,
+    value: RwSignal<String>,
+    options: Signal<Vec<String>>,
+) -> impl IntoView {
+    let options = move || {
+        options
+            .get()
+            .into_iter()
+            .map(|option| view! { <option value=option.clone()>{option.clone()}</option> })
+            .collect_view()
+    };
+    view! {
+        <label>
+            {label}
+            <select
+                name=name
+                prop:value=move || value.get()
+                on:change=move |ev| value.set(event_target_value(&ev))
+            >
+                <option value="">{none}</option>
+                {options}
+            </select>
+        </label>
+    }
+}
+
+fn queue_names(wiring: &Wiring) -> Vec<String> {
+    wiring.queues.iter().map(|q| q.name.clone()).collect()
 }
 
 /// An optional whole number from a form field: empty is `None`.
@@ -111,59 +159,21 @@ pub(crate) fn NewQueueForm(wiring: RwSignal<Wiring>, reload: Callback<()>) -> im
         };
         submit("/v1/queues", body, error, clear, reload);
     };
-    let dlq_options = move || {
-        wiring.with(|w| {
-            w.queues
-                .iter()
-                .map(|q| view! { <option value=q.name.clone()>{q.name.clone()}</option> })
-                .collect_view()
-        })
-    };
     view! {
         <form class="card form" id="new-queue" on:submit=create>
             <h3>"New queue"</h3>
-            <label>
-                "Name"
-                <input
-                    name="queue-name"
-                    placeholder="mail"
-                    prop:value=move || name.get()
-                    on:input=move |ev| name.set(event_target_value(&ev))
-                />
-            </label>
+            <TextField label="Name" name="queue-name" placeholder="mail" value=name />
             <div class="row">
-                <label>
-                    "Visibility timeout (s)"
-                    <input
-                        name="visibility"
-                        placeholder="30"
-                        inputmode="numeric"
-                        prop:value=move || visibility_s.get()
-                        on:input=move |ev| visibility_s.set(event_target_value(&ev))
-                    />
-                </label>
-                <label>
-                    "Max receives"
-                    <input
-                        name="max-receives"
-                        placeholder="5"
-                        inputmode="numeric"
-                        prop:value=move || max_receives.get()
-                        on:input=move |ev| max_receives.set(event_target_value(&ev))
-                    />
-                </label>
+                <TextField label="Visibility timeout (s)" name="visibility" placeholder="30" value=visibility_s />
+                <TextField label="Max receives" name="max-receives" placeholder="5" value=max_receives />
             </div>
-            <label>
-                "Dead-letter queue"
-                <select
-                    name="dead-letter-queue"
-                    prop:value=move || dead_letter_queue.get()
-                    on:change=move |ev| dead_letter_queue.set(event_target_value(&ev))
-                >
-                    <option value="">"None"</option>
-                    {dlq_options}
-                </select>
-            </label>
+            <Choice
+                label="Dead-letter queue"
+                name="dead-letter-queue"
+                none="None"
+                value=dead_letter_queue
+                options=Signal::derive(move || queue_names(&wiring.read()))
+            />
             {form_error(error)}
             <button type="submit">"Create queue"</button>
         </form>
@@ -196,40 +206,26 @@ pub(crate) fn NewSubscriptionForm(wiring: RwSignal<Wiring>, reload: Callback<()>
         let clear = move |_: Subscription| filter_text.set(String::new());
         submit("/v1/subscriptions", body, error, clear, reload);
     };
-    let options = move |pick: fn(&Wiring) -> Vec<String>| {
-        wiring.with(|w| {
-            pick(w)
-                .into_iter()
-                .map(|name| view! { <option value=name.clone()>{name.clone()}</option> })
-                .collect_view()
-        })
-    };
     view! {
         <form class="card form wide" id="new-subscription" on:submit=create>
             <h3>"New subscription"</h3>
             <div class="row">
-                <label>
-                    "Topic"
-                    <select
-                        name="sub-topic"
-                        prop:value=move || topic.get()
-                        on:change=move |ev| topic.set(event_target_value(&ev))
-                    >
-                        <option value="">"Choose a topic…"</option>
-                        {move || options(|w| w.topics.iter().map(|t| t.name.clone()).collect())}
-                    </select>
-                </label>
-                <label>
-                    "Queue"
-                    <select
-                        name="sub-queue"
-                        prop:value=move || queue.get()
-                        on:change=move |ev| queue.set(event_target_value(&ev))
-                    >
-                        <option value="">"Choose a queue…"</option>
-                        {move || options(|w| w.queues.iter().map(|q| q.name.clone()).collect())}
-                    </select>
-                </label>
+                <Choice
+                    label="Topic"
+                    name="sub-topic"
+                    none="Choose a topic…"
+                    value=topic
+                    options=Signal::derive(move || {
+                        wiring.read().topics.iter().map(|t| t.name.clone()).collect()
+                    })
+                />
+                <Choice
+                    label="Queue"
+                    name="sub-queue"
+                    none="Choose a queue…"
+                    value=queue
+                    options=Signal::derive(move || queue_names(&wiring.read()))
+                />
             </div>
             <label for="new-filter">"Filter (optional, EventBridge-style pattern)"</label>
             <FilterEditor text=filter_text check=check id="new-filter" />

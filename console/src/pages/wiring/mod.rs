@@ -70,14 +70,29 @@ pub(crate) fn WiringPage() -> impl IntoView {
     }
 }
 
-/// Deletes `path`, then reloads (or shows why it could not).
-fn remove(path: String, error: RwSignal<Option<ApiFailure>>, reload: Callback<()>) {
-    spawn_local(async move {
-        match api::delete(&path).await {
-            Ok(()) => reload.run(()),
-            Err(e) => error.set(Some(e)),
-        }
-    });
+/// A small button that deletes `path`, then reloads (or shows why it could not).
+#[component]
+fn DeleteButton(
+    path: String,
+    label: &'static str,
+    title: &'static str,
+    error: RwSignal<Option<ApiFailure>>,
+    reload: Callback<()>,
+) -> impl IntoView {
+    let remove = move |_| {
+        let path = path.clone();
+        spawn_local(async move {
+            match api::delete(&path).await {
+                Ok(()) => reload.run(()),
+                Err(e) => error.set(Some(e)),
+            }
+        });
+    };
+    view! {
+        <button class="link danger" title=title on:click=remove>
+            {label}
+        </button>
+    }
 }
 
 /// Topics on the left, each subscription (with its filter) in the middle, queues on the
@@ -118,7 +133,16 @@ fn Picture(
                     .into_any()
                 } else {
                     subs.into_iter()
-                        .map(|s| view! { <SubscriptionLane subscription=s reload=reload error=error /> })
+                        .map(|s| {
+                            let dlq = w
+                                .queues
+                                .iter()
+                                .find(|q| q.name == s.queue)
+                                .and_then(|q| q.dead_letter_queue.clone());
+                            view! {
+                                <SubscriptionLane subscription=s dead_letter_queue=dlq reload=reload error=error />
+                            }
+                        })
                         .collect_view()
                         .into_any()
                 };
@@ -127,13 +151,13 @@ fn Picture(
                         <div class="node topic">
                             <span class="kind">"topic"</span>
                             <strong>{topic.name.clone()}</strong>
-                            <button
-                                class="link danger"
+                            <DeleteButton
+                                path=delete_path
+                                label="delete"
                                 title="Delete this topic and its subscriptions (queues stay)"
-                                on:click=move |_| remove(delete_path.clone(), error, reload)
-                            >
-                                "delete"
-                            </button>
+                                error=error
+                                reload=reload
+                            />
                         </div>
                         <div class="lanes">{rows}</div>
                     </div>
@@ -149,7 +173,16 @@ fn Picture(
         let loose = (!unsubscribed.is_empty()).then(|| {
             let nodes = unsubscribed
                 .into_iter()
-                .map(|q| view! { <QueueNode queue=q.name reload=reload error=error /> })
+                .map(|q| {
+                    view! {
+                        <QueueNode
+                            queue=q.name
+                            dead_letter_queue=q.dead_letter_queue
+                            reload=reload
+                            error=error
+                        />
+                    }
+                })
                 .collect_view();
             view! {
                 <h3 class="muted">"Queues no topic feeds (direct sends and dead-letter queues)"</h3>
@@ -168,21 +201,28 @@ fn Picture(
 
 /// A queue in the picture, linking to its detail page.
 #[component]
-fn QueueNode(queue: String, reload: Callback<()>, error: RwSignal<Option<ApiFailure>>) -> impl IntoView {
+fn QueueNode(
+    queue: String,
+    dead_letter_queue: Option<String>,
+    reload: Callback<()>,
+    error: RwSignal<Option<ApiFailure>>,
+) -> impl IntoView {
     let delete_path = format!("/v1/queues/{queue}");
+    let dlq = dead_letter_queue.map(|dlq| view! { <span class="sub">"dead letters → " {dlq}</span> });
     view! {
         <div class="node queue" data-queue=queue.clone()>
             <span class="kind">"queue"</span>
             <a href=format!("#/queues/{queue}")>
                 <strong>{queue.clone()}</strong>
             </a>
-            <button
-                class="link danger"
+            {dlq}
+            <DeleteButton
+                path=delete_path
+                label="delete"
                 title="Delete this queue and its messages"
-                on:click=move |_| remove(delete_path.clone(), error, reload)
-            >
-                "delete"
-            </button>
+                error=error
+                reload=reload
+            />
         </div>
     }
 }
@@ -191,6 +231,7 @@ fn QueueNode(queue: String, reload: Callback<()>, error: RwSignal<Option<ApiFail
 #[component]
 fn SubscriptionLane(
     subscription: Subscription,
+    dead_letter_queue: Option<String>,
     reload: Callback<()>,
     error: RwSignal<Option<ApiFailure>>,
 ) -> impl IntoView {
@@ -237,16 +278,22 @@ fn SubscriptionLane(
                     <button class="link" on:click=move |_| editing.update(|e| *e = !*e)>
                         {move || if editing.get() { "cancel" } else { "edit filter" }}
                     </button>
-                    <button
-                        class="link danger"
-                        on:click=move |_| remove(delete_path.clone(), error, reload)
-                    >
-                        "unsubscribe"
-                    </button>
+                    <DeleteButton
+                        path=delete_path
+                        label="unsubscribe"
+                        title="Stop copying this topic's messages into the queue"
+                        error=error
+                        reload=reload
+                    />
                 </span>
             </div>
             <span class="arrow">"→"</span>
-            <QueueNode queue=subscription.queue.clone() reload=reload error=error />
+            <QueueNode
+                queue=subscription.queue.clone()
+                dead_letter_queue=dead_letter_queue
+                reload=reload
+                error=error
+            />
         </div>
         {move || {
             editing.get().then(|| view! {

@@ -38,7 +38,7 @@ async fn wiring_creates_topic_queues_and_a_filtered_subscription_and_refuses_bad
     // A name the API refuses: its words appear in the form.
     browser.fill("#new-topic input[name=topic-name]", "no spaces").await?;
     browser.click("#new-topic button[type=submit]").await?;
-    browser.wait_for_text("#new-topic .form-error", "Names use letters").await?;
+    browser.wait_for_text("#new-topic .form-error", "Invalid topic name").await?;
 
     browser.select("#new-subscription select[name=sub-topic]", "signups").await?;
     browser.select("#new-subscription select[name=sub-queue]", "mail").await?;

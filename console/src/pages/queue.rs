@@ -33,6 +33,7 @@ pub(crate) fn QueueList() -> impl IntoView {
     view! {
         <div class="page-head">
             <h1>"Queues"</h1>
+            <span class="muted">"Pick a queue to browse its messages and dead letters."</span>
         </div>
         <ErrorBanner error=error />
         {move || queues.get().map(|list| {

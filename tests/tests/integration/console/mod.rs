@@ -149,6 +149,10 @@ async fn queue_page_shows_dead_letters_with_reasons_redrives_and_purges() -> any
     let browser = Browser::start().await?;
     let base = server.url();
 
+    browser.open(&format!("{base}/#/queues")).await?;
+    browser.wait_for_text(".queue-cards", "jobs-dlq").await?;
+    browser.screenshot("queues").await?;
+
     browser.open(&format!("{base}/#/queues/jobs-dlq")).await?;
     let row = format!("#dead-letters tr[data-message=\"{}\"]", dead.id);
     let shown = browser.wait_for_text(&row, &reason).await?;

@@ -1,9 +1,10 @@
 //! The client's calls for topic archives: archived topics, replay jobs and filter
 //! previews.
 
+use crate::http::segment;
 use crate::{
     ArchiveSettings, Client, ClientError, CreateTopic, Method, PatchTopic, PreviewRequest,
-    PreviewResponse, Replay, ReplayList, StartReplay, Topic, segment,
+    PreviewResponse, Replay, ReplayList, StartReplay, Topic,
 };
 
 impl Client {

@@ -36,6 +36,11 @@ dedup_window_ms = 300000
 # How long message status remembers acked and expired copies, counted from the message's
 # publish time, in ms (1 day; 1 minute to 14 days).
 status_retention_ms = 86400000
+
+# Directory of the built web console (index.html, switchyard-console.js, its _bg.wasm and
+# style.css), served at `/`. `cargo xtask serve` builds it and sets this; without it `/`
+# says how to build it.
+# console_dir = "./target/console"
 "#;
 
 /// The parsed configuration.
@@ -58,6 +63,9 @@ pub struct Config {
     pub dedup_window_ms: u64,
     /// How long message status remembers acked and expired copies, in ms.
     pub status_retention_ms: u64,
+    /// Directory of the built web console, served at `/`.
+    #[serde(default)]
+    pub console_dir: Option<PathBuf>,
 }
 
 /// Settings given by flags or environment variables; each one set overrides the file.
@@ -69,6 +77,8 @@ pub struct Overrides {
     pub listen: Option<SocketAddr>,
     /// `--max-message-bytes` / `SWITCHYARD_MAX_MESSAGE_BYTES`.
     pub max_message_bytes: Option<usize>,
+    /// `--console-dir` / `SWITCHYARD_CONSOLE_DIR`.
+    pub console_dir: Option<PathBuf>,
 }
 
 /// A configuration that could not be read.
@@ -137,6 +147,9 @@ impl Config {
         }
         if let Some(max) = overrides.max_message_bytes {
             config.max_message_bytes = max;
+        }
+        if let Some(dir) = overrides.console_dir {
+            config.console_dir = Some(dir);
         }
         config.validate()?;
         Ok(config)

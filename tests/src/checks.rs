@@ -47,7 +47,11 @@ pub struct Snapshot {
 
 /// Takes a [`Snapshot`].
 pub async fn snapshot(client: &Client) -> anyhow::Result<Snapshot> {
-    let topics = client.list_topics().await.context("listing topics")?;
+    let mut topics = client.list_topics().await.context("listing topics")?;
+    for topic in &mut topics {
+        // Publishes since the server started: a restart rightly starts it again at zero.
+        topic.published = 0;
+    }
     let mut queues = client.list_queues().await.context("listing queues")?;
     for queue in &mut queues {
         if let Some(stats) = &mut queue.stats {

@@ -1,9 +1,11 @@
 //! The test harness: the real Switchyard server on 127.0.0.1, port 0, with a temp data
 //! directory, either in this process ([`TestServer`]) or as a child process a test can
-//! `kill -9` ([`ChildServer`]); plus bounded polling and the checks the tests share.
+//! `kill -9` ([`ChildServer`]); plus bounded polling and the checks the tests share, and
+//! headless Chromium driving the web console ([`Browser`]).
 //! It talks to the server only over HTTP (the typed client, or raw `reqwest` for bodies the
 //! typed client cannot send); it never reaches into the server's internals.
 
+mod browser;
 mod checks;
 mod child;
 mod plugins;
@@ -19,6 +21,7 @@ use switchyard::{Config, Server};
 use switchyard_client::Client;
 use tempfile::TempDir;
 
+pub use browser::{Browser, console_assets, console_server};
 pub use checks::{Snapshot, assert_api_error, assert_still_serving, snapshot, states};
 pub use child::{ChildServer, temp_data_dir};
 pub use plugins::{HttpSink, SinkRequest, plugin_wasm};

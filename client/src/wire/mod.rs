@@ -9,9 +9,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
 mod archive;
+mod plugins;
 mod receiving;
 mod status;
 pub use archive::*;
+pub use plugins::*;
 pub use receiving::*;
 pub use status::*;
 
@@ -77,6 +79,10 @@ pub struct Topic {
     /// What the archive holds, when the topic has one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub archive_stats: Option<ArchiveStats>,
+    /// Messages published to it since the server started (a counter: rates are its
+    /// differences over time).
+    #[serde(default)]
+    pub published: u64,
 }
 
 /// `GET /v1/topics`.
@@ -232,6 +238,21 @@ pub struct Subscription {
 pub struct SubscriptionList {
     /// All subscriptions (optionally of one topic).
     pub subscriptions: Vec<Subscription>,
+}
+
+/// `POST /v1/filters/validate`: check a filter pattern without storing anything.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ValidateFilter {
+    /// The pattern, as it would be given to a subscription.
+    pub filter: serde_json::Value,
+}
+
+/// `200` answer to a filter validation (an invalid pattern is a `400 invalid_filter`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FilterValidation {
+    /// Always `true`: the pattern compiles.
+    pub valid: bool,
 }
 
 // ---------------------------------------------------------------- publish

@@ -1,6 +1,7 @@
 //! The REST API (`/v1`): the only module that knows HTTP. One file per resource, each with
 //! its own `routes()`; errors become `{"error":{"code","message"}}` in [`error`].
 
+mod console;
 mod consumers;
 mod error;
 mod messages;
@@ -72,8 +73,8 @@ pub fn app(broker: Arc<Broker>, dispatcher: Arc<Dispatcher>, config: &Config) ->
                         .with_state(dispatcher),
                 ),
         )
-        .fallback(error::no_route)
         .with_state(broker)
+        .merge(console::routes(config.console_dir.as_deref()))
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(
             axum::http::StatusCode::REQUEST_TIMEOUT,

@@ -1,5 +1,5 @@
 //! `/v1/subscriptions`: topic → queue with an optional filter; create, list, get, patch,
-//! delete.
+//! delete; and `/v1/filters/validate`, a dry run of a filter pattern.
 
 use axum::Router;
 use axum::extract::rejection::QueryRejection;
@@ -7,7 +7,10 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use serde::Deserialize;
-use switchyard_client::{CreateSubscription, PatchSubscription, Subscription, SubscriptionList};
+use switchyard_client::{
+    CreateSubscription, FilterValidation, PatchSubscription, Subscription, SubscriptionList,
+    ValidateFilter,
+};
 use tracing::instrument;
 
 use super::{ApiError, ApiJson, AppState};
@@ -24,6 +27,17 @@ pub(super) fn routes() -> Router<AppState> {
                 .patch(patch_subscription)
                 .delete(delete_subscription),
         )
+        .route("/filters/validate", post(validate_filter))
+}
+
+/// Checks a filter pattern and stores nothing: `200 {"valid":true}` or `400 invalid_filter`
+/// naming the JSON path and the reason, exactly as creating a subscription would answer.
+async fn validate_filter(
+    State(broker): State<AppState>,
+    ApiJson(body): ApiJson<ValidateFilter>,
+) -> Result<ApiJson<FilterValidation>, ApiError> {
+    broker.validate_filter(&body.filter)?;
+    Ok(ApiJson(FilterValidation { valid: true }))
 }
 
 #[instrument(skip_all, fields(topic = %body.topic, queue = %body.queue))]

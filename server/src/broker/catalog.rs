@@ -171,6 +171,11 @@ impl Broker {
         }
     }
 
+    /// Checks a filter pattern without storing anything (the console validates as you type).
+    pub fn validate_filter(&self, pattern: &serde_json::Value) -> Result<(), BrokerError> {
+        Filter::compile(pattern).map(|_| ())
+    }
+
     /// Subscribes a queue to a topic. With `start`, the subscription also gets the topic's
     /// archived history from that point (see [`Broker::subscribe_from`]).
     pub async fn create_subscription(

@@ -210,10 +210,14 @@ impl Broker {
         {
             add_copies(target, moved, sequence, now);
         }
-        for (_routes, plan, count) in plans {
+        for (routes, plan, count) in plans {
             let (mine, after) = rest.split_at(count);
             rest = after;
-            summary.published += plan.finish(mine, sequence).len() as u64;
+            let ids = plan.finish(mine, sequence).len() as u64;
+            routes
+                .published
+                .fetch_add(ids, std::sync::atomic::Ordering::Relaxed);
+            summary.published += ids;
         }
         handle.ready.notify_waiters();
         Ok(summary)

@@ -93,6 +93,8 @@ struct Routes {
     index: FilterIndex,
     /// The topic's archive, when it is on: every publish is archived there too.
     archive: Option<ArchiveId>,
+    /// Messages published to the topic since the server started (kept across rebuilds).
+    published: Arc<AtomicU64>,
 }
 
 struct Route {
@@ -101,6 +103,14 @@ struct Route {
 }
 
 impl Catalog {
+    /// Messages published to `topic` since the server started.
+    /// A topic's subscription count and publishes since the server started.
+    fn counts(&self, topic: &str) -> (usize, u64) {
+        self.routes.get(topic).map_or((0, 0), |r| {
+            (r.routes.len(), r.published.load(Ordering::Relaxed))
+        })
+    }
+
     fn rebuild_routes(&mut self, topic: &str) {
         let routes: Vec<Route> = self
             .subscriptions
@@ -119,10 +129,16 @@ impl Catalog {
             .topics
             .get(topic)
             .and_then(|t| t.archive.and(t.archive_id));
+        let published = self
+            .routes
+            .get(topic)
+            .map(|r| r.published.clone())
+            .unwrap_or_default();
         let routes = Routes {
             routes,
             index,
             archive,
+            published,
         };
         self.routes.insert(topic.to_string(), Arc::new(routes));
     }

@@ -43,7 +43,7 @@ impl Broker {
         }
         let prepared = self.prepare_all(messages, Some(topic), batch)?;
         let scope = format!("t:{topic}");
-        let (plan, pending) = {
+        let (plan, pending, published) = {
             // Routes are taken and the write submitted under the gate (see `publish_gate`).
             let _gate = self.publish_gate.read().expect("publish gate poisoned");
             let routes = self.catalog().routes.get(topic).cloned();
@@ -52,12 +52,14 @@ impl Broker {
             };
             let plan = self.plan_store(&scope, prepared, &routes.routes, Some(&routes.index));
             let (ops, plan) = plan.archived_in(routes.archive).take_ops();
-            (plan, self.storage.submit(ops))
+            (plan, self.storage.submit(ops), routes.published.clone())
         };
         let sequence = pending.sequence();
-        pending
-            .then(move |result| Ok(plan.finish(&result?, sequence)))
-            .await
+        let ids = pending
+            .then(move |result| Ok::<_, BrokerError>(plan.finish(&result?, sequence)))
+            .await?;
+        published.fetch_add(ids.len() as u64, std::sync::atomic::Ordering::Relaxed);
+        Ok(ids)
     }
 
     /// Sends messages straight to a queue; returns their ids, in order, once durable.

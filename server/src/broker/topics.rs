@@ -32,22 +32,20 @@ impl Broker {
             archive_id: retention.map(|_| self.next_archive_id.fetch_add(1, Ordering::Relaxed)),
             archive: retention,
         };
-        let subscriptions = self.save_topic(&record).await?;
-        Ok(self.topic_view(&record, subscriptions))
+        let (subscriptions, published) = self.save_topic(&record).await?;
+        Ok(self.topic_view(&record, subscriptions, published))
     }
 
-    /// Stores a topic record and shows it in the catalog; returns its subscription count.
-    async fn save_topic(&self, record: &TopicRecord) -> Result<usize, BrokerError> {
+    /// Stores a topic record and shows it in the catalog; returns its subscription and
+    /// publish counts.
+    async fn save_topic(&self, record: &TopicRecord) -> Result<(usize, u64), BrokerError> {
         self.storage
             .write(vec![Op::PutTopic(record.clone())])
             .await?;
         let mut catalog = self.catalog_mut();
         catalog.topics.insert(record.name.clone(), record.clone());
         catalog.rebuild_routes(&record.name);
-        Ok(catalog
-            .routes
-            .get(&record.name)
-            .map_or(0, |r| r.routes.len()))
+        Ok(catalog.counts(&record.name))
     }
 
     /// Turns a topic's archive on, changes its retention, or turns it off. Turned off, the
@@ -67,8 +65,8 @@ impl Broker {
             }
             record.archive = retention;
         }
-        let subscriptions = self.save_topic(&record).await?;
-        Ok(self.topic_view(&record, subscriptions))
+        let (subscriptions, published) = self.save_topic(&record).await?;
+        Ok(self.topic_view(&record, subscriptions, published))
     }
 
     /// All topics, by name.
@@ -78,8 +76,8 @@ impl Broker {
             .topics
             .values()
             .map(|t| {
-                let subscriptions = catalog.routes.get(&t.name).map_or(0, |r| r.routes.len());
-                self.topic_view(t, subscriptions)
+                let (subscriptions, published) = catalog.counts(&t.name);
+                self.topic_view(t, subscriptions, published)
             })
             .collect()
     }
@@ -91,8 +89,8 @@ impl Broker {
             .topics
             .get(name)
             .ok_or_else(|| BrokerError::TopicNotFound { name: name.into() })?;
-        let subscriptions = catalog.routes.get(name).map_or(0, |r| r.routes.len());
-        Ok(self.topic_view(topic, subscriptions))
+        let (subscriptions, published) = catalog.counts(name);
+        Ok(self.topic_view(topic, subscriptions, published))
     }
 
     /// Deletes a topic and its subscriptions; queues and their messages stay. Its archive
@@ -135,7 +133,7 @@ impl Broker {
             .ok_or_else(|| BrokerError::TopicNotFound { name: name.into() })
     }
 
-    fn topic_view(&self, record: &TopicRecord, subscriptions: usize) -> Topic {
+    fn topic_view(&self, record: &TopicRecord, subscriptions: usize, published: u64) -> Topic {
         // Stats show while the archive is on, and while a turned-off one is being emptied.
         let head = record
             .archive_id
@@ -151,6 +149,7 @@ impl Broker {
                 max_bytes: r.max_bytes,
             }),
             archive_stats,
+            published,
         }
     }
 }

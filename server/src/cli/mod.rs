@@ -180,6 +180,9 @@ struct ServeArgs {
     /// Largest payload accepted, in bytes [config default: 1048576].
     #[arg(long, env = "SWITCHYARD_MAX_MESSAGE_BYTES", value_name = "N")]
     max_message_bytes: Option<usize>,
+    /// Directory of the built web console, served at `/` (`cargo xtask console` builds it).
+    #[arg(long, env = "SWITCHYARD_CONSOLE_DIR", value_name = "DIR")]
+    console_dir: Option<PathBuf>,
     /// Print the commented default configuration and exit.
     #[arg(long)]
     print_config: bool,

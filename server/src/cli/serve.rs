@@ -20,6 +20,7 @@ pub(super) async fn run(args: ServeArgs) -> anyhow::Result<()> {
         data_dir: args.data_dir,
         listen: args.listen,
         max_message_bytes: args.max_message_bytes,
+        console_dir: args.console_dir,
     };
     let config =
         Config::load(args.config.as_deref(), overrides).context("cannot load the configuration")?;

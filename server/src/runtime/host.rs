@@ -21,9 +21,9 @@ wasmtime::component::bindgen!({
     exports: { default: async },
 });
 
+use self::switchyard::plugin::types;
 pub(super) use Consumer as Bindings;
 pub(super) use ConsumerPre as BindingsPre;
-use self::switchyard::plugin::types;
 
 const MAX_PUBLICATIONS: usize = 1000;
 const MAX_KV_WRITES: usize = 10_000;

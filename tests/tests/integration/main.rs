@@ -4,6 +4,7 @@
 mod archive;
 mod bad_input;
 mod cli;
+mod console;
 mod crash;
 mod dead_letter_collisions;
 mod dead_letters;

@@ -1,0 +1,163 @@
+//! Calls to the REST API from the browser (fetch), and API errors turned into sentences a
+//! user understands, keyed by the API's stable error codes.
+
+use gloo_net::http::{Request, RequestBuilder, Response};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use switchyard_client::ErrorBody;
+
+/// A request the API refused or that got no answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ApiFailure {
+    /// The API's stable code (`queue_not_found`, ...), or `unreachable` / `unexpected_answer`.
+    pub(crate) code: String,
+    /// The server's own message.
+    pub(crate) message: String,
+}
+
+impl ApiFailure {
+    fn new(code: &str, message: impl Into<String>) -> Self {
+        Self {
+            code: code.into(),
+            message: message.into(),
+        }
+    }
+
+    /// What went wrong and what to do, in words.
+    pub(crate) fn explain(&self) -> String {
+        let detail = &self.message;
+        match self.code.as_str() {
+            "unreachable" => format!(
+                "The console cannot reach the Switchyard server. Is it still running? ({detail})"
+            ),
+            "topic_not_found" => format!("That topic does not exist (it may have been deleted). {detail}"),
+            "queue_not_found" => format!("That queue does not exist (it may have been deleted). {detail}"),
+            "subscription_not_found" => "That subscription no longer exists.".into(),
+            "topic_exists" => "A topic with that name already exists. Pick another name.".into(),
+            "queue_exists" => "A queue with that name already exists. Pick another name.".into(),
+            "subscription_exists" => {
+                "This queue is already subscribed to this topic; edit that subscription's filter instead."
+                    .into()
+            }
+            "invalid_name" => sentence(detail),
+            "invalid_filter" => format!("The filter is not valid: {detail}"),
+            "invalid_setting" => format!("A setting is out of range: {detail}"),
+            "dead_letter_queue_not_found" => {
+                "The dead-letter queue must exist first: create it, then choose it here.".into()
+            }
+            "queue_in_use" => format!("The queue is still in use: {detail}"),
+            "invalid_message_id" => {
+                "That is not a message id. Ids are 26-character ULIDs, like 01JD3X6QZ8R7T0A2B4C6D8E0F1."
+                    .into()
+            }
+            "message_not_found" => {
+                "No queue holds a message with that id, and none acked or expired one in the last day."
+                    .into()
+            }
+            "internal" => {
+                "The server could not apply the request, and nothing was changed. Its log says why."
+                    .into()
+            }
+            _ => sentence(detail),
+        }
+    }
+}
+
+/// The server's message as a sentence: capitalized, with a full stop.
+fn sentence(text: &str) -> String {
+    let mut chars = text.trim().chars();
+    let mut out: String = match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => return "The server refused the request without saying why.".into(),
+    };
+    if !out.ends_with(['.', '!', '?', ')']) {
+        out.push('.');
+    }
+    out
+}
+
+/// `GET path`, answered with JSON.
+pub(crate) async fn get<T: DeserializeOwned>(path: &str) -> Result<T, ApiFailure> {
+    json(send(Request::get(path)).await?).await
+}
+
+/// `POST path` with a JSON body, answered with JSON.
+pub(crate) async fn post<B: Serialize, T: DeserializeOwned>(
+    path: &str,
+    body: &B,
+) -> Result<T, ApiFailure> {
+    json(send_json(Request::post(path), body).await?).await
+}
+
+/// `PATCH path` with a JSON body, answered with JSON.
+pub(crate) async fn patch<B: Serialize, T: DeserializeOwned>(
+    path: &str,
+    body: &B,
+) -> Result<T, ApiFailure> {
+    json(send_json(Request::patch(path), body).await?).await
+}
+
+/// `DELETE path`, answered with no body.
+pub(crate) async fn delete(path: &str) -> Result<(), ApiFailure> {
+    send(Request::delete(path)).await.map(drop)
+}
+
+/// A path segment from user input (a message id someone pasted), escaped for a URL.
+pub(crate) fn segment(text: &str) -> String {
+    String::from(js_sys::encode_uri_component(text.trim()))
+}
+
+async fn send_json<B: Serialize>(
+    request: RequestBuilder,
+    body: &B,
+) -> Result<Response, ApiFailure> {
+    let request = request
+        .json(body)
+        .map_err(|e| ApiFailure::new("unexpected_answer", e.to_string()))?;
+    answered(request.send().await).await
+}
+
+async fn send(request: RequestBuilder) -> Result<Response, ApiFailure> {
+    answered(request.send().await).await
+}
+
+/// A 2xx response, or the API's error body as an [`ApiFailure`].
+async fn answered(response: Result<Response, gloo_net::Error>) -> Result<Response, ApiFailure> {
+    let response = response.map_err(|e| ApiFailure::new("unreachable", e.to_string()))?;
+    if response.ok() {
+        return Ok(response);
+    }
+    let status = response.status();
+    match response.json::<ErrorBody>().await {
+        Ok(body) => Err(ApiFailure::new(&body.error.code, body.error.message)),
+        Err(_) => Err(ApiFailure::new(
+            "unexpected_answer",
+            format!("the server answered HTTP {status} without an error body"),
+        )),
+    }
+}
+
+async fn json<T: DeserializeOwned>(response: Response) -> Result<T, ApiFailure> {
+    response
+        .json::<T>()
+        .await
+        .map_err(|e| ApiFailure::new("unexpected_answer", format!("unreadable answer: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_become_advice_and_unknown_codes_keep_the_servers_words() {
+        let failure = ApiFailure::new("dead_letter_queue_not_found", "no queue x");
+        assert!(failure.explain().contains("must exist first"));
+        let failure = ApiFailure::new("something_new", "queue is busy");
+        assert_eq!(failure.explain(), "Queue is busy.");
+        let failure = ApiFailure::new("invalid_name", "invalid queue name \"a b\": contains ' '");
+        assert_eq!(
+            failure.explain(),
+            "Invalid queue name \"a b\": contains ' '."
+        );
+    }
+}

@@ -1,0 +1,11 @@
+//! One module per page of the console.
+
+mod message;
+mod overview;
+mod queue;
+mod wiring;
+
+pub(crate) use message::MessagePage;
+pub(crate) use overview::Overview;
+pub(crate) use queue::{QueueList, QueuePage};
+pub(crate) use wiring::WiringPage;

@@ -1,0 +1,248 @@
+//! The Wiring page's forms: a new topic, a new queue, a new subscription.
+
+use leptos::prelude::*;
+use leptos::task::spawn_local;
+use switchyard_client::{CreateQueue, CreateSubscription, CreateTopic, Queue, Subscription, Topic};
+
+use super::Wiring;
+use super::filter_editor::{FilterCheck, FilterEditor};
+use crate::api;
+
+/// Sends a create request; on success clears the form and reloads the page's data, on
+/// failure puts the API's error, in words, into `error`.
+fn submit<B, T>(
+    path: &'static str,
+    body: B,
+    error: RwSignal<Option<String>>,
+    done: impl FnOnce(T) + 'static,
+    reload: Callback<()>,
+) where
+    B: serde::Serialize + 'static,
+    T: serde::de::DeserializeOwned + 'static,
+{
+    spawn_local(async move {
+        match api::post::<B, T>(path, &body).await {
+            Ok(created) => {
+                error.set(None);
+                done(created);
+                reload.run(());
+            }
+            Err(e) => error.set(Some(e.explain())),
+        }
+    });
+}
+
+fn form_error(error: RwSignal<Option<String>>) -> impl IntoView {
+    move || {
+        error
+            .get()
+            .map(|e| view! { <p class="form-error" role="alert">{e}</p> })
+    }
+}
+
+/// Create a topic.
+#[component]
+pub(crate) fn NewTopicForm(reload: Callback<()>) -> impl IntoView {
+    let name = RwSignal::new(String::new());
+    let error = RwSignal::new(None::<String>);
+    let create = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        let body = CreateTopic {
+            name: name.get_untracked().trim().to_string(),
+            archive: None,
+        };
+        submit(
+            "/v1/topics",
+            body,
+            error,
+            move |_: Topic| name.set(String::new()),
+            reload,
+        );
+    };
+    view! {
+        <form class="card form" id="new-topic" on:submit=create>
+            <h3>"New topic"</h3>
+            <TextField label="Name" name="topic-name" placeholder="signups" value=name />
+            {form_error(error)}
+            <button type="submit">"Create topic"</button>
+        </form>
+    }
+}
+
+/// A labelled text input bound to `value`.
+#[component]
+fn TextField(
+    label: &'static str,
+    name: &'static str,
+    placeholder: &'static str,
+    value: RwSignal<String>,
+) -> impl IntoView {
+    view! {
+        <label>
+            {label}
+            <input
+                name=name
+                placeholder=placeholder
+                prop:value=move || value.get()
+                on:input=move |ev| value.set(event_target_value(&ev))
+            />
+        </label>
+    }
+}
+
+/// A labelled drop-down of `options`, with a first entry `none` (the empty value).
+#[component]
+fn Choice(
+    label: &'static str,
+    name: &'static str,
+    none: &'static str,
+    value: RwSignal<String>,
+    options: Signal<Vec<String>>,
+) -> impl IntoView {
+    let options = move || {
+        options
+            .get()
+            .into_iter()
+            .map(|option| view! { <option value=option.clone()>{option.clone()}</option> })
+            .collect_view()
+    };
+    view! {
+        <label>
+            {label}
+            <select
+                name=name
+                prop:value=move || value.get()
+                on:change=move |ev| value.set(event_target_value(&ev))
+            >
+                <option value="">{none}</option>
+                {options}
+            </select>
+        </label>
+    }
+}
+
+fn queue_names(wiring: &Wiring) -> Vec<String> {
+    wiring.queues.iter().map(|q| q.name.clone()).collect()
+}
+
+/// An optional whole number from a form field: empty is `None`.
+fn optional_number<T: std::str::FromStr>(text: &str, what: &str) -> Result<Option<T>, String> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Ok(None);
+    }
+    text.parse()
+        .map(Some)
+        .map_err(|_| format!("{what} must be a whole number."))
+}
+
+/// Create a queue, optionally with a dead-letter queue.
+#[component]
+pub(crate) fn NewQueueForm(wiring: RwSignal<Wiring>, reload: Callback<()>) -> impl IntoView {
+    let name = RwSignal::new(String::new());
+    let visibility_s = RwSignal::new(String::new());
+    let max_receives = RwSignal::new(String::new());
+    let dead_letter_queue = RwSignal::new(String::new());
+    let error = RwSignal::new(None::<String>);
+    let create = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        let settings = optional_number::<u64>(&visibility_s.get_untracked(), "Visibility timeout")
+            .and_then(|v| {
+                optional_number::<u32>(&max_receives.get_untracked(), "Max receives")
+                    .map(|m| (v, m))
+            });
+        let (visibility, max_receive_count) = match settings {
+            Ok(settings) => settings,
+            Err(why) => return error.set(Some(why)),
+        };
+        let dlq = dead_letter_queue.get_untracked();
+        let body = CreateQueue {
+            name: name.get_untracked().trim().to_string(),
+            visibility_timeout_ms: visibility.map(|s| s.saturating_mul(1000)),
+            max_receive_count,
+            dead_letter_queue: (!dlq.is_empty()).then_some(dlq),
+            ..CreateQueue::default()
+        };
+        let clear = move |_: Queue| {
+            for field in [name, visibility_s, max_receives, dead_letter_queue] {
+                field.set(String::new());
+            }
+        };
+        submit("/v1/queues", body, error, clear, reload);
+    };
+    view! {
+        <form class="card form" id="new-queue" on:submit=create>
+            <h3>"New queue"</h3>
+            <TextField label="Name" name="queue-name" placeholder="mail" value=name />
+            <div class="row">
+                <TextField label="Visibility timeout (s)" name="visibility" placeholder="30" value=visibility_s />
+                <TextField label="Max receives" name="max-receives" placeholder="5" value=max_receives />
+            </div>
+            <Choice
+                label="Dead-letter queue"
+                name="dead-letter-queue"
+                none="None"
+                value=dead_letter_queue
+                options=Signal::derive(move || queue_names(&wiring.read()))
+            />
+            {form_error(error)}
+            <button type="submit">"Create queue"</button>
+        </form>
+    }
+}
+
+/// Subscribe a queue to a topic, with a filter checked as you type.
+#[component]
+pub(crate) fn NewSubscriptionForm(wiring: RwSignal<Wiring>, reload: Callback<()>) -> impl IntoView {
+    let topic = RwSignal::new(String::new());
+    let queue = RwSignal::new(String::new());
+    let filter_text = RwSignal::new(String::new());
+    let check = RwSignal::new(FilterCheck::Empty);
+    let error = RwSignal::new(None::<String>);
+    let create = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        let (topic_name, queue_name) = (topic.get_untracked(), queue.get_untracked());
+        if topic_name.is_empty() || queue_name.is_empty() {
+            return error.set(Some("Choose a topic and a queue.".into()));
+        }
+        let filter = match check.get_untracked().filter() {
+            Ok(filter) => filter,
+            Err(why) => return error.set(Some(why)),
+        };
+        let body = CreateSubscription {
+            topic: topic_name,
+            queue: queue_name,
+            filter,
+            start: None,
+        };
+        let clear = move |_: Subscription| filter_text.set(String::new());
+        submit("/v1/subscriptions", body, error, clear, reload);
+    };
+    view! {
+        <form class="card form wide" id="new-subscription" on:submit=create>
+            <h3>"New subscription"</h3>
+            <div class="row">
+                <Choice
+                    label="Topic"
+                    name="sub-topic"
+                    none="Choose a topic…"
+                    value=topic
+                    options=Signal::derive(move || {
+                        wiring.read().topics.iter().map(|t| t.name.clone()).collect()
+                    })
+                />
+                <Choice
+                    label="Queue"
+                    name="sub-queue"
+                    none="Choose a queue…"
+                    value=queue
+                    options=Signal::derive(move || queue_names(&wiring.read()))
+                />
+            </div>
+            <label for="new-filter">"Filter (optional, EventBridge-style pattern)"</label>
+            <FilterEditor text=filter_text check=check id="new-filter" />
+            {form_error(error)}
+            <button type="submit">"Create subscription"</button>
+        </form>
+    }
+}

@@ -1,0 +1,309 @@
+//! Wiring: topics → subscriptions (with their filters) → queues, drawn as a picture, with
+//! forms to create each and, in place, to edit a subscription's filter or delete anything.
+//! Consumers join the picture as a fourth column when they exist.
+
+mod filter_editor;
+mod forms;
+
+use leptos::prelude::*;
+use leptos::task::spawn_local;
+use switchyard_client::{
+    PatchSubscription, Queue, QueueList, Subscription, SubscriptionList, Topic, TopicList,
+};
+
+use crate::api::{self, ApiFailure};
+use crate::widgets::{EmptyState, ErrorBanner, Notice};
+use filter_editor::{FilterCheck, FilterEditor};
+use forms::{NewQueueForm, NewSubscriptionForm, NewTopicForm};
+
+/// Everything the page draws.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Wiring {
+    topics: Vec<Topic>,
+    queues: Vec<Queue>,
+    subscriptions: Vec<Subscription>,
+}
+
+async fn load() -> Result<Wiring, ApiFailure> {
+    Ok(Wiring {
+        topics: api::get::<TopicList>("/v1/topics").await?.topics,
+        queues: api::get::<QueueList>("/v1/queues").await?.queues,
+        subscriptions: api::get::<SubscriptionList>("/v1/subscriptions")
+            .await?
+            .subscriptions,
+    })
+}
+
+/// The Wiring page.
+#[component]
+pub(crate) fn WiringPage() -> impl IntoView {
+    let wiring = RwSignal::new(Wiring::default());
+    let loaded = RwSignal::new(false);
+    let error = RwSignal::new(None::<ApiFailure>);
+    let notice = RwSignal::new(None::<String>);
+    let reload = Callback::new(move |()| {
+        spawn_local(async move {
+            match load().await {
+                Ok(data) => {
+                    wiring.set(data);
+                    loaded.set(true);
+                    error.set(None);
+                }
+                Err(e) => error.set(Some(e)),
+            }
+        });
+    });
+    reload.run(());
+    view! {
+        <div class="page-head">
+            <h1>"Wiring"</h1>
+            <span class="muted">"Publishers send to topics; subscriptions copy matching messages into queues."</span>
+        </div>
+        <ErrorBanner error=error />
+        <Notice notice=notice />
+        {move || loaded.get().then(|| view! { <Picture wiring=wiring reload=reload error=error /> })}
+        <section class="forms">
+            <NewTopicForm reload=reload />
+            <NewQueueForm wiring=wiring reload=reload />
+            <NewSubscriptionForm wiring=wiring reload=reload />
+        </section>
+    }
+}
+
+/// A small button that deletes `path`, then reloads (or shows why it could not).
+#[component]
+fn DeleteButton(
+    path: String,
+    label: &'static str,
+    title: &'static str,
+    error: RwSignal<Option<ApiFailure>>,
+    reload: Callback<()>,
+) -> impl IntoView {
+    let remove = move |_| {
+        let path = path.clone();
+        spawn_local(async move {
+            match api::delete(&path).await {
+                Ok(()) => reload.run(()),
+                Err(e) => error.set(Some(e)),
+            }
+        });
+    };
+    view! {
+        <button class="link danger" title=title on:click=remove>
+            {label}
+        </button>
+    }
+}
+
+/// Topics on the left, each subscription (with its filter) in the middle, queues on the
+/// right; one row per subscription, arrows between.
+#[component]
+fn Picture(
+    wiring: RwSignal<Wiring>,
+    reload: Callback<()>,
+    error: RwSignal<Option<ApiFailure>>,
+) -> impl IntoView {
+    move || {
+        let w = wiring.get();
+        if w.topics.is_empty() && w.queues.is_empty() {
+            return view! {
+                <EmptyState title="Nothing is wired yet">
+                    "Create a topic and a queue with the forms below, then subscribe the queue to the topic."
+                </EmptyState>
+            }
+            .into_any();
+        }
+        let topics = w
+            .topics
+            .iter()
+            .map(|topic| {
+                let subs: Vec<Subscription> = w
+                    .subscriptions
+                    .iter()
+                    .filter(|s| s.topic == topic.name)
+                    .cloned()
+                    .collect();
+                let delete_path = format!("/v1/topics/{}", topic.name);
+                let rows = if subs.is_empty() {
+                    view! {
+                        <div class="lane empty-lane">
+                            "No subscriptions: messages published here are not kept. Subscribe a queue below."
+                        </div>
+                    }
+                    .into_any()
+                } else {
+                    subs.into_iter()
+                        .map(|s| {
+                            let dlq = w
+                                .queues
+                                .iter()
+                                .find(|q| q.name == s.queue)
+                                .and_then(|q| q.dead_letter_queue.clone());
+                            view! {
+                                <SubscriptionLane subscription=s dead_letter_queue=dlq reload=reload error=error />
+                            }
+                        })
+                        .collect_view()
+                        .into_any()
+                };
+                view! {
+                    <div class="flow" data-topic=topic.name.clone()>
+                        <div class="node topic">
+                            <span class="kind">"topic"</span>
+                            <strong>{topic.name.clone()}</strong>
+                            <DeleteButton
+                                path=delete_path
+                                label="delete"
+                                title="Delete this topic and its subscriptions (queues stay)"
+                                error=error
+                                reload=reload
+                            />
+                        </div>
+                        <div class="lanes">{rows}</div>
+                    </div>
+                }
+            })
+            .collect_view();
+        let unsubscribed: Vec<Queue> = w
+            .queues
+            .iter()
+            .filter(|q| !w.subscriptions.iter().any(|s| s.queue == q.name))
+            .cloned()
+            .collect();
+        let loose = (!unsubscribed.is_empty()).then(|| {
+            let nodes = unsubscribed
+                .into_iter()
+                .map(|q| {
+                    view! {
+                        <QueueNode
+                            queue=q.name
+                            dead_letter_queue=q.dead_letter_queue
+                            reload=reload
+                            error=error
+                        />
+                    }
+                })
+                .collect_view();
+            view! {
+                <h3 class="muted">"Queues no topic feeds (direct sends and dead-letter queues)"</h3>
+                <div class="loose">{nodes}</div>
+            }
+        });
+        view! {
+            <section class="picture" id="wiring-picture">
+                {topics}
+                {loose}
+            </section>
+        }
+        .into_any()
+    }
+}
+
+/// A queue in the picture, linking to its detail page.
+#[component]
+fn QueueNode(
+    queue: String,
+    dead_letter_queue: Option<String>,
+    reload: Callback<()>,
+    error: RwSignal<Option<ApiFailure>>,
+) -> impl IntoView {
+    let delete_path = format!("/v1/queues/{queue}");
+    let dlq =
+        dead_letter_queue.map(|dlq| view! { <span class="sub">"dead letters → " {dlq}</span> });
+    view! {
+        <div class="node queue" data-queue=queue.clone()>
+            <span class="kind">"queue"</span>
+            <a href=format!("#/queues/{queue}")>
+                <strong>{queue.clone()}</strong>
+            </a>
+            {dlq}
+            <DeleteButton
+                path=delete_path
+                label="delete"
+                title="Delete this queue and its messages"
+                error=error
+                reload=reload
+            />
+        </div>
+    }
+}
+
+/// One subscription: its filter (editable in place) and the queue it feeds.
+#[component]
+fn SubscriptionLane(
+    subscription: Subscription,
+    dead_letter_queue: Option<String>,
+    reload: Callback<()>,
+    error: RwSignal<Option<ApiFailure>>,
+) -> impl IntoView {
+    let editing = RwSignal::new(false);
+    let filter_text = RwSignal::new(
+        subscription
+            .filter
+            .as_ref()
+            .map(|f| serde_json::to_string_pretty(f).unwrap_or_default())
+            .unwrap_or_default(),
+    );
+    let check = RwSignal::new(FilterCheck::Empty);
+    let save_error = RwSignal::new(None::<String>);
+    let id = subscription.id.clone();
+    let save = move |_| {
+        let filter = match check.get_untracked().filter() {
+            Ok(filter) => filter,
+            Err(why) => return save_error.set(Some(why)),
+        };
+        let path = format!("/v1/subscriptions/{id}");
+        spawn_local(async move {
+            match api::patch::<_, Subscription>(&path, &PatchSubscription { filter }).await {
+                Ok(_) => {
+                    editing.set(false);
+                    reload.run(());
+                }
+                Err(e) => save_error.set(Some(e.explain())),
+            }
+        });
+    };
+    let summary = subscription
+        .filter
+        .as_ref()
+        .map_or_else(|| "every message".to_string(), |f| f.to_string());
+    let delete_path = format!("/v1/subscriptions/{}", subscription.id);
+    let editor_id = format!("filter-{}", subscription.id);
+    view! {
+        <div class="lane" data-subscription=subscription.id.clone()>
+            <span class="arrow">"→"</span>
+            <div class="node filter-node">
+                <span class="kind">"filter"</span>
+                <code class="filter-summary" title=summary.clone()>{summary.clone()}</code>
+                <span class="actions">
+                    <button class="link" on:click=move |_| editing.update(|e| *e = !*e)>
+                        {move || if editing.get() { "cancel" } else { "edit filter" }}
+                    </button>
+                    <DeleteButton
+                        path=delete_path
+                        label="unsubscribe"
+                        title="Stop copying this topic's messages into the queue"
+                        error=error
+                        reload=reload
+                    />
+                </span>
+            </div>
+            <span class="arrow">"→"</span>
+            <QueueNode
+                queue=subscription.queue.clone()
+                dead_letter_queue=dead_letter_queue
+                reload=reload
+                error=error
+            />
+        </div>
+        {move || {
+            editing.get().then(|| view! {
+                <div class="lane-editor">
+                    <FilterEditor text=filter_text check=check id=editor_id.clone() />
+                    {move || save_error.get().map(|e| view! { <p class="form-error" role="alert">{e}</p> })}
+                    <button on:click=save.clone()>"Save filter"</button>
+                </div>
+            })
+        }}
+    }
+}

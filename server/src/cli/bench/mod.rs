@@ -4,6 +4,7 @@
 
 mod http1;
 mod load;
+mod plugins;
 mod routing;
 
 use std::sync::Arc;
@@ -48,6 +49,10 @@ pub(super) struct BenchArgs {
     /// publishing with archiving on.
     #[arg(long)]
     archive: bool,
+    /// Directory of the example plugins built for wasm32-wasip2 (ack_all.wasm and
+    /// notifier.wasm), for --scenario plugins.
+    #[arg(long, value_name = "DIR")]
+    plugins: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -58,6 +63,9 @@ enum Scenario {
     Latency,
     /// Filter routing cost for 1, 100 and 1000 subscriptions, in process (no server).
     Routing,
+    /// Plugin invocation cost in batches of 1, 10 and 100 (in process), then publish →
+    /// plugin → ack latency at 200 msg/s against the server. Needs --plugins.
+    Plugins,
 }
 
 /// One run of the plan.
@@ -71,6 +79,9 @@ enum Plan {
 pub(super) async fn run(client: &Client, out: Output, args: BenchArgs) -> anyhow::Result<()> {
     if args.scenario == Scenario::Routing {
         return run_routing(out, &args);
+    }
+    if args.scenario == Scenario::Plugins {
+        return run_plugins(client, out, &args).await;
     }
     client
         .health()
@@ -135,7 +146,7 @@ fn plans(scenario: Scenario) -> Vec<Plan> {
         Scenario::Batch => batch.to_vec(),
         Scenario::Single => single.to_vec(),
         Scenario::Latency => serial.to_vec(),
-        Scenario::Routing => Vec::new(),
+        Scenario::Routing | Scenario::Plugins => Vec::new(),
     }
 }
 
@@ -166,6 +177,42 @@ fn run_routing(out: Output, args: &BenchArgs) -> anyhow::Result<()> {
     table.print();
     println!();
     println!("filters evaluated and matches are per publish; one core, realistic mixed patterns");
+    Ok(())
+}
+
+async fn run_plugins(client: &Client, out: Output, args: &BenchArgs) -> anyhow::Result<()> {
+    let dir = args.plugins.as_deref().context(
+        "--scenario plugins needs --plugins DIR: build them with \
+         `cargo build --release --target wasm32-wasip2 -p ack-all -p notifier`",
+    )?;
+    let per_size = Duration::from_secs(args.seconds).min(Duration::from_secs(10)) / 3;
+    eprintln!("bench: invoking ack_all.wasm in batches of 1, 10 and 100, in process");
+    let invocations = plugins::invocations(dir, &[1, 10, 100], per_size).await?;
+    eprintln!("bench: publish → notifier.wasm → ack at 200 msg/s against {}", client.base_url());
+    let end_to_end =
+        plugins::end_to_end(client, dir, 200, Duration::from_secs(args.seconds)).await?;
+    if out.json {
+        return out.print_json(&serde_json::json!({
+            "invocations": invocations,
+            "end_to_end": end_to_end,
+        }));
+    }
+    let mut table = Table::new(&["BATCH", "INVOCATIONS", "µs/INVOCATION", "µs/MESSAGE"]);
+    for report in &invocations {
+        table.row(vec![
+            report.batch.to_string(),
+            thousands(report.invocations),
+            format!("{:.1}", report.us_per_invocation),
+            format!("{:.2}", report.us_per_message),
+        ]);
+    }
+    println!();
+    table.print();
+    println!();
+    println!(
+        "end to end at {} msg/s: {} messages, p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+        end_to_end.rate_per_s, end_to_end.messages, end_to_end.p50_ms, end_to_end.p99_ms, end_to_end.max_ms
+    );
     Ok(())
 }
 

@@ -188,7 +188,10 @@ async fn run_plugins(client: &Client, out: Output, args: &BenchArgs) -> anyhow::
     let per_size = Duration::from_secs(args.seconds).min(Duration::from_secs(10)) / 3;
     eprintln!("bench: invoking ack_all.wasm in batches of 1, 10 and 100, in process");
     let invocations = plugins::invocations(dir, &[1, 10, 100], per_size).await?;
-    eprintln!("bench: publish → notifier.wasm → ack at 200 msg/s against {}", client.base_url());
+    eprintln!(
+        "bench: publish → notifier.wasm → ack at 200 msg/s against {}",
+        client.base_url()
+    );
     let end_to_end =
         plugins::end_to_end(client, dir, 200, Duration::from_secs(args.seconds)).await?;
     if out.json {
@@ -211,7 +214,11 @@ async fn run_plugins(client: &Client, out: Output, args: &BenchArgs) -> anyhow::
     println!();
     println!(
         "end to end at {} msg/s: {} messages, p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
-        end_to_end.rate_per_s, end_to_end.messages, end_to_end.p50_ms, end_to_end.p99_ms, end_to_end.max_ms
+        end_to_end.rate_per_s,
+        end_to_end.messages,
+        end_to_end.p50_ms,
+        end_to_end.p99_ms,
+        end_to_end.max_ms
     );
     Ok(())
 }

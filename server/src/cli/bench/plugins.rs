@@ -17,8 +17,7 @@ use serde_json::json;
 use switchyard_client::{Client, CreateConsumer, CreateQueue, PublishMessage, ReceiveRequest};
 
 use crate::runtime::{
-    HostError, HostServices, InvocationContext, PluginMessage, Publication, Runtime,
-    RuntimeConfig,
+    HostError, HostServices, InvocationContext, PluginMessage, Publication, Runtime, RuntimeConfig,
 };
 
 /// Figures of one batch size.
@@ -175,8 +174,8 @@ async fn drive_end_to_end(
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
     for n in 0..total {
         ticker.tick().await;
-        let message = PublishMessage::json(&json!({ "email": n.to_string() }))?
-            .attribute("kind", "signup");
+        let message =
+            PublishMessage::json(&json!({ "email": n.to_string() }))?.attribute("kind", "signup");
         sent.lock().expect("sent lock").insert(n, Instant::now());
         let client = client.clone();
         let topic = topic.to_string();

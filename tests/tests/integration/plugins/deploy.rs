@@ -123,17 +123,16 @@ async fn hot_swap_sends_new_batches_to_the_new_version() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A change to an otherwise valid consumer request.
+type Edit = Box<dyn Fn(&mut switchyard_client::CreateConsumer)>;
+
 #[tokio::test]
 async fn consumer_settings_are_validated_and_pause_stops_leasing() -> anyhow::Result<()> {
     let server = TestServer::start().await?;
     let client = &server.client;
     wire(client, "events", "work", None).await?;
     deploy(client, "p", "ack-all").await?;
-    let refusals: Vec<(
-        Box<dyn Fn(&mut switchyard_client::CreateConsumer)>,
-        u16,
-        &str,
-    )> = vec![
+    let refusals: Vec<(Edit, u16, &str)> = vec![
         (
             Box::new(|c| c.queue = "missing".into()),
             404,

@@ -54,6 +54,23 @@ impl ApiFailure {
                 "No queue holds a message with that id, and none acked or expired one in the last day."
                     .into()
             }
+            "plugin_not_found" => "No plugin has that name; upload a version of it first.".into(),
+            "version_not_found" | "ambiguous_version" => sentence(detail),
+            "not_wasm" => {
+                "That file is not WebAssembly. Upload the .wasm your plugin's build produced (cargo build --target wasm32-wasip2 --release)."
+                    .into()
+            }
+            "not_a_component" => {
+                "That file is a core WebAssembly module, not a component. Build the plugin for the wasm32-wasip2 target with the switchyard-sdk."
+                    .into()
+            }
+            "wrong_world" | "invalid_component" => format!(
+                "The component does not fit Switchyard's plugin contract (build it with switchyard-sdk): {detail}"
+            ),
+            "plugin_too_large" => format!("The file is too large for a plugin. {}", sentence(detail)),
+            "unsupported_media_type" => "Choose a .wasm file to upload.".into(),
+            "consumer_exists" => "A consumer with that name already exists. Pick another name.".into(),
+            "consumer_not_found" => "That consumer no longer exists.".into(),
             "internal" => {
                 "The server could not apply the request, and nothing was changed. Its log says why."
                     .into()
@@ -100,6 +117,19 @@ pub(crate) async fn patch<B: Serialize, T: DeserializeOwned>(
 /// `DELETE path`, answered with no body.
 pub(crate) async fn delete(path: &str) -> Result<(), ApiFailure> {
     send(Request::delete(path)).await.map(drop)
+}
+
+/// `POST path` with a file as the body (its bytes, as `content_type`), answered with JSON.
+pub(crate) async fn upload<T: DeserializeOwned>(
+    path: &str,
+    file: web_sys::File,
+    content_type: &str,
+) -> Result<T, ApiFailure> {
+    let request = Request::post(path)
+        .header("Content-Type", content_type)
+        .body(file)
+        .map_err(|e| ApiFailure::new("unexpected_answer", e.to_string()))?;
+    json(answered(request.send().await).await?).await
 }
 
 /// A path segment from user input (a message id someone pasted), escaped for a URL.

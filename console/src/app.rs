@@ -1,16 +1,16 @@
 //! The shell: the nav bar, and which page the address (`#/...`) shows. Sections are listed
-//! once in [`NAV`]; a new page (plugins, when they exist) is one more entry and one more
-//! [`Route`] arm.
+//! once in [`NAV`]; a new page is one more entry and one more [`Route`] arm.
 
 use leptos::prelude::*;
 
-use crate::pages::{MessagePage, Overview, QueueList, QueuePage, WiringPage};
+use crate::pages::{MessagePage, Overview, PluginsPage, QueueList, QueuePage, WiringPage};
 
 /// The nav bar's sections.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Section {
     Overview,
     Wiring,
+    Plugins,
     Queues,
     Messages,
 }
@@ -19,6 +19,7 @@ enum Section {
 const NAV: &[(Section, &str, &str)] = &[
     (Section::Overview, "Overview", "#/"),
     (Section::Wiring, "Wiring", "#/wiring"),
+    (Section::Plugins, "Plugins", "#/plugins"),
     (Section::Queues, "Queues", "#/queues"),
     (Section::Messages, "Message lookup", "#/messages"),
 ];
@@ -28,6 +29,7 @@ const NAV: &[(Section, &str, &str)] = &[
 enum Route {
     Overview,
     Wiring,
+    Plugins,
     Queues,
     Queue(String),
     Message(Option<String>),
@@ -42,6 +44,7 @@ impl Route {
             .unwrap_or_else(|_| rest.to_string());
         match (head, rest.is_empty()) {
             ("wiring", _) => Route::Wiring,
+            ("plugins", _) => Route::Plugins,
             ("queues", true) => Route::Queues,
             ("queues", false) => Route::Queue(rest),
             ("messages", true) => Route::Message(None),
@@ -54,6 +57,7 @@ impl Route {
         match self {
             Route::Overview => Section::Overview,
             Route::Wiring => Section::Wiring,
+            Route::Plugins => Section::Plugins,
             Route::Queues | Route::Queue(_) => Section::Queues,
             Route::Message(_) => Section::Messages,
         }
@@ -94,6 +98,7 @@ pub(crate) fn App() -> impl IntoView {
             {move || match route.get() {
                 Route::Overview => view! { <Overview /> }.into_any(),
                 Route::Wiring => view! { <WiringPage /> }.into_any(),
+                Route::Plugins => view! { <PluginsPage /> }.into_any(),
                 Route::Queues => view! { <QueueList /> }.into_any(),
                 Route::Queue(name) => view! { <QueuePage name=name /> }.into_any(),
                 Route::Message(id) => view! { <MessagePage id=id /> }.into_any(),

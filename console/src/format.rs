@@ -1,5 +1,6 @@
 //! How numbers, ages, times and payloads read on screen.
 
+use serde_json::value::RawValue;
 use switchyard_client::Message;
 
 /// `1234567` → `1,234,567`.
@@ -47,6 +48,25 @@ pub(crate) fn rate(per_second: f64) -> String {
     }
 }
 
+/// A size: `512 B`, `14.2 KiB`, `3.1 MiB`.
+pub(crate) fn bytes(n: u64) -> String {
+    const KIB: f64 = 1024.0;
+    let size = n as f64;
+    if size < KIB {
+        format!("{n} B")
+    } else if size < KIB * KIB {
+        format!("{:.1} KiB", size / KIB)
+    } else {
+        format!("{:.1} MiB", size / KIB / KIB)
+    }
+}
+
+/// A plugin version (`sha256:<64 hex>`) as people quote it: its first 12 hex digits.
+pub(crate) fn short_version(version: &str) -> &str {
+    let hex = version.strip_prefix("sha256:").unwrap_or(version);
+    hex.get(..12).unwrap_or(hex)
+}
+
 /// Now, in Unix ms (the browser's clock).
 pub(crate) fn now_ms() -> f64 {
     js_sys::Date::now()
@@ -78,8 +98,16 @@ pub(crate) fn timestamp(at_ms: u64) -> String {
 
 /// The first characters of a payload: JSON as sent, bytes as `N bytes (binary)`.
 pub(crate) fn payload_preview(message: &Message) -> String {
+    payload_text(
+        message.payload.as_deref(),
+        message.payload_base64.as_deref(),
+    )
+}
+
+/// The first characters of a payload given as JSON or as base64 bytes.
+pub(crate) fn payload_text(json: Option<&RawValue>, base64: Option<&str>) -> String {
     const LIMIT: usize = 140;
-    match (&message.payload, &message.payload_base64) {
+    match (json, base64) {
         (Some(json), _) => {
             let text = json.get();
             match text.char_indices().nth(LIMIT) {
@@ -113,5 +141,15 @@ mod tests {
         assert_eq!(age(2 * 86_400_000 + 4 * 3_600_000), "2 d 4 h");
         assert_eq!(age(4 * 86_400_000), "4 d");
         assert_eq!(age(30_000), "30 s");
+    }
+
+    #[test]
+    fn sizes_and_versions_read_short() {
+        assert_eq!(bytes(512), "512 B");
+        assert_eq!(bytes(14_540), "14.2 KiB");
+        assert_eq!(bytes(3 * 1024 * 1024 + 100_000), "3.1 MiB");
+        let version = format!("sha256:{}", "ab01".repeat(16));
+        assert_eq!(short_version(&version), "ab01ab01ab01");
+        assert_eq!(short_version("sha256:ab"), "ab");
     }
 }

@@ -7,6 +7,7 @@
 
 mod api;
 mod app;
+mod fields;
 mod format;
 mod pages;
 mod widgets;

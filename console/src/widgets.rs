@@ -106,7 +106,7 @@ pub(crate) fn Sparkline(
 /// aligned).
 #[component]
 pub(crate) fn DataTable(
-    id: &'static str,
+    #[prop(optional)] id: Option<&'static str>,
     columns: &'static [(&'static str, bool)],
     children: Children,
 ) -> impl IntoView {

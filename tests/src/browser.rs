@@ -182,6 +182,19 @@ impl Browser {
             .with_context(|| format!("typing into {css}"))
     }
 
+    /// Puts the file at `path` into the `<input type=file>` matching `css`, as choosing it in
+    /// the file dialog would.
+    pub async fn choose_file(&self, css: &str, path: &Path) -> anyhow::Result<()> {
+        let path = path
+            .to_str()
+            .with_context(|| format!("{} is not UTF-8", path.display()))?;
+        self.element(css)
+            .await?
+            .send_keys(path)
+            .await
+            .with_context(|| format!("choosing {path} in {css}"))
+    }
+
     /// Clicks the element matching `css`.
     pub async fn click(&self, css: &str) -> anyhow::Result<()> {
         self.element(css)

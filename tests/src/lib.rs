@@ -24,7 +24,7 @@ use tempfile::TempDir;
 pub use browser::{Browser, console_assets, console_server};
 pub use checks::{Snapshot, assert_api_error, assert_still_serving, snapshot, states};
 pub use child::{ChildServer, temp_data_dir};
-pub use plugins::{HttpSink, SinkRequest, plugin_wasm};
+pub use plugins::{HttpSink, SinkRequest, plugin_wasm, plugin_wasm_path};
 pub use polling::{json_message, now_ms, queue, receive_request, wait_for, wait_until};
 pub use receiving::{ack_all, assert_ulid, distinct_ids, drain, payload, receipt, receive_exactly};
 

@@ -24,12 +24,17 @@ static BUILT: OnceLock<Result<PathBuf, String>> = OnceLock::new();
 
 /// The component bytes of the example plugin `name` (a crate under `plugins/`).
 pub fn plugin_wasm(name: &str) -> anyhow::Result<Vec<u8>> {
+    let path = plugin_wasm_path(name)?;
+    std::fs::read(&path).with_context(|| format!("reading {}", path.display()))
+}
+
+/// Where the built component of the example plugin `name` is (for uploads from a browser).
+pub fn plugin_wasm_path(name: &str) -> anyhow::Result<PathBuf> {
     let dir = BUILT
         .get_or_init(|| build_plugins().map_err(|e| format!("{e:#}")))
         .as_ref()
         .map_err(|e| anyhow::anyhow!("building the example plugins failed: {e}"))?;
-    let path = dir.join(format!("{}.wasm", name.replace('-', "_")));
-    std::fs::read(&path).with_context(|| format!("reading {}", path.display()))
+    Ok(dir.join(format!("{}.wasm", name.replace('-', "_"))))
 }
 
 fn workspace_root() -> PathBuf {

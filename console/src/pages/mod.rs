@@ -2,10 +2,12 @@
 
 mod message;
 mod overview;
+mod plugins;
 mod queue;
 mod wiring;
 
 pub(crate) use message::MessagePage;
 pub(crate) use overview::Overview;
+pub(crate) use plugins::PluginsPage;
 pub(crate) use queue::{QueueList, QueuePage};
 pub(crate) use wiring::WiringPage;

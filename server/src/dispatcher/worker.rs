@@ -21,6 +21,18 @@ const POLL_MS: u64 = 2_000;
 const LEASE_MARGIN_MS: u64 = 10_000;
 /// Delay before messages are retried when the server (not the plugin) failed.
 const SERVER_RETRY_MS: u64 = 1_000;
+/// A message whose invocation faulted waits this long before its second delivery, twice as
+/// long before each further one, up to [`MAX_FAULT_BACKOFF_MS`]: a plugin that panics on a
+/// message does not spin on it.
+const FAULT_BACKOFF_MS: u64 = 200;
+/// The longest wait between deliveries of a message that keeps faulting.
+const MAX_FAULT_BACKOFF_MS: u64 = 60_000;
+
+/// How long a message waits after its `receive_count`-th delivery faulted.
+fn fault_backoff_ms(receive_count: u32) -> u64 {
+    let doublings = receive_count.saturating_sub(1).min(20);
+    (FAULT_BACKOFF_MS << doublings).min(MAX_FAULT_BACKOFF_MS)
+}
 
 impl Dispatcher {
     /// Runs until the consumer is deleted or the server stops. Workers numbered at or
@@ -207,8 +219,9 @@ impl Dispatcher {
         }
     }
 
-    /// A faulted invocation: retry every message, but dead-letter (with the fault as the
-    /// reason) those whose delivery count reached the queue's `max_receive_count`.
+    /// A faulted invocation: retry every message after a backoff, but dead-letter (with the
+    /// fault as the reason) those whose delivery count reached the queue's
+    /// `max_receive_count`.
     async fn fail_batch(
         &self,
         settings: &ConsumerRecord,
@@ -235,7 +248,9 @@ impl Dispatcher {
                         ),
                     }
                 } else {
-                    BatchOutcome::Retry { delay_ms: None }
+                    BatchOutcome::Retry {
+                        delay_ms: Some(fault_backoff_ms(message.receive_count)),
+                    }
                 };
                 (receipt, outcome)
             })
@@ -304,5 +319,19 @@ fn payload_size(message: &Message) -> u64 {
         (Some(json), _) => json.get().len() as u64,
         (None, Some(b64)) => (b64.len() / 4 * 3) as u64,
         (None, None) => 0,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fault_backoff_doubles_from_200_ms_up_to_a_minute() {
+        let waits: Vec<u64> = (1..=5).map(fault_backoff_ms).collect();
+        assert_eq!(waits, [200, 400, 800, 1_600, 3_200]);
+        assert_eq!(fault_backoff_ms(0), 200);
+        assert_eq!(fault_backoff_ms(10), 60_000);
+        assert_eq!(fault_backoff_ms(u32::MAX), 60_000);
     }
 }

@@ -1,55 +1,25 @@
 //! The Wiring page's forms: a new topic, a new queue, a new subscription.
 
 use leptos::prelude::*;
-use leptos::task::spawn_local;
-use switchyard_client::{CreateQueue, CreateSubscription, CreateTopic, Queue, Subscription, Topic};
+use switchyard_client::{
+    ArchiveSettings, CreateQueue, CreateSubscription, CreateTopic, Queue, Subscription, Topic,
+};
 
 use super::Wiring;
 use super::filter_editor::{FilterCheck, FilterEditor};
-use crate::api;
-
-/// Sends a create request; on success clears the form and reloads the page's data, on
-/// failure puts the API's error, in words, into `error`.
-fn submit<B, T>(
-    path: &'static str,
-    body: B,
-    error: RwSignal<Option<String>>,
-    done: impl FnOnce(T) + 'static,
-    reload: Callback<()>,
-) where
-    B: serde::Serialize + 'static,
-    T: serde::de::DeserializeOwned + 'static,
-{
-    spawn_local(async move {
-        match api::post::<B, T>(path, &body).await {
-            Ok(created) => {
-                error.set(None);
-                done(created);
-                reload.run(());
-            }
-            Err(e) => error.set(Some(e.explain())),
-        }
-    });
-}
-
-fn form_error(error: RwSignal<Option<String>>) -> impl IntoView {
-    move || {
-        error
-            .get()
-            .map(|e| view! { <p class="form-error" role="alert">{e}</p> })
-    }
-}
+use crate::fields::{Choice, TextField, form_error, optional_number, submit};
 
 /// Create a topic.
 #[component]
 pub(crate) fn NewTopicForm(reload: Callback<()>) -> impl IntoView {
     let name = RwSignal::new(String::new());
+    let archive = RwSignal::new(false);
     let error = RwSignal::new(None::<String>);
     let create = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
         let body = CreateTopic {
             name: name.get_untracked().trim().to_string(),
-            archive: None,
+            archive: archive.get_untracked().then(ArchiveSettings::default),
         };
         submit(
             "/v1/topics",
@@ -63,77 +33,23 @@ pub(crate) fn NewTopicForm(reload: Callback<()>) -> impl IntoView {
         <form class="card form" id="new-topic" on:submit=create>
             <h3>"New topic"</h3>
             <TextField label="Name" name="topic-name" placeholder="signups" value=name />
+            <label class="check">
+                <input
+                    type="checkbox"
+                    name="topic-archive"
+                    prop:checked=move || archive.get()
+                    on:change=move |ev| archive.set(event_target_checked(&ev))
+                />
+                "Keep an archive (replay it into queues later; try filters on recent messages)"
+            </label>
             {form_error(error)}
             <button type="submit">"Create topic"</button>
         </form>
     }
 }
 
-/// A labelled text input bound to `value`.
-#[component]
-fn TextField(
-    label: &'static str,
-    name: &'static str,
-    placeholder: &'static str,
-    value: RwSignal<String>,
-) -> impl IntoView {
-    view! {
-        <label>
-            {label}
-            <input
-                name=name
-                placeholder=placeholder
-                prop:value=move || value.get()
-                on:input=move |ev| value.set(event_target_value(&ev))
-            />
-        </label>
-    }
-}
-
-/// A labelled drop-down of `options`, with a first entry `none` (the empty value).
-#[component]
-fn Choice(
-    label: &'static str,
-    name: &'static str,
-    none: &'static str,
-    value: RwSignal<String>,
-    options: Signal<Vec<String>>,
-) -> impl IntoView {
-    let options = move || {
-        options
-            .get()
-            .into_iter()
-            .map(|option| view! { <option value=option.clone()>{option.clone()}</option> })
-            .collect_view()
-    };
-    view! {
-        <label>
-            {label}
-            <select
-                name=name
-                prop:value=move || value.get()
-                on:change=move |ev| value.set(event_target_value(&ev))
-            >
-                <option value="">{none}</option>
-                {options}
-            </select>
-        </label>
-    }
-}
-
 fn queue_names(wiring: &Wiring) -> Vec<String> {
     wiring.queues.iter().map(|q| q.name.clone()).collect()
-}
-
-/// An optional whole number from a form field: empty is `None`.
-fn optional_number<T: std::str::FromStr>(text: &str, what: &str) -> Result<Option<T>, String> {
-    let text = text.trim();
-    if text.is_empty() {
-        return Ok(None);
-    }
-    text.parse()
-        .map(Some)
-        .map_err(|_| format!("{what} must be a whole number."))
 }
 
 /// Create a queue, optionally with a dead-letter queue.
@@ -240,7 +156,7 @@ pub(crate) fn NewSubscriptionForm(wiring: RwSignal<Wiring>, reload: Callback<()>
                 />
             </div>
             <label for="new-filter">"Filter (optional, EventBridge-style pattern)"</label>
-            <FilterEditor text=filter_text check=check id="new-filter" />
+            <FilterEditor text=filter_text check=check id="new-filter" topic=topic />
             {form_error(error)}
             <button type="submit">"Create subscription"</button>
         </form>

@@ -1,6 +1,6 @@
 //! Wiring: topics → subscriptions (with their filters) → queues, drawn as a picture, with
 //! forms to create each and, in place, to edit a subscription's filter or delete anything.
-//! Consumers join the picture as a fourth column when they exist.
+//! Each queue names the consumers (plugins) that run on its messages.
 
 mod filter_editor;
 mod forms;
@@ -8,7 +8,8 @@ mod forms;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 use switchyard_client::{
-    PatchSubscription, Queue, QueueList, Subscription, SubscriptionList, Topic, TopicList,
+    ConsumerList, PatchSubscription, Queue, QueueList, Subscription, SubscriptionList, Topic,
+    TopicList,
 };
 
 use crate::api::{self, ApiFailure};
@@ -22,6 +23,27 @@ pub(crate) struct Wiring {
     topics: Vec<Topic>,
     queues: Vec<Queue>,
     subscriptions: Vec<Subscription>,
+    /// Each consumer's name, queue and plugin.
+    consumers: Vec<ConsumerLink>,
+}
+
+/// A consumer as the picture shows it: which plugin runs on which queue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct ConsumerLink {
+    name: String,
+    queue: String,
+    plugin: String,
+}
+
+impl Wiring {
+    /// The consumers that run on `queue`.
+    fn consumers_of(&self, queue: &str) -> Vec<ConsumerLink> {
+        self.consumers
+            .iter()
+            .filter(|c| c.queue == queue)
+            .cloned()
+            .collect()
+    }
 }
 
 async fn load() -> Result<Wiring, ApiFailure> {
@@ -31,6 +53,16 @@ async fn load() -> Result<Wiring, ApiFailure> {
         subscriptions: api::get::<SubscriptionList>("/v1/subscriptions")
             .await?
             .subscriptions,
+        consumers: api::get::<ConsumerList>("/v1/consumers")
+            .await?
+            .consumers
+            .into_iter()
+            .map(|c| ConsumerLink {
+                name: c.name,
+                queue: c.queue,
+                plugin: c.plugin,
+            })
+            .collect(),
     })
 }
 
@@ -124,13 +156,14 @@ fn Picture(
                     .cloned()
                     .collect();
                 let delete_path = format!("/v1/topics/{}", topic.name);
+                let archived = topic.archive.is_some();
                 let rows = if subs.is_empty() {
-                    view! {
-                        <div class="lane empty-lane">
-                            "No subscriptions: messages published here are not kept. Subscribe a queue below."
-                        </div>
-                    }
-                    .into_any()
+                    let note = if archived {
+                        "No subscriptions: messages published here are kept only in the topic's archive. Subscribe a queue below."
+                    } else {
+                        "No subscriptions: messages published here are not kept. Subscribe a queue below."
+                    };
+                    view! { <div class="lane empty-lane">{note}</div> }.into_any()
                 } else {
                     subs.into_iter()
                         .map(|s| {
@@ -139,8 +172,15 @@ fn Picture(
                                 .iter()
                                 .find(|q| q.name == s.queue)
                                 .and_then(|q| q.dead_letter_queue.clone());
+                            let consumers = w.consumers_of(&s.queue);
                             view! {
-                                <SubscriptionLane subscription=s dead_letter_queue=dlq reload=reload error=error />
+                                <SubscriptionLane
+                                    subscription=s
+                                    dead_letter_queue=dlq
+                                    consumers=consumers
+                                    reload=reload
+                                    error=error
+                                />
                             }
                         })
                         .collect_view()
@@ -151,6 +191,7 @@ fn Picture(
                         <div class="node topic">
                             <span class="kind">"topic"</span>
                             <strong>{topic.name.clone()}</strong>
+                            {archived.then(|| view! { <span class="sub">"keeps an archive"</span> })}
                             <DeleteButton
                                 path=delete_path
                                 label="delete"
@@ -174,10 +215,12 @@ fn Picture(
             let nodes = unsubscribed
                 .into_iter()
                 .map(|q| {
+                    let consumers = w.consumers_of(&q.name);
                     view! {
                         <QueueNode
                             queue=q.name
                             dead_letter_queue=q.dead_letter_queue
+                            consumers=consumers
                             reload=reload
                             error=error
                         />
@@ -199,17 +242,29 @@ fn Picture(
     }
 }
 
-/// A queue in the picture, linking to its detail page.
+/// A queue in the picture, linking to its detail page, with the consumers that run on it.
 #[component]
 fn QueueNode(
     queue: String,
     dead_letter_queue: Option<String>,
+    consumers: Vec<ConsumerLink>,
     reload: Callback<()>,
     error: RwSignal<Option<ApiFailure>>,
 ) -> impl IntoView {
     let delete_path = format!("/v1/queues/{queue}");
     let dlq =
         dead_letter_queue.map(|dlq| view! { <span class="sub">"dead letters → " {dlq}</span> });
+    let consumers = consumers
+        .into_iter()
+        .map(|c| {
+            let id = c.name.clone();
+            view! {
+                <a class="consumer-line" href="#/plugins" data-consumer=id>
+                    "⚙ " {c.name} " runs " {c.plugin}
+                </a>
+            }
+        })
+        .collect_view();
     view! {
         <div class="node queue" data-queue=queue.clone()>
             <span class="kind">"queue"</span>
@@ -217,6 +272,7 @@ fn QueueNode(
                 <strong>{queue.clone()}</strong>
             </a>
             {dlq}
+            {consumers}
             <DeleteButton
                 path=delete_path
                 label="delete"
@@ -233,6 +289,7 @@ fn QueueNode(
 fn SubscriptionLane(
     subscription: Subscription,
     dead_letter_queue: Option<String>,
+    consumers: Vec<ConsumerLink>,
     reload: Callback<()>,
     error: RwSignal<Option<ApiFailure>>,
 ) -> impl IntoView {
@@ -247,6 +304,7 @@ fn SubscriptionLane(
     let check = RwSignal::new(FilterCheck::Empty);
     let save_error = RwSignal::new(None::<String>);
     let id = subscription.id.clone();
+    let topic = subscription.topic.clone();
     let save = move |_| {
         let filter = match check.get_untracked().filter() {
             Ok(filter) => filter,
@@ -292,6 +350,7 @@ fn SubscriptionLane(
             <QueueNode
                 queue=subscription.queue.clone()
                 dead_letter_queue=dead_letter_queue
+                consumers=consumers
                 reload=reload
                 error=error
             />
@@ -299,7 +358,12 @@ fn SubscriptionLane(
         {move || {
             editing.get().then(|| view! {
                 <div class="lane-editor">
-                    <FilterEditor text=filter_text check=check id=editor_id.clone() />
+                    <FilterEditor
+                        text=filter_text
+                        check=check
+                        id=editor_id.clone()
+                        topic=Signal::stored(topic.clone())
+                    />
                     {move || save_error.get().map(|e| view! { <p class="form-error" role="alert">{e}</p> })}
                     <button on:click=save.clone()>"Save filter"</button>
                 </div>

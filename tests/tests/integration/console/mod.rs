@@ -1,8 +1,10 @@
 //! The web console in a real headless Chromium (Debian's `chromium` + `chromium-driver`):
 //! wiring through the forms, a filter refused as it is typed, the overview following
-//! publishes, dead letters with their reasons, redrive, purge and message lookup. Each test
-//! saves a screenshot of the pages it visits under `<target>/console-screenshots/`.
+//! publishes, a draft filter previewed on the archive, dead letters with their reasons,
+//! redrive, purge and message lookup; the Plugins page in `plugins`. Each test saves a
+//! screenshot of the pages it visits under `<target>/console-screenshots/`.
 
+mod plugins;
 mod serving;
 
 use serde_json::json;
@@ -275,5 +277,49 @@ async fn queue_page_shows_dead_letters_with_reasons_redrives_and_purges() -> any
     browser
         .wait_for_text(".empty", "This queue is empty")
         .await?;
+    browser.close().await
+}
+
+#[tokio::test]
+async fn filter_editor_previews_a_draft_on_the_topics_archive() -> anyhow::Result<()> {
+    let server = console_server().await?;
+    let client = &server.client;
+    client.create_queue(&queue("pro-signups")).await?;
+    let browser = Browser::start().await?;
+    browser.open(&format!("{}/#/wiring", server.url())).await?;
+    browser
+        .fill("#new-topic input[name=topic-name]", "signups")
+        .await?;
+    browser
+        .click("#new-topic input[name=topic-archive]")
+        .await?;
+    browser.click("#new-topic button[type=submit]").await?;
+    browser.element(".flow[data-topic=signups]").await?;
+    let topic = client.get_topic("signups").await?;
+    assert!(
+        topic.archive.is_some(),
+        "created with an archive: {topic:?}"
+    );
+
+    for plan in ["pro", "free", "pro-plus", "free"] {
+        client
+            .publish("signups", &json_message(json!({"plan": plan})))
+            .await?;
+    }
+    browser
+        .select("#new-subscription select[name=sub-topic]", "signups")
+        .await?;
+    browser
+        .fill(
+            "#new-filter",
+            r#"{"payload": {"plan": [{"prefix": "pro"}]}}"#,
+        )
+        .await?;
+    let preview = browser
+        .wait_for_text("#new-subscription .preview", "Matches 2 of the last 4")
+        .await?;
+    assert!(preview.contains(r#""plan":"pro-plus""#), "{preview}");
+    assert!(!preview.contains("free"), "{preview}");
+    browser.screenshot("wiring-filter-preview").await?;
     browser.close().await
 }

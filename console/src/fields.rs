@@ -1,0 +1,105 @@
+//! Form pieces the pages share: labelled fields, drop-downs, numbers read from text, and
+//! sending a create request with its error shown in the form.
+
+use leptos::prelude::*;
+use leptos::task::spawn_local;
+
+use crate::api;
+
+/// Sends a create request; on success clears the form and reloads the page's data, on
+/// failure puts the API's error, in words, into `error`.
+pub(crate) fn submit<B, T>(
+    path: &'static str,
+    body: B,
+    error: RwSignal<Option<String>>,
+    done: impl FnOnce(T) + 'static,
+    reload: Callback<()>,
+) where
+    B: serde::Serialize + 'static,
+    T: serde::de::DeserializeOwned + 'static,
+{
+    spawn_local(async move {
+        match api::post::<B, T>(path, &body).await {
+            Ok(created) => {
+                error.set(None);
+                done(created);
+                reload.run(());
+            }
+            Err(e) => error.set(Some(e.explain())),
+        }
+    });
+}
+
+pub(crate) fn form_error(error: RwSignal<Option<String>>) -> impl IntoView {
+    move || {
+        error
+            .get()
+            .map(|e| view! { <p class="form-error" role="alert">{e}</p> })
+    }
+}
+
+/// A labelled text input bound to `value`.
+#[component]
+pub(crate) fn TextField(
+    label: &'static str,
+    name: &'static str,
+    placeholder: &'static str,
+    value: RwSignal<String>,
+) -> impl IntoView {
+    view! {
+        <label>
+            {label}
+            <input
+                name=name
+                placeholder=placeholder
+                prop:value=move || value.get()
+                on:input=move |ev| value.set(event_target_value(&ev))
+            />
+        </label>
+    }
+}
+
+/// A labelled drop-down of `options`, with a first entry `none` (the empty value).
+#[component]
+pub(crate) fn Choice(
+    label: &'static str,
+    name: &'static str,
+    none: &'static str,
+    value: RwSignal<String>,
+    options: Signal<Vec<String>>,
+) -> impl IntoView {
+    let options = move || {
+        options
+            .get()
+            .into_iter()
+            .map(|option| view! { <option value=option.clone()>{option.clone()}</option> })
+            .collect_view()
+    };
+    view! {
+        <label>
+            {label}
+            <select
+                name=name
+                prop:value=move || value.get()
+                on:change=move |ev| value.set(event_target_value(&ev))
+            >
+                <option value="">{none}</option>
+                {options}
+            </select>
+        </label>
+    }
+}
+
+/// An optional whole number from a form field: empty is `None`.
+pub(crate) fn optional_number<T: std::str::FromStr>(
+    text: &str,
+    what: &str,
+) -> Result<Option<T>, String> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Ok(None);
+    }
+    text.parse()
+        .map(Some)
+        .map_err(|_| format!("{what} must be a whole number."))
+}

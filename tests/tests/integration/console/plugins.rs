@@ -1,0 +1,177 @@
+//! The Plugins page in Chromium: a file that is not a component refused in words, versions
+//! uploaded from the file picker, a consumer wired through the form, a version activated and
+//! rolled back with a click, and a faulting plugin's error shown against its consumer.
+
+use serde_json::json;
+use switchyard_tests::*;
+
+#[tokio::test]
+async fn plugins_page_uploads_activates_rolls_back_and_shows_consumer_errors() -> anyhow::Result<()>
+{
+    let server = console_server().await?;
+    let client = &server.client;
+    client.create_queue(&queue("work")).await?;
+    let browser = Browser::start().await?;
+    browser.open(&format!("{}/#/plugins", server.url())).await?;
+    browser.wait_for_text(".empty", "No plugins yet").await?;
+
+    // Not WebAssembly: refused in words, nothing stored.
+    let scratch = tempfile::tempdir()?;
+    let notes = scratch.path().join("notes.wasm");
+    std::fs::write(&notes, "these are notes, not a component")?;
+    browser
+        .fill("#upload-plugin input[name=plugin-name]", "worker")
+        .await?;
+    browser
+        .choose_file("#upload-plugin input[name=plugin-file]", &notes)
+        .await?;
+    browser.click("#upload-plugin button[type=submit]").await?;
+    browser
+        .wait_for_text("#upload-plugin .form-error", "not WebAssembly")
+        .await?;
+    assert!(
+        client.list_plugins().await?.is_empty(),
+        "nothing was stored"
+    );
+
+    // The first version becomes active; the second is uploaded without activating it.
+    browser
+        .choose_file(
+            "#upload-plugin input[name=plugin-file]",
+            &plugin_wasm_path("ack-all")?,
+        )
+        .await?;
+    browser.click("#upload-plugin button[type=submit]").await?;
+    browser
+        .wait_for_text(".banner.ok", "it is the active version")
+        .await?;
+    let first = client.get_plugin("worker").await?;
+    let first_version = first
+        .active_version
+        .clone()
+        .expect("the first upload is active");
+    browser
+        .wait_for_text(
+            ".plugin-card[data-plugin=worker] .active-version",
+            &first_version["sha256:".len().."sha256:".len() + 12],
+        )
+        .await?;
+    browser.click("#upload-plugin input[name=activate]").await?;
+    browser
+        .choose_file(
+            "#upload-plugin input[name=plugin-file]",
+            &plugin_wasm_path("faulty")?,
+        )
+        .await?;
+    browser.click("#upload-plugin button[type=submit]").await?;
+    browser
+        .wait_for_text(".banner.ok", "activate it when you are ready")
+        .await?;
+    let plugin = client.get_plugin("worker").await?;
+    assert_eq!(plugin.versions.len(), 2, "{plugin:?}");
+    assert_eq!(plugin.active_version.as_ref(), Some(&first_version));
+    let second_version = plugin.versions[1].version.clone();
+
+    // A consumer wired through the form runs the active version.
+    browser
+        .fill("#new-consumer input[name=consumer-name]", "runner")
+        .await?;
+    browser
+        .select("#new-consumer select[name=consumer-queue]", "work")
+        .await?;
+    browser
+        .select("#new-consumer select[name=consumer-plugin]", "worker")
+        .await?;
+    browser
+        .fill("#new-consumer input[name=batch-size]", "5")
+        .await?;
+    browser.click("#new-consumer button[type=submit]").await?;
+    browser
+        .wait_for_text("#consumers tr[data-consumer=runner]", "running")
+        .await?;
+    let consumer = client.get_consumer("runner").await?;
+    assert_eq!(
+        (
+            consumer.queue.as_str(),
+            consumer.plugin.as_str(),
+            consumer.batch.max_messages
+        ),
+        ("work", "worker", 5)
+    );
+    client
+        .send("work", &json_message(json!({"mode": "panic"})))
+        .await?;
+    wait_until("ack-all to ack the message", PATIENCE, async || {
+        Ok(client.get_consumer("runner").await?.stats.acked == 1)
+    })
+    .await?;
+    browser
+        .wait_for_text("#consumers tr[data-consumer=runner] td.acked", "1")
+        .await?;
+
+    // Activate the second version (which panics on this message) with a click.
+    let second_row =
+        format!(".plugin-card[data-plugin=worker] tr[data-version=\"{second_version}\"] button");
+    browser.click(&second_row).await?;
+    browser
+        .wait_for_text(".banner.ok", "now runs version")
+        .await?;
+    assert_eq!(
+        client.get_plugin("worker").await?.active_version,
+        Some(second_version.clone())
+    );
+    client
+        .send("work", &json_message(json!({"mode": "panic"})))
+        .await?;
+    browser
+        .wait_for_text(
+            "#consumers tr[data-consumer=runner] .last-error-cell",
+            "panic",
+        )
+        .await?;
+    browser
+        .wait_for_text(
+            ".plugin-card[data-plugin=worker] .last-error",
+            "asked to panic",
+        )
+        .await?;
+    browser.screenshot("plugins").await?;
+
+    // Roll back to the first version: the same kind of message is acked again.
+    let first_row =
+        format!(".plugin-card[data-plugin=worker] tr[data-version=\"{first_version}\"] button");
+    browser
+        .wait_for_text(&first_row, "roll back to this")
+        .await?;
+    browser.click(&first_row).await?;
+    wait_until("the rollback", PATIENCE, async || {
+        Ok(client.get_plugin("worker").await?.active_version.as_ref() == Some(&first_version))
+    })
+    .await?;
+    client
+        .send("work", &json_message(json!({"mode": "panic"})))
+        .await?;
+    wait_until("the first version to ack again", PATIENCE, async || {
+        Ok(client.get_consumer("runner").await?.stats.acked == 2)
+    })
+    .await?;
+
+    // The Wiring picture names the consumer under its queue.
+    browser.open(&format!("{}/#/wiring", server.url())).await?;
+    browser
+        .wait_for_text(
+            "[data-queue=work] [data-consumer=runner]",
+            "runner runs worker",
+        )
+        .await?;
+
+    // Pause from the page.
+    browser.open(&format!("{}/#/plugins", server.url())).await?;
+    browser
+        .click("#consumers tr[data-consumer=runner] .row-actions button:first-child")
+        .await?;
+    browser
+        .wait_for_text("#consumers tr[data-consumer=runner]", "paused")
+        .await?;
+    browser.close().await
+}

@@ -4,6 +4,7 @@ mod message;
 mod overview;
 mod plugins;
 mod queue;
+mod queue_settings;
 mod wiring;
 
 pub(crate) use message::MessagePage;

@@ -10,6 +10,7 @@ use switchyard_client::{
     RedriveResponse,
 };
 
+use super::queue_settings::QueueSettingsForm;
 use crate::api::{self, ApiFailure};
 use crate::format;
 use crate::widgets::{
@@ -75,6 +76,7 @@ pub(crate) fn QueuePage(name: String) -> impl IntoView {
     let error = RwSignal::new(None::<ApiFailure>);
     let notice = RwSignal::new(None::<String>);
     let confirm_purge = RwSignal::new(false);
+    let editing = RwSignal::new(false);
     let base = StoredValue::new(format!("/v1/queues/{name}"));
 
     let refresh_stats = move || {
@@ -159,6 +161,9 @@ pub(crate) fn QueuePage(name: String) -> impl IntoView {
             </h1>
             <div class="actions">
                 <button class="secondary" on:click=move |_| reload()>"Refresh"</button>
+                <button class="secondary" id="edit-settings" on:click=move |_| editing.update(|e| *e = !*e)>
+                    "Settings…"
+                </button>
                 <button class="secondary" id="redrive" on:click=redrive>"Redrive dead letters"</button>
                 {move || if confirm_purge.get() {
                     view! {
@@ -182,6 +187,19 @@ pub(crate) fn QueuePage(name: String) -> impl IntoView {
         <ErrorBanner error=error />
         <Notice notice=notice />
         {move || queue.get().map(|q| view! { <QueueFacts queue=q /> })}
+        {move || {
+            editing.get().then(|| queue.get_untracked()).flatten().map(|q| {
+                let saved = Callback::new(move |stored: Queue| {
+                    editing.set(false);
+                    queue.set(Some(stored));
+                    notice.set(Some("Settings saved.".into()));
+                    refresh_stats();
+                });
+                view! {
+                    <QueueSettingsForm queue=q saved=saved cancel=Callback::new(move |()| editing.set(false)) />
+                }
+            })
+        }}
         {move || {
             let all = messages.get();
             let (dead, live): (Vec<Message>, Vec<Message>) =

@@ -277,6 +277,29 @@ async fn queue_page_shows_dead_letters_with_reasons_redrives_and_purges() -> any
     browser
         .wait_for_text(".empty", "This queue is empty")
         .await?;
+
+    // Settings edited in place: only what changed is sent.
+    browser.click("#edit-settings").await?;
+    browser
+        .fill("#queue-settings input[name=visibility]", "45")
+        .await?;
+    browser
+        .fill("#queue-settings input[name=max-receives]", "7")
+        .await?;
+    browser.click("#queue-settings button[type=submit]").await?;
+    browser
+        .wait_for_text(".banner.ok", "Settings saved")
+        .await?;
+    let jobs = client.get_queue("jobs").await?;
+    assert_eq!(
+        (
+            jobs.visibility_timeout_ms,
+            jobs.max_receive_count,
+            jobs.dead_letter_queue.as_deref()
+        ),
+        (45_000, Some(7), Some("jobs-dlq"))
+    );
+    browser.wait_for_text(".facts", "45 s").await?;
     browser.close().await
 }
 

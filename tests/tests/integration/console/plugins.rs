@@ -1,6 +1,7 @@
 //! The Plugins page in Chromium: a file that is not a component refused in words, versions
 //! uploaded from the file picker, a consumer wired through the form, a version activated and
-//! rolled back with a click, and a faulting plugin's error shown against its consumer.
+//! rolled back with a click, a faulting plugin's error shown against its consumer, and the
+//! consumer edited, paused and shown in the wiring.
 
 use serde_json::json;
 use switchyard_tests::*;
@@ -155,6 +156,32 @@ async fn plugins_page_uploads_activates_rolls_back_and_shows_consumer_errors() -
         Ok(client.get_consumer("runner").await?.stats.acked == 2)
     })
     .await?;
+
+    // Edit the consumer in place.
+    browser
+        .click("#consumers tr[data-consumer=runner] .row-actions button:nth-child(2)")
+        .await?;
+    browser
+        .fill("#consumer-settings input[name=batch-size]", "20")
+        .await?;
+    browser
+        .fill("#consumer-settings input[name=concurrency]", "2")
+        .await?;
+    browser
+        .click("#consumer-settings button[type=submit]")
+        .await?;
+    browser
+        .wait_for_text(".banner.ok", "Consumer runner saved")
+        .await?;
+    let consumer = client.get_consumer("runner").await?;
+    assert_eq!(
+        (
+            consumer.batch.max_messages,
+            consumer.concurrency,
+            consumer.plugin.as_str()
+        ),
+        (20, 2, "worker")
+    );
 
     // The Wiring picture names the consumer under its queue.
     browser.open(&format!("{}/#/wiring", server.url())).await?;

@@ -1,0 +1,202 @@
+//! A queue's settings edited in place (`PATCH /v1/queues/{q}`): only the fields changed in
+//! the form are sent, so a setting nobody touched is never rewritten by rounding.
+
+use leptos::prelude::*;
+use leptos::task::spawn_local;
+use switchyard_client::{PatchQueue, Queue, QueueList};
+
+use crate::api;
+use crate::fields::{Choice, TextField, form_error};
+
+const MS_PER_SECOND: u64 = 1_000;
+const MS_PER_HOUR: u64 = 3_600_000;
+
+/// Milliseconds as a field shows them in `unit` (whole units, or with decimals).
+fn in_unit(ms: u64, unit: u64) -> String {
+    if ms.is_multiple_of(unit) {
+        (ms / unit).to_string()
+    } else {
+        format!("{}", ms as f64 / unit as f64)
+    }
+}
+
+/// A field's text in `unit` back to milliseconds.
+fn to_ms(text: &str, unit: u64, what: &str) -> Result<u64, String> {
+    let value: f64 = text
+        .trim()
+        .parse()
+        .map_err(|_| format!("{what} must be a number."))?;
+    if !value.is_finite() || value < 0.0 {
+        return Err(format!("{what} cannot be negative."));
+    }
+    Ok((value * unit as f64).round() as u64)
+}
+
+/// The edit form; `saved` gets the queue as the server stored it.
+#[component]
+pub(crate) fn QueueSettingsForm(
+    queue: Queue,
+    saved: Callback<Queue>,
+    cancel: Callback<()>,
+) -> impl IntoView {
+    let original = StoredValue::new(queue.clone());
+    let visibility = RwSignal::new(in_unit(queue.visibility_timeout_ms, MS_PER_SECOND));
+    let delay = RwSignal::new(in_unit(queue.delay_ms, MS_PER_SECOND));
+    let retention = RwSignal::new(in_unit(queue.retention_ms, MS_PER_HOUR));
+    let max_receives = RwSignal::new(
+        queue
+            .max_receive_count
+            .map(|n| n.to_string())
+            .unwrap_or_default(),
+    );
+    let dead_letter_queue = RwSignal::new(queue.dead_letter_queue.clone().unwrap_or_default());
+    let others = RwSignal::new(Vec::<String>::new());
+    let error = RwSignal::new(None::<String>);
+    let name = queue.name.clone();
+    spawn_local(async move {
+        match api::get::<QueueList>("/v1/queues").await {
+            Ok(list) => others.set(
+                list.queues
+                    .into_iter()
+                    .map(|q| q.name)
+                    .filter(|q| *q != name)
+                    .collect(),
+            ),
+            Err(e) => error.set(Some(e.explain())),
+        }
+    });
+    let save = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        let was = original.get_value();
+        let patch = match changes(
+            &was,
+            &visibility.get_untracked(),
+            &delay.get_untracked(),
+            &retention.get_untracked(),
+            &max_receives.get_untracked(),
+            &dead_letter_queue.get_untracked(),
+        ) {
+            Ok(patch) => patch,
+            Err(why) => return error.set(Some(why)),
+        };
+        let path = format!("/v1/queues/{}", api::segment(&was.name));
+        spawn_local(async move {
+            match api::patch::<_, Queue>(&path, &patch).await {
+                Ok(queue) => saved.run(queue),
+                Err(e) => error.set(Some(e.explain())),
+            }
+        });
+    };
+    view! {
+        <form class="card form" id="queue-settings" on:submit=save>
+            <h3>"Settings"</h3>
+            <div class="row">
+                <TextField label="Visibility timeout (s)" name="visibility" placeholder="30" value=visibility />
+                <TextField label="Delay (s)" name="delay" placeholder="0" value=delay />
+                <TextField label="Retention (h)" name="retention" placeholder="96" value=retention />
+            </div>
+            <div class="row">
+                <Choice
+                    label="Dead-letter queue"
+                    name="dead-letter-queue"
+                    none="None"
+                    value=dead_letter_queue
+                    options=Signal::derive(move || others.get())
+                />
+                <TextField label="Max receives (with a dead-letter queue)" name="max-receives" placeholder="5" value=max_receives />
+            </div>
+            {form_error(error)}
+            <div class="actions">
+                <button type="submit">"Save settings"</button>
+                <button type="button" class="secondary" on:click=move |_| cancel.run(())>"Cancel"</button>
+            </div>
+        </form>
+    }
+}
+
+/// The fields that differ from `was`, as a patch; or why the form cannot be sent.
+fn changes(
+    was: &Queue,
+    visibility: &str,
+    delay: &str,
+    retention: &str,
+    max_receives: &str,
+    dead_letter_queue: &str,
+) -> Result<PatchQueue, String> {
+    let mut patch = PatchQueue::default();
+    if visibility.trim() != in_unit(was.visibility_timeout_ms, MS_PER_SECOND) {
+        patch.visibility_timeout_ms = Some(to_ms(visibility, MS_PER_SECOND, "Visibility timeout")?);
+    }
+    if delay.trim() != in_unit(was.delay_ms, MS_PER_SECOND) {
+        patch.delay_ms = Some(to_ms(delay, MS_PER_SECOND, "Delay")?);
+    }
+    if retention.trim() != in_unit(was.retention_ms, MS_PER_HOUR) {
+        patch.retention_ms = Some(to_ms(retention, MS_PER_HOUR, "Retention")?);
+    }
+    let dlq = dead_letter_queue.trim();
+    let max = max_receives.trim();
+    let max_receive_count = if max.is_empty() {
+        None
+    } else {
+        Some(
+            max.parse::<u32>()
+                .map_err(|_| "Max receives must be a whole number.".to_string())?,
+        )
+    };
+    if dlq != was.dead_letter_queue.as_deref().unwrap_or("") {
+        patch.dead_letter_queue = Some((!dlq.is_empty()).then(|| dlq.to_string()));
+    }
+    if !dlq.is_empty() && max_receive_count != was.max_receive_count {
+        patch.max_receive_count = max_receive_count;
+    }
+    if dlq.is_empty() && max_receive_count.is_some() {
+        return Err("Max receives needs a dead-letter queue to move messages to.".into());
+    }
+    Ok(patch)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn queue() -> Queue {
+        serde_json::from_value(serde_json::json!({
+            "name": "jobs",
+            "visibility_timeout_ms": 30_000,
+            "max_receive_count": null,
+            "dead_letter_queue": null,
+            "delay_ms": 0,
+            "retention_ms": 345_600_000,
+            "created_at_ms": 0
+        }))
+        .expect("a queue")
+    }
+
+    #[test]
+    fn only_changed_fields_are_sent() {
+        let q = queue();
+        let patch = changes(&q, "30", "0", "96", "", "").expect("valid");
+        assert_eq!(
+            serde_json::to_value(&patch).expect("json"),
+            serde_json::json!({})
+        );
+        let patch = changes(&q, "45", "0.5", "96", "3", "jobs-dlq").expect("valid");
+        assert_eq!(
+            serde_json::to_value(&patch).expect("json"),
+            serde_json::json!({
+                "visibility_timeout_ms": 45_000,
+                "delay_ms": 500,
+                "dead_letter_queue": "jobs-dlq",
+                "max_receive_count": 3
+            })
+        );
+    }
+
+    #[test]
+    fn bad_numbers_and_max_receives_without_a_queue_are_refused() {
+        let q = queue();
+        assert!(changes(&q, "soon", "0", "96", "", "").is_err());
+        assert!(changes(&q, "-1", "0", "96", "", "").is_err());
+        assert!(changes(&q, "30", "0", "96", "3", "").is_err());
+    }
+}

@@ -103,3 +103,55 @@ pub(crate) fn optional_number<T: std::str::FromStr>(
         .map(Some)
         .map_err(|_| format!("{what} must be a whole number."))
 }
+
+/// A labelled checkbox bound to `value`.
+#[component]
+pub(crate) fn CheckField(
+    label: &'static str,
+    name: &'static str,
+    value: RwSignal<bool>,
+) -> impl IntoView {
+    view! {
+        <label class="check">
+            <input
+                type="checkbox"
+                name=name
+                prop:checked=move || value.get()
+                on:change=move |ev| value.set(event_target_checked(&ev))
+            />
+            {label}
+        </label>
+    }
+}
+
+/// An edit form's buttons: save (submits the form) and cancel.
+#[component]
+pub(crate) fn SaveOrCancel(save: &'static str, cancel: Callback<()>) -> impl IntoView {
+    view! {
+        <div class="actions">
+            <button type="submit">{save}</button>
+            <button type="button" class="secondary" on:click=move |_| cancel.run(())>
+                "Cancel"
+            </button>
+        </div>
+    }
+}
+
+/// Sends an edit (`PATCH path`); the stored result goes to `saved`, a refusal in words to
+/// `error`.
+pub(crate) fn send_patch<B, T>(
+    path: String,
+    body: B,
+    error: RwSignal<Option<String>>,
+    saved: Callback<T>,
+) where
+    B: serde::Serialize + 'static,
+    T: serde::de::DeserializeOwned + Send + Sync + 'static,
+{
+    spawn_local(async move {
+        match api::patch::<B, T>(&path, &body).await {
+            Ok(stored) => saved.run(stored),
+            Err(e) => error.set(Some(e.explain())),
+        }
+    });
+}

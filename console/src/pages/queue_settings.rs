@@ -6,7 +6,7 @@ use leptos::task::spawn_local;
 use switchyard_client::{PatchQueue, Queue, QueueList};
 
 use crate::api;
-use crate::fields::{Choice, TextField, form_error};
+use crate::fields::{Choice, SaveOrCancel, TextField, form_error, send_patch};
 
 const MS_PER_SECOND: u64 = 1_000;
 const MS_PER_HOUR: u64 = 3_600_000;
@@ -80,12 +80,7 @@ pub(crate) fn QueueSettingsForm(
             Err(why) => return error.set(Some(why)),
         };
         let path = format!("/v1/queues/{}", api::segment(&was.name));
-        spawn_local(async move {
-            match api::patch::<_, Queue>(&path, &patch).await {
-                Ok(queue) => saved.run(queue),
-                Err(e) => error.set(Some(e.explain())),
-            }
-        });
+        send_patch(path, patch, error, saved);
     };
     view! {
         <form class="card form" id="queue-settings" on:submit=save>
@@ -106,10 +101,7 @@ pub(crate) fn QueueSettingsForm(
                 <TextField label="Max receives (with a dead-letter queue)" name="max-receives" placeholder="5" value=max_receives />
             </div>
             {form_error(error)}
-            <div class="actions">
-                <button type="submit">"Save settings"</button>
-                <button type="button" class="secondary" on:click=move |_| cancel.run(())>"Cancel"</button>
-            </div>
+            <SaveOrCancel save="Save settings" cancel=cancel />
         </form>
     }
 }

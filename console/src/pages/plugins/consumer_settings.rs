@@ -2,11 +2,10 @@
 //! runs, its batch size and wait, concurrency and deadline. Only changed fields are sent.
 
 use leptos::prelude::*;
-use leptos::task::spawn_local;
 use switchyard_client::{BatchSettings, Consumer, PatchConsumer};
 
 use crate::api;
-use crate::fields::{Choice, TextField, form_error};
+use crate::fields::{Choice, SaveOrCancel, TextField, form_error, send_patch};
 
 /// The edit form; `saved` runs once the server stored the change.
 #[component]
@@ -38,12 +37,7 @@ pub(crate) fn ConsumerSettingsForm(
             Err(why) => return error.set(Some(why)),
         };
         let path = format!("/v1/consumers/{}", api::segment(&was.name));
-        spawn_local(async move {
-            match api::patch::<_, Consumer>(&path, &patch).await {
-                Ok(consumer) => saved.run(consumer),
-                Err(e) => error.set(Some(e.explain())),
-            }
-        });
+        send_patch(path, patch, error, saved);
     };
     let title = format!("Consumer {}", consumer.name);
     view! {
@@ -59,10 +53,7 @@ pub(crate) fn ConsumerSettingsForm(
                 <TextField label="Deadline per invocation (ms)" name="timeout" placeholder="5000" value=timeout />
             </div>
             {form_error(error)}
-            <div class="actions">
-                <button type="submit">"Save consumer"</button>
-                <button type="button" class="secondary" on:click=move |_| cancel.run(())>"Cancel"</button>
-            </div>
+            <SaveOrCancel save="Save consumer" cancel=cancel />
         </form>
     }
 }

@@ -11,7 +11,7 @@ use switchyard_client::{
 };
 
 use crate::api::{self, ApiFailure};
-use crate::fields::{TextField, form_error};
+use crate::fields::{CheckField, TextField, form_error};
 use crate::format;
 use crate::widgets::{DataTable, EmptyState, ErrorBanner, Notice};
 use consumer_settings::ConsumerSettingsForm;
@@ -175,15 +175,11 @@ fn UploadForm(reload: Callback<()>, notice: RwSignal<Option<String>>) -> impl In
                     <input type="file" name="plugin-file" accept=".wasm,application/wasm" node_ref=file_input />
                 </label>
             </div>
-            <label class="check">
-                <input
-                    type="checkbox"
-                    name="activate"
-                    prop:checked=move || activate.get()
-                    on:change=move |ev| activate.set(event_target_checked(&ev))
-                />
-                "Activate it now (consumers switch on their next batch)"
-            </label>
+            <CheckField
+                label="Activate it now (consumers switch on their next batch)"
+                name="activate"
+                value=activate
+            />
             {form_error(error)}
             <button type="submit" prop:disabled=move || busy.get()>
                 {move || if busy.get() { "Uploading…" } else { "Upload" }}

@@ -7,7 +7,7 @@ use switchyard_client::{
 
 use super::Wiring;
 use super::filter_editor::{FilterCheck, FilterEditor};
-use crate::fields::{Choice, TextField, form_error, optional_number, submit};
+use crate::fields::{CheckField, Choice, TextField, form_error, optional_number, submit};
 
 /// Create a topic.
 #[component]
@@ -33,15 +33,11 @@ pub(crate) fn NewTopicForm(reload: Callback<()>) -> impl IntoView {
         <form class="card form" id="new-topic" on:submit=create>
             <h3>"New topic"</h3>
             <TextField label="Name" name="topic-name" placeholder="signups" value=name />
-            <label class="check">
-                <input
-                    type="checkbox"
-                    name="topic-archive"
-                    prop:checked=move || archive.get()
-                    on:change=move |ev| archive.set(event_target_checked(&ev))
-                />
-                "Keep an archive (replay it into queues later; try filters on recent messages)"
-            </label>
+            <CheckField
+                label="Keep an archive (replay it into queues later; try filters on recent messages)"
+                name="topic-archive"
+                value=archive
+            />
             {form_error(error)}
             <button type="submit">"Create topic"</button>
         </form>

@@ -120,6 +120,10 @@ pub struct CreateConsumer {
     /// Memory cap per invocation (default 64 MiB).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub memory_bytes: Option<u64>,
+    /// Fuel per invocation (roughly, wasm instructions executed); none: no fuel limit, the
+    /// deadline alone bounds an invocation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fuel: Option<u64>,
     /// Values the plugin reads with `config(name)`.
     #[serde(default)]
     pub config: BTreeMap<String, String>,
@@ -147,6 +151,13 @@ pub struct PatchConsumer {
     /// Memory cap per invocation.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub memory_bytes: Option<u64>,
+    /// Fuel per invocation; `null` removes the limit.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "super::double_option"
+    )]
+    pub fuel: Option<Option<u64>>,
     /// Replaces the config.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub config: Option<BTreeMap<String, String>>,
@@ -219,6 +230,9 @@ pub struct Consumer {
     pub timeout_ms: u64,
     /// Memory cap per invocation.
     pub memory_bytes: u64,
+    /// Fuel per invocation, if limited.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fuel: Option<u64>,
     /// Config values.
     pub config: BTreeMap<String, String>,
     /// Hosts outbound HTTP may reach.

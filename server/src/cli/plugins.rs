@@ -95,6 +95,10 @@ pub(super) struct CreateConsumerArgs {
     /// Memory cap per invocation.
     #[arg(long, value_name = "BYTES")]
     memory_bytes: Option<u64>,
+    /// Fuel per invocation (roughly, wasm instructions); without it only the deadline
+    /// bounds an invocation.
+    #[arg(long, value_name = "UNITS")]
+    fuel: Option<u64>,
     /// A config value the plugin reads (repeatable).
     #[arg(long = "config", value_name = "K=V", value_parser = parse_attribute)]
     config: Vec<(String, String)>,
@@ -272,6 +276,7 @@ fn create_request(args: CreateConsumerArgs) -> CreateConsumer {
         concurrency: args.concurrency,
         timeout_ms: args.timeout_ms,
         memory_bytes: args.memory_bytes,
+        fuel: args.fuel,
         config: args.config.into_iter().collect::<BTreeMap<_, _>>(),
         allowed_hosts: args.allowed_hosts,
     }
@@ -312,6 +317,11 @@ fn print_consumer(c: &Consumer) {
         ("concurrency", c.concurrency.to_string()),
         ("timeout", output::duration(c.timeout_ms)),
         ("memory", format!("{} MiB", c.memory_bytes >> 20)),
+        (
+            "fuel",
+            c.fuel
+                .map_or_else(|| "no limit".into(), |units| units.to_string()),
+        ),
         ("allowed hosts", c.allowed_hosts.join(", ")),
         (
             "messages",

@@ -24,6 +24,8 @@ const DEFAULT_TIMEOUT_MS: u64 = 30_000;
 const MAX_TIMEOUT_MS: u64 = 15 * 60 * 1000;
 const DEFAULT_MEMORY_BYTES: u64 = 64 << 20;
 const MIN_MEMORY_BYTES: u64 = 1 << 20;
+/// The smallest fuel budget: less cannot even start a handler.
+const MIN_FUEL: u64 = 10_000;
 const MAX_ALLOWED_HOSTS: usize = 100;
 const MAX_CONFIG_ENTRIES: usize = 100;
 const MAX_CONFIG_VALUE: usize = 64 << 10;
@@ -128,6 +130,7 @@ impl ConsumerHandle {
             concurrency: record.concurrency,
             timeout_ms: record.timeout_ms,
             memory_bytes: record.memory_bytes,
+            fuel: record.fuel,
             config: record.config.clone(),
             allowed_hosts: record.allowed_hosts.clone(),
             state: if record.paused {
@@ -164,6 +167,7 @@ impl Dispatcher {
             concurrency: 1,
             timeout_ms: DEFAULT_TIMEOUT_MS,
             memory_bytes: DEFAULT_MEMORY_BYTES,
+            fuel: None,
             config: BTreeMap::new(),
             allowed_hosts: Vec::new(),
             paused: false,
@@ -177,6 +181,7 @@ impl Dispatcher {
                 concurrency: request.concurrency,
                 timeout_ms: request.timeout_ms,
                 memory_bytes: request.memory_bytes,
+                fuel: request.fuel.map(Some),
                 config: Some(request.config),
                 allowed_hosts: Some(request.allowed_hosts),
             },
@@ -313,6 +318,12 @@ impl Dispatcher {
                 self.runtime.max_memory_bytes(),
             )?;
             record.memory_bytes = memory;
+        }
+        if let Some(fuel) = patch.fuel {
+            if let Some(units) = fuel {
+                check("fuel", units, MIN_FUEL, u64::MAX)?;
+            }
+            record.fuel = fuel;
         }
         if let Some(config) = patch.config {
             if config.len() > MAX_CONFIG_ENTRIES {

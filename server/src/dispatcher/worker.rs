@@ -138,6 +138,7 @@ impl Dispatcher {
             allowed_hosts: Arc::new(settings.allowed_hosts.clone()),
             timeout: Duration::from_millis(settings.timeout_ms),
             memory_bytes: settings.memory_bytes,
+            fuel: settings.fuel,
             services,
         };
         let plugin_batch = batch

@@ -4,7 +4,6 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::Duration;
 
 use wasmtime::component::{HasSelf, Linker, ResourceTable};
 use wasmtime::{ResourceLimiter, Trap};
@@ -225,9 +224,19 @@ impl InvocationState {
     pub(super) fn classify(
         &self,
         error: &wasmtime::Error,
-        timeout: Duration,
+        context: &InvocationContext,
         memory_cap: u64,
     ) -> Fault {
+        let timeout = context.timeout;
+        if error.downcast_ref::<Trap>() == Some(&Trap::OutOfFuel) {
+            return Fault {
+                kind: FaultKind::Fuel,
+                message: format!(
+                    "used up its fuel of {} units",
+                    context.fuel.unwrap_or(u64::MAX)
+                ),
+            };
+        }
         if self.deadline_hit || error.downcast_ref::<Trap>() == Some(&Trap::Interrupt) {
             return Fault {
                 kind: FaultKind::Deadline,

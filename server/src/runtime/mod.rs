@@ -134,6 +134,8 @@ pub enum FaultKind {
     Trap,
     /// It returned the wrong number of outcomes.
     BadOutcomes,
+    /// It used up its fuel.
+    Fuel,
 }
 
 impl FaultKind {
@@ -145,6 +147,7 @@ impl FaultKind {
             FaultKind::Panic => "panic",
             FaultKind::Trap => "trap",
             FaultKind::BadOutcomes => "bad_outcomes",
+            FaultKind::Fuel => "fuel",
         }
     }
 }
@@ -187,6 +190,8 @@ pub struct InvocationContext {
     pub timeout: Duration,
     /// Memory cap, bytes.
     pub memory_bytes: u64,
+    /// Fuel per invocation (roughly, wasm instructions), or none for no limit.
+    pub fuel: Option<u64>,
     /// Key-value reads and publish checks.
     pub services: Arc<dyn HostServices>,
 }
@@ -287,6 +292,12 @@ impl Runtime {
         let state = InvocationState::new(context, memory_cap as usize);
         let mut store = Store::new(&self.engine, state);
         store.limiter(|state| state.limiter());
+        // Fuel is metered for every plugin; a consumer without a budget gets all there is.
+        store
+            .set_fuel(context.fuel.unwrap_or(u64::MAX))
+            .map_err(|e| PluginError::Instantiate {
+                reason: format!("{e:#}"),
+            })?;
         let deadline = Instant::now() + context.timeout;
         store.set_epoch_deadline(1);
         store.epoch_deadline_callback(move |mut store| {
@@ -321,7 +332,7 @@ impl Runtime {
                     outcomes.len()
                 ),
             }),
-            Err(error) => Err(state.classify(&error, context.timeout, memory_cap)),
+            Err(error) => Err(state.classify(&error, context, memory_cap)),
         };
         Ok(state.finish(result))
     }
@@ -336,6 +347,7 @@ impl Drop for Runtime {
 fn engine_config(config: &RuntimeConfig, pooling: bool) -> Config {
     let mut engine = Config::new();
     engine.epoch_interruption(true);
+    engine.consume_fuel(true);
     engine.wasm_component_model(true);
     if pooling {
         let mut pool = PoolingAllocationConfig::default();

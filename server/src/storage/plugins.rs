@@ -64,6 +64,9 @@ pub struct ConsumerRecord {
     pub timeout_ms: u64,
     /// Memory cap per invocation.
     pub memory_bytes: u64,
+    /// Fuel per invocation, if limited (absent in records written before fuel existed).
+    #[serde(default)]
+    pub fuel: Option<u64>,
     /// Values the plugin reads with `config`.
     pub config: BTreeMap<String, String>,
     /// Hosts outbound HTTP may reach.

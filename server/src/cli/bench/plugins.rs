@@ -83,6 +83,7 @@ pub(super) async fn invocations(
         allowed_hosts: Arc::new(Vec::new()),
         timeout: Duration::from_secs(10),
         memory_bytes: 64 << 20,
+        fuel: None,
         services: Arc::new(NoServices),
     };
     let mut reports = Vec::new();

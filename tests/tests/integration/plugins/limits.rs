@@ -1,5 +1,5 @@
-//! A misbehaving plugin costs only its own invocation: an endless loop hits its deadline,
-//! a memory bomb its cap, a panic traps; each is retried with the fault recorded and
+//! A misbehaving plugin costs only its own invocation: an endless loop hits its deadline
+//! (or its fuel budget), a memory bomb its cap, a panic traps; each is retried with the fault recorded and
 //! dead-lettered after `max_receive_count`, while other consumers keep working. Outbound
 //! HTTP reaches only allowed hosts. Batching by count and by wait; the concurrency cap.
 
@@ -87,6 +87,63 @@ async fn loops_memory_bombs_and_panics_fault_and_dead_letter_while_others_keep_w
         Some("5")
     );
     assert_still_serving(client).await
+}
+
+#[tokio::test]
+async fn fuel_stops_a_loop_long_before_its_deadline_and_can_be_lifted() -> anyhow::Result<()> {
+    let server = TestServer::start().await?;
+    let client = &server.client;
+    wire(client, "metered", "metered", Some(1)).await?;
+    deploy(client, "faulty", "faulty").await?;
+    // Out-of-range budgets are refused and create nothing.
+    let refused = consume(client, "metered", "metered", "faulty", |c| c.fuel = Some(0)).await;
+    assert_api_error(refused, 400, "invalid_setting");
+    assert!(client.list_consumers().await?.is_empty());
+
+    let consumer = consume(client, "metered", "metered", "faulty", |c| {
+        c.fuel = Some(2_000_000);
+        c.timeout_ms = Some(600_000);
+    })
+    .await?;
+    assert_eq!(consumer.fuel, Some(2_000_000));
+    // An ordinary message fits in the budget; an endless loop runs out of fuel, not time.
+    client
+        .publish("metered", &json_message(json!({"mode": "ok"})))
+        .await?;
+    client
+        .publish("metered", &json_message(json!({"mode": "loop"})))
+        .await?;
+    let dead = wait_ready(client, "metered-dlq", 1).await?;
+    let reason = &dead[0].dead_letter.as_ref().expect("a dead letter").reason;
+    assert!(
+        reason.starts_with("plugin fuel fault on delivery 1: used up its fuel of 2000000"),
+        "{reason}"
+    );
+    let consumer = client.get_consumer("metered").await?;
+    assert_eq!(
+        (consumer.stats.acked, consumer.stats.faults.get("fuel")),
+        (1, Some(&1)),
+        "{:?}",
+        consumer.stats
+    );
+
+    // `null` lifts the limit; the setting survives a restart.
+    let patch = switchyard_client::PatchConsumer {
+        fuel: Some(None),
+        ..Default::default()
+    };
+    assert_eq!(client.patch_consumer("metered", &patch).await?.fuel, None);
+    let patch = switchyard_client::PatchConsumer {
+        fuel: Some(Some(5_000_000)),
+        ..Default::default()
+    };
+    client.patch_consumer("metered", &patch).await?;
+    let server = server.restart().await?;
+    assert_eq!(
+        server.client.get_consumer("metered").await?.fuel,
+        Some(5_000_000)
+    );
+    assert_still_serving(&server.client).await
 }
 
 #[tokio::test]

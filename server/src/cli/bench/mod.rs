@@ -220,6 +220,10 @@ async fn run_plugins(client: &Client, out: Output, args: &BenchArgs) -> anyhow::
         end_to_end.p99_ms,
         end_to_end.max_ms
     );
+    println!(
+        "hot swap halfway: activation answered in {:.2} ms; slowest reply to the next 0.5 s of publishes {:.2} ms",
+        end_to_end.swap_activation_ms, end_to_end.swap_window_max_ms
+    );
     Ok(())
 }
 

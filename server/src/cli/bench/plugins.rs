@@ -3,7 +3,9 @@
 //! and 100, each in a fresh store as the dispatcher runs them. Then end to end against the
 //! running server: publishes at a steady rate to a topic whose consumer runs `notifier.wasm`,
 //! which publishes a reply committed in the same write as its ack; the latency is from the
-//! publish request to the reply's receipt (an upper bound of publish → plugin → ack).
+//! publish request to the reply's receipt (an upper bound of publish → plugin → ack). Halfway
+//! through, another version of the plugin is activated (a hot swap), and the replies to the
+//! publishes of the next half second show what the swap cost.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
@@ -39,6 +41,36 @@ pub(super) struct EndToEndReport {
     pub(super) p50_ms: f64,
     pub(super) p99_ms: f64,
     pub(super) max_ms: f64,
+    /// The activation request's round trip, ms.
+    pub(super) swap_activation_ms: f64,
+    /// The slowest reply to a publish sent in the half second after the swap began, ms.
+    pub(super) swap_window_max_ms: f64,
+}
+
+/// `wasm` with one more custom section: the same component under another digest, so that
+/// activating it is a real version change.
+fn other_build(wasm: &[u8], marker: &str) -> Vec<u8> {
+    fn leb128(mut n: usize, out: &mut Vec<u8>) {
+        loop {
+            let byte = (n & 0x7f) as u8;
+            n >>= 7;
+            if n == 0 {
+                out.push(byte);
+                return;
+            }
+            out.push(byte | 0x80);
+        }
+    }
+    let name = b"switchyard-bench";
+    let mut content = Vec::new();
+    leb128(name.len(), &mut content);
+    content.extend_from_slice(name);
+    content.extend_from_slice(marker.as_bytes());
+    let mut out = wasm.to_vec();
+    out.push(0);
+    leb128(content.len(), &mut out);
+    out.extend_from_slice(&content);
+    out
 }
 
 /// Host calls answered with nothing: the handler under test makes none.
@@ -128,7 +160,13 @@ pub(super) async fn end_to_end(
     let wasm = std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
     let name = format!("bench-{}", ulid::Ulid::new().to_string().to_lowercase());
     let replies = format!("{name}-replies");
-    client.deploy_plugin("bench-notifier", wasm, true).await?;
+    client
+        .deploy_plugin("bench-notifier", wasm.clone(), true)
+        .await?;
+    let swap_to = client
+        .deploy_plugin("bench-notifier", other_build(&wasm, &name), false)
+        .await?
+        .version;
     for topic in [&name, &replies] {
         client.create_topic(topic).await?;
         client
@@ -148,7 +186,7 @@ pub(super) async fn end_to_end(
             ..CreateConsumer::default()
         })
         .await?;
-    let result = drive_end_to_end(client, &name, &replies, rate, duration).await;
+    let result = drive_end_to_end(client, &name, &replies, rate, duration, &swap_to).await;
     let _ = client.delete_consumer(&name).await;
     for topic in [&name, &replies] {
         let _ = client.delete_queue(topic).await;
@@ -163,6 +201,7 @@ async fn drive_end_to_end(
     replies: &str,
     rate: u64,
     duration: Duration,
+    swap_to: &str,
 ) -> anyhow::Result<EndToEndReport> {
     let sent: Arc<Mutex<HashMap<u64, Instant>>> = Arc::default();
     let total = rate * duration.as_secs().max(1);
@@ -173,8 +212,18 @@ async fn drive_end_to_end(
     let interval = Duration::from_secs_f64(1.0 / rate as f64);
     let mut ticker = tokio::time::interval(interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+    let swap_at = total / 2;
+    let mut swap = None;
     for n in 0..total {
         ticker.tick().await;
+        if n == swap_at {
+            let (client, version) = (client.clone(), swap_to.to_string());
+            swap = Some(tokio::spawn(async move {
+                let started = Instant::now();
+                client.activate_plugin("bench-notifier", &version).await?;
+                anyhow::Ok(started.elapsed())
+            }));
+        }
         let message =
             PublishMessage::json(&json!({ "email": n.to_string() }))?.attribute("kind", "signup");
         sent.lock().expect("sent lock").insert(n, Instant::now());
@@ -186,10 +235,20 @@ async fn drive_end_to_end(
             }
         });
     }
-    let histogram = tokio::time::timeout(Duration::from_secs(30), receiver)
+    let (histogram, latencies) = tokio::time::timeout(Duration::from_secs(30), receiver)
         .await
-        .context("replies did not all arrive within 30 s")??;
-    let histogram = histogram?;
+        .context("replies did not all arrive within 30 s")???;
+    let activation = match swap {
+        Some(swap) => swap.await.context("the swap task failed")??,
+        None => Duration::ZERO,
+    };
+    let window = swap_at..swap_at + rate / 2;
+    let swap_window_max_us = latencies
+        .iter()
+        .filter(|(n, _)| window.contains(n))
+        .map(|&(_, us)| us)
+        .max()
+        .unwrap_or(0);
     let ms = |q: f64| histogram.value_at_quantile(q) as f64 / 1000.0;
     Ok(EndToEndReport {
         rate_per_s: rate,
@@ -197,6 +256,8 @@ async fn drive_end_to_end(
         p50_ms: ms(0.5),
         p99_ms: ms(0.99),
         max_ms: histogram.max() as f64 / 1000.0,
+        swap_activation_ms: activation.as_secs_f64() * 1000.0,
+        swap_window_max_ms: swap_window_max_us as f64 / 1000.0,
     })
 }
 
@@ -205,8 +266,10 @@ async fn collect_replies(
     replies: String,
     sent: Arc<Mutex<HashMap<u64, Instant>>>,
     total: u64,
-) -> anyhow::Result<Histogram<u64>> {
+) -> anyhow::Result<(Histogram<u64>, Vec<(u64, u64)>)> {
     let mut histogram = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?;
+    // Each publish's number and its latency, µs.
+    let mut latencies = Vec::with_capacity(total as usize);
     let request = ReceiveRequest {
         max_messages: Some(100),
         wait_ms: Some(1000),
@@ -224,8 +287,12 @@ async fn collect_replies(
                 .and_then(|v| v["text"].as_str().map(str::to_string))
                 .unwrap_or_default();
             let n = text.rsplit(' ').next().and_then(|n| n.parse::<u64>().ok());
-            if let Some(start) = n.and_then(|n| sent.lock().expect("sent lock").remove(&n)) {
-                histogram.record(arrived.duration_since(start).as_micros().max(1) as u64)?;
+            if let Some(n) = n
+                && let Some(start) = sent.lock().expect("sent lock").remove(&n)
+            {
+                let us = arrived.duration_since(start).as_micros().max(1) as u64;
+                histogram.record(us)?;
+                latencies.push((n, us));
             }
             receipts.extend(message.receipt.clone());
         }
@@ -233,5 +300,5 @@ async fn collect_replies(
             client.ack(&replies, receipts).await?;
         }
     }
-    Ok(histogram)
+    Ok((histogram, latencies))
 }

@@ -218,13 +218,31 @@ impl Browser {
     /// Saves a screenshot of the page as `<target>/console-screenshots/<name>.png`, prints
     /// and returns its path.
     pub async fn screenshot(&self, name: &str) -> anyhow::Result<PathBuf> {
+        // The page as a person opening it sees it: from the top.
+        self.screenshot_after(name, "window.scrollTo(0, 0)", Vec::new())
+            .await
+    }
+
+    /// Like [`Browser::screenshot`], scrolled so that the element matching `css` is in view.
+    pub async fn screenshot_of(&self, name: &str, css: &str) -> anyhow::Result<PathBuf> {
+        self.element(css).await?;
+        let scroll = "document.querySelector(arguments[0]).scrollIntoView({block: 'center'})";
+        self.screenshot_after(name, scroll, vec![serde_json::Value::from(css)])
+            .await
+    }
+
+    async fn screenshot_after(
+        &self,
+        name: &str,
+        scroll: &str,
+        arguments: Vec<serde_json::Value>,
+    ) -> anyhow::Result<PathBuf> {
         let dir = target_dir()?.join("console-screenshots");
         std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-        // The page as a person opening it sees it: from the top.
         self.client
-            .execute("window.scrollTo(0, 0)", Vec::new())
+            .execute(scroll, arguments)
             .await
-            .context("scrolling to the top")?;
+            .context("scrolling the page")?;
         let png = self
             .client
             .screenshot()

@@ -17,6 +17,7 @@ pub(super) fn ConsumerTable(
     reload: Callback<()>,
     error: RwSignal<Option<ApiFailure>>,
     edit: Callback<Consumer>,
+    show_log: Callback<String>,
 ) -> impl IntoView {
     if consumers.is_empty() {
         return view! {
@@ -28,7 +29,7 @@ pub(super) fn ConsumerTable(
     }
     let rows = consumers
         .into_iter()
-        .map(|c| view! { <ConsumerRow consumer=c reload=reload error=error edit=edit /> })
+        .map(|c| view! { <ConsumerRow consumer=c reload=reload error=error edit=edit show_log=show_log /> })
         .collect_view();
     view! {
         <DataTable
@@ -51,15 +52,17 @@ pub(super) fn ConsumerTable(
     .into_any()
 }
 
-/// One consumer's row, with pause / resume, edit and delete.
+/// One consumer's row, with pause / resume, edit, log and delete.
 #[component]
 fn ConsumerRow(
     consumer: Consumer,
     reload: Callback<()>,
     error: RwSignal<Option<ApiFailure>>,
     edit: Callback<Consumer>,
+    show_log: Callback<String>,
 ) -> impl IntoView {
     let editable = consumer.clone();
+    let log_name = consumer.name.clone();
     let base = format!("/v1/consumers/{}", api::segment(&consumer.name));
     let (state_class, state_label, toggle_label, toggle_path) = match consumer.state {
         ConsumerState::Running => ("badge ready", "running", "pause", format!("{base}/pause")),
@@ -112,6 +115,7 @@ fn ConsumerRow(
                 <span class="row-actions">
                     <button class="link" on:click=toggle>{toggle_label}</button>
                     <button class="link" on:click=move |_| edit.run(editable.clone())>"edit"</button>
+                    <button class="link" on:click=move |_| show_log.run(log_name.clone())>"log"</button>
                     <button class="link danger" title="Stop and remove this consumer (its queue keeps its messages)" on:click=remove>
                         "delete"
                     </button>

@@ -1,6 +1,6 @@
 //! Plugins: upload a component (.wasm) as a new version, see every plugin's versions, activate
 //! one or roll back; and the consumers that run them (in `consumers`): their live counts,
-//! last error, pause, resume, edit, delete, and a form to wire a plugin to a queue.
+//! last error, log, pause, resume, edit, delete, and a form to wire a plugin to a queue.
 
 use std::time::Duration;
 
@@ -16,9 +16,11 @@ use crate::format;
 use crate::widgets::{DataTable, EmptyState, ErrorBanner, Notice};
 use consumer_settings::ConsumerSettingsForm;
 use consumers::{ConsumerTable, NewConsumerForm};
+use logs::ConsumerLogPanel;
 
 mod consumer_settings;
 mod consumers;
+mod logs;
 
 /// How often consumer counts refresh.
 const POLL: Duration = Duration::from_secs(2);
@@ -51,6 +53,7 @@ pub(crate) fn PluginsPage() -> impl IntoView {
     let error = RwSignal::new(None::<ApiFailure>);
     let notice = RwSignal::new(None::<String>);
     let editing = RwSignal::new(None::<Consumer>);
+    let log_of = RwSignal::new(None::<String>);
     let reload = Callback::new(move |()| {
         spawn_local(async move {
             match load().await {
@@ -100,7 +103,11 @@ pub(crate) fn PluginsPage() -> impl IntoView {
                 reload=reload
                 error=error
                 edit=Callback::new(move |c| editing.set(Some(c)))
+                show_log=Callback::new(move |name| log_of.set(Some(name)))
             />
+        })}
+        {move || log_of.get().map(|name| view! {
+            <ConsumerLogPanel name=name close=Callback::new(move |()| log_of.set(None)) />
         })}
         {move || editing.get().map(|consumer| {
             let saved = Callback::new(move |stored: Consumer| {

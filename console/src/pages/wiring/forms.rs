@@ -25,7 +25,10 @@ pub(crate) fn NewTopicForm(reload: Callback<()>) -> impl IntoView {
             "/v1/topics",
             body,
             error,
-            move |_: Topic| name.set(String::new()),
+            move |_: Topic| {
+                name.set(String::new());
+                archive.set(false);
+            },
             reload,
         );
     };

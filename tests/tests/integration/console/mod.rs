@@ -343,6 +343,8 @@ async fn filter_editor_previews_a_draft_on_the_topics_archive() -> anyhow::Resul
         .await?;
     assert!(preview.contains(r#""plan":"pro-plus""#), "{preview}");
     assert!(!preview.contains("free"), "{preview}");
-    browser.screenshot("wiring-filter-preview").await?;
+    browser
+        .screenshot_of("wiring-filter-preview", "#new-subscription .preview")
+        .await?;
     browser.close().await
 }

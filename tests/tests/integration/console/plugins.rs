@@ -1,7 +1,7 @@
 //! The Plugins page in Chromium: a file that is not a component refused in words, versions
 //! uploaded from the file picker, a consumer wired through the form, a version activated and
-//! rolled back with a click, a faulting plugin's error shown against its consumer, and the
-//! consumer edited, paused and shown in the wiring.
+//! rolled back with a click, a faulting plugin's error shown against its consumer and in its
+//! log, and the consumer edited, paused and shown in the wiring.
 
 use serde_json::json;
 use switchyard_tests::*;
@@ -137,6 +137,16 @@ async fn plugins_page_uploads_activates_rolls_back_and_shows_consumer_errors() -
         )
         .await?;
     browser.screenshot("plugins").await?;
+    // The consumer's log shows the fault as it happened.
+    browser
+        .click("#consumers tr[data-consumer=runner] .row-actions button:nth-child(3)")
+        .await?;
+    browser
+        .wait_for_text("#consumer-logs", "asked to panic")
+        .await?;
+    browser
+        .screenshot_of("plugins-consumers", "#consumers")
+        .await?;
 
     // Roll back to the first version: the same kind of message is acked again.
     let first_row =

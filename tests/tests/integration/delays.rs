@@ -228,11 +228,21 @@ async fn messages_past_retention_are_dropped() -> anyhow::Result<()> {
         "dropped after {:?}, inside its 1 s retention",
         sent_at.elapsed()
     );
-    let status = client.message_status(&id).await?;
-    assert_eq!(
-        states(&status),
-        [("ephemeral".to_string(), DeliveryState::Expired)]
-    );
+    // The drop leaves memory first; its status record lands with the commit that follows.
+    wait_until(
+        "the expiry to show in the message's status",
+        PATIENCE,
+        async || {
+            Ok(match client.message_status(&id).await {
+                Ok(status) => {
+                    states(&status) == [("ephemeral".to_string(), DeliveryState::Expired)]
+                }
+                Err(e) if e.code() == Some("message_not_found") => false,
+                Err(e) => return Err(e.into()),
+            })
+        },
+    )
+    .await?;
     assert!(
         client
             .receive("ephemeral", &receive_request(10, 0))

@@ -6,7 +6,7 @@ use leptos::task::spawn_local;
 use switchyard_client::{PatchQueue, Queue, QueueList};
 
 use crate::api;
-use crate::fields::{Choice, SaveOrCancel, TextField, form_error, send_patch};
+use crate::fields::{Choice, SaveOrCancel, TextField, form_error, optional_number, send_patch};
 
 const MS_PER_SECOND: u64 = 1_000;
 const MS_PER_HOUR: u64 = 3_600_000;
@@ -127,14 +127,7 @@ fn changes(
     }
     let dlq = dead_letter_queue.trim();
     let max = max_receives.trim();
-    let max_receive_count = if max.is_empty() {
-        None
-    } else {
-        Some(
-            max.parse::<u32>()
-                .map_err(|_| "Max receives must be a whole number.".to_string())?,
-        )
-    };
+    let max_receive_count = optional_number::<u32>(max, "Max receives")?;
     if dlq != was.dead_letter_queue.as_deref().unwrap_or("") {
         patch.dead_letter_queue = Some((!dlq.is_empty()).then(|| dlq.to_string()));
     }

@@ -5,7 +5,7 @@ use leptos::prelude::*;
 use switchyard_client::{BatchSettings, Consumer, PatchConsumer};
 
 use crate::api;
-use crate::fields::{Choice, SaveOrCancel, TextField, form_error, send_patch};
+use crate::fields::{Choice, SaveOrCancel, TextField, form_error, optional_number, send_patch};
 
 /// The edit form; `saved` runs once the server stored the change.
 #[component]
@@ -99,10 +99,9 @@ impl Form {
     }
 }
 
+/// A whole number the form needs.
 fn number<T: std::str::FromStr>(text: &str, what: &str) -> Result<T, String> {
-    text.trim()
-        .parse()
-        .map_err(|_| format!("{what} must be a whole number."))
+    optional_number(text, what)?.ok_or_else(|| format!("{what} must be a whole number."))
 }
 
 #[cfg(test)]

@@ -241,10 +241,7 @@ impl WriterState {
                 let json = serde_json::to_vec(&topic).expect("a topic record serializes");
                 t.topics.insert(topic.name.as_str(), json.as_slice())?;
                 if let Some(id) = topic.archive_id {
-                    let next = t.meta.get("next_archive_id")?.map_or(1, |v| v.value());
-                    if id >= next {
-                        t.meta.insert("next_archive_id", id + 1)?;
-                    }
+                    t.raise_next_id("next_archive_id", id)?;
                 }
                 Ok(OpOutcome::Done)
             }
@@ -259,10 +256,7 @@ impl WriterState {
             Op::PutQueue(queue) => {
                 let json = serde_json::to_vec(&queue).expect("a queue record serializes");
                 t.queues.insert(queue.name.as_str(), json.as_slice())?;
-                let next = t.meta.get("next_queue_id")?.map_or(1, |v| v.value());
-                if queue.id >= next {
-                    t.meta.insert("next_queue_id", queue.id + 1)?;
-                }
+                t.raise_next_id("next_queue_id", queue.id)?;
                 self.set_live(queue.id, true);
                 Ok(OpOutcome::Done)
             }
@@ -543,5 +537,14 @@ impl<'txn> OpenTables<'txn> {
             archive_heads: txn.open_table(ARCHIVE_HEADS)?,
             replays: txn.open_table(REPLAYS)?,
         })
+    }
+
+    /// Keeps the id counter `key` past `id`, so a restart never hands out `id` again.
+    fn raise_next_id(&mut self, key: &'static str, id: u64) -> Result<(), StorageError> {
+        let next = self.meta.get(key)?.map_or(1, |v| v.value());
+        if id >= next {
+            self.meta.insert(key, id + 1)?;
+        }
+        Ok(())
     }
 }

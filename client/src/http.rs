@@ -60,10 +60,22 @@ impl ClientError {
 }
 
 /// A typed client of one Switchyard server. Cheap to clone; clones share connections.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Client {
     base: String,
     http: reqwest::Client,
+    /// `Bearer <token>`, sent with every request when set.
+    authorization: Option<String>,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The token is a secret: say whether there is one, never what it is.
+        f.debug_struct("Client")
+            .field("base", &self.base)
+            .field("token", &self.authorization.as_ref().map(|_| "<redacted>"))
+            .finish()
+    }
 }
 
 impl Client {
@@ -79,7 +91,31 @@ impl Client {
     /// A client that uses the given `reqwest::Client` (for custom timeouts or pools).
     pub fn with_http(base_url: impl Into<String>, http: reqwest::Client) -> Self {
         let base = base_url.into().trim_end_matches('/').to_string();
-        Self { base, http }
+        Self {
+            base,
+            http,
+            authorization: None,
+        }
+    }
+
+    /// This client, sending `Authorization: Bearer <token>` with every request.
+    pub fn with_token(mut self, token: impl AsRef<str>) -> Self {
+        self.authorization = Some(format!("Bearer {}", token.as_ref().trim()));
+        self
+    }
+
+    /// The `Authorization` header value this client sends (`Bearer <token>`), if any.
+    pub fn authorization(&self) -> Option<&str> {
+        self.authorization.as_deref()
+    }
+
+    /// A request with the client's credentials.
+    pub fn request(&self, method: Method, url: &str) -> reqwest::RequestBuilder {
+        let request = self.http.request(method, url);
+        match &self.authorization {
+            Some(value) => request.header(reqwest::header::AUTHORIZATION, value),
+            None => request,
+        }
     }
 
     /// The server's base URL.
@@ -95,7 +131,7 @@ impl Client {
         body: Option<&B>,
     ) -> Result<T, ClientError> {
         let url = format!("{}{}", self.base, path);
-        let mut request = self.http.request(method, &url);
+        let mut request = self.request(method, &url);
         if let Some(body) = body {
             request = request.json(body);
         }
@@ -119,7 +155,6 @@ impl Client {
     ) -> Result<T, ClientError> {
         let url = format!("{}{}", self.base, path);
         let response = self
-            .http
             .request(method, &url)
             .header(reqwest::header::CONTENT_TYPE, content_type)
             .body(body)
@@ -157,7 +192,11 @@ impl Client {
             url: url.clone(),
             source,
         };
-        let response = self.http.get(&url).send().await.map_err(transport)?;
+        let response = self
+            .request(Method::GET, &url)
+            .send()
+            .await
+            .map_err(transport)?;
         let status = response.status();
         let text = response.text().await.map_err(transport)?;
         if !status.is_success() {
@@ -398,6 +437,49 @@ impl Client {
     pub async fn delete_subscription(&self, id: &str) -> Result<(), ClientError> {
         self.delete(&format!("/v1/subscriptions/{}", segment(id)))
             .await
+    }
+
+    // ------------------------------------------------------------ access
+
+    /// Creates a token; the answer is the only time its secret is shown.
+    pub async fn create_token(&self, request: &CreateToken) -> Result<CreatedToken, ClientError> {
+        self.post("/v1/tokens", request).await
+    }
+
+    /// Lists tokens (never their secrets).
+    pub async fn list_tokens(&self) -> Result<Vec<TokenInfo>, ClientError> {
+        Ok(self.get::<TokenList>("/v1/tokens").await?.tokens)
+    }
+
+    /// Revokes a token at once.
+    pub async fn revoke_token(&self, id: &str) -> Result<(), ClientError> {
+        self.delete(&format!("/v1/tokens/{}", segment(id))).await
+    }
+
+    /// The identity and scopes of this client's token.
+    pub async fn whoami(&self) -> Result<Identity, ClientError> {
+        self.get("/v1/whoami").await
+    }
+
+    /// Audit log entries after `after` (oldest first), at most `limit`.
+    pub async fn audit(
+        &self,
+        after: Option<u64>,
+        limit: Option<u32>,
+    ) -> Result<Vec<AuditEntry>, ClientError> {
+        let mut query = Vec::new();
+        if let Some(after) = after {
+            query.push(format!("after={after}"));
+        }
+        if let Some(limit) = limit {
+            query.push(format!("limit={limit}"));
+        }
+        let path = if query.is_empty() {
+            "/v1/audit".to_string()
+        } else {
+            format!("/v1/audit?{}", query.join("&"))
+        };
+        Ok(self.get::<AuditLog>(&path).await?.entries)
     }
 
     // ------------------------------------------------------------ messages

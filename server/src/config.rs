@@ -37,6 +37,43 @@ dedup_window_ms = 300000
 # publish time, in ms (1 day; 1 minute to 14 days).
 status_retention_ms = 86400000
 
+# Every /v1 request carries "Authorization: Bearer <token>". On a data directory without
+# tokens, the first admin token is SWITCHYARD_ADMIN_TOKEN (at least 16 characters) if set,
+# else a random one written to <data_dir>/admin-token (mode 0600).
+# admin_token = "..."
+
+# Turn authentication off (every request acts as an admin). Refused unless `listen` is a
+# loopback address.
+insecure_no_auth = false
+
+# Origins (scheme://host[:port]) besides the server's own whose browser pages may call the
+# API. A request with any other Origin header is refused.
+allowed_origins = []
+
+# Host names clients use to reach the server besides IP addresses and localhost (for
+# example "switchyard.example.com"); a request for any other Host is refused, which keeps
+# DNS-rebinding pages out.
+public_hosts = []
+
+# How many changes the audit log keeps (100 to 10 000 000); the oldest go first.
+audit_max_entries = 100000
+
+# Open connections at once (1 to 1 000 000); more wait to be accepted.
+max_connections = 10000
+
+# Requests in progress at once, long polls included (1 to 1 000 000); past it requests
+# are shed with 503 and Retry-After (/healthz is never shed).
+max_concurrent_requests = 8192
+
+# Time a client has to send a request's headers, in ms (100 ms to 10 minutes); a
+# kept-alive connection idle that long between requests is closed too.
+header_timeout_ms = 30000
+
+# TLS: a PEM certificate chain and its PEM private key. Both or neither; without them the
+# server speaks plain HTTP (put it behind a TLS proxy, or keep it on loopback).
+# tls_cert = "/etc/switchyard/cert.pem"
+# tls_key = "/etc/switchyard/key.pem"
+
 # Directory of the built web console (index.html, switchyard-console.js, its _bg.wasm and
 # style.css), served at `/`. `cargo xtask serve` builds it and sets this; without it `/`
 # says how to build it.
@@ -63,9 +100,43 @@ pub struct Config {
     pub dedup_window_ms: u64,
     /// How long message status remembers acked and expired copies, in ms.
     pub status_retention_ms: u64,
+    /// The first admin token's secret, for a data directory without tokens.
+    #[serde(default)]
+    pub admin_token: Option<Secret>,
+    /// Authentication off: every request acts as an admin (loopback only).
+    pub insecure_no_auth: bool,
+    /// Origins besides the server's own allowed to call the API from a browser.
+    pub allowed_origins: Vec<String>,
+    /// Host names besides IP addresses and localhost that requests may name.
+    pub public_hosts: Vec<String>,
+    /// How many changes the audit log keeps.
+    pub audit_max_entries: u64,
+    /// Open connections at once.
+    pub max_connections: usize,
+    /// Requests in progress at once before shedding with 503.
+    pub max_concurrent_requests: usize,
+    /// Time to send a request's headers (and longest idle time between requests), in ms.
+    pub header_timeout_ms: u64,
+    /// PEM certificate chain for TLS.
+    #[serde(default)]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key for TLS.
+    #[serde(default)]
+    pub tls_key: Option<PathBuf>,
     /// Directory of the built web console, served at `/`.
     #[serde(default)]
     pub console_dir: Option<PathBuf>,
+}
+
+/// A secret setting: compared and used, never printed.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(pub String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<redacted>")
+    }
 }
 
 /// Settings given by flags or environment variables; each one set overrides the file.
@@ -79,6 +150,10 @@ pub struct Overrides {
     pub max_message_bytes: Option<usize>,
     /// `--console-dir` / `SWITCHYARD_CONSOLE_DIR`.
     pub console_dir: Option<PathBuf>,
+    /// `SWITCHYARD_ADMIN_TOKEN`.
+    pub admin_token: Option<Secret>,
+    /// `--insecure-no-auth`.
+    pub insecure_no_auth: bool,
 }
 
 /// A configuration that could not be read.
@@ -151,6 +226,10 @@ impl Config {
         if let Some(dir) = overrides.console_dir {
             config.console_dir = Some(dir);
         }
+        if let Some(token) = overrides.admin_token {
+            config.admin_token = Some(token);
+        }
+        config.insecure_no_auth |= overrides.insecure_no_auth;
         config.validate()?;
         Ok(config)
     }
@@ -164,7 +243,7 @@ impl Config {
         }
     }
 
-    fn validate(&self) -> Result<(), ConfigError> {
+    pub(crate) fn validate(&self) -> Result<(), ConfigError> {
         let within = |name, value: u64, min: u64, max: u64, unit: &str| {
             if (min..=max).contains(&value) {
                 Ok(())
@@ -211,7 +290,64 @@ impl Config {
             60_000,
             14 * DAY_MS,
             "ms (1 minute to 14 days)",
-        )
+        )?;
+        within(
+            "audit_max_entries",
+            self.audit_max_entries,
+            100,
+            10_000_000,
+            "entries",
+        )?;
+        let connections = self.max_connections as u64;
+        within("max_connections", connections, 1, 1_000_000, "connections")?;
+        let concurrent = self.max_concurrent_requests as u64;
+        within("max_concurrent_requests", concurrent, 1, 1_000_000, "requests")?;
+        within(
+            "header_timeout_ms",
+            self.header_timeout_ms,
+            100,
+            600_000,
+            "ms (100 ms to 10 minutes)",
+        )?;
+        if let Some(token) = &self.admin_token
+            && token.0.trim().chars().count() < crate::access::MIN_SECRET_CHARS
+        {
+            return Err(ConfigError::Invalid {
+                name: "admin_token",
+                reason: format!(
+                    "is shorter than {} characters; use a long random secret",
+                    crate::access::MIN_SECRET_CHARS
+                ),
+            });
+        }
+        if self.insecure_no_auth && !self.listen.ip().is_loopback() {
+            return Err(ConfigError::Invalid {
+                name: "insecure_no_auth",
+                reason: format!(
+                    "authentication can be turned off only on a loopback address, and listen is {}",
+                    self.listen
+                ),
+            });
+        }
+        if self.tls_cert.is_some() != self.tls_key.is_some() {
+            return Err(ConfigError::Invalid {
+                name: "tls_cert",
+                reason: "tls_cert and tls_key go together: set both or neither".into(),
+            });
+        }
+        for origin in &self.allowed_origins {
+            if !(origin.starts_with("http://") || origin.starts_with("https://"))
+                || origin.trim_end_matches('/').matches('/').count() != 2
+            {
+                return Err(ConfigError::Invalid {
+                    name: "allowed_origins",
+                    reason: format!(
+                        "{origin:?} is not an origin; write scheme://host[:port], such as https://ops.example.com"
+                    ),
+                });
+            }
+        }
+        Ok(())
     }
 }
 

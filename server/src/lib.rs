@@ -1,12 +1,15 @@
 //! Switchyard: a self-hosted event bus. Topics fan out to durable queues kept in redb.
 //!
 //! Layers, one direction of flow: [`api`] (HTTP) → [`broker`] (the rules) → [`storage`]
-//! (redb, one writer thread with group commit). [`cli`] is a client of the REST API.
+//! (redb, one writer thread with group commit). [`access`] decides who may do what.
+//! [`cli`] is a client of the REST API.
 
+pub mod access;
 pub mod api;
 pub mod broker;
 pub mod cli;
 pub mod config;
+mod connections;
 pub mod dispatcher;
 pub mod runtime;
 pub mod server;

@@ -7,6 +7,7 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
+use crate::access::{Access, AccessError, Bootstrap};
 use crate::broker::{Broker, BrokerError};
 use crate::config::Config;
 use crate::dispatcher::{Dispatcher, DispatcherError};
@@ -17,6 +18,7 @@ pub struct Server {
     addr: SocketAddr,
     broker: Arc<Broker>,
     dispatcher: Arc<Dispatcher>,
+    bootstrap: Option<Bootstrap>,
     stop: Option<oneshot::Sender<()>>,
     http: JoinHandle<()>,
     housekeeping: JoinHandle<()>,
@@ -31,6 +33,9 @@ pub enum StartError {
     /// The WebAssembly runtime could not start.
     #[error("cannot start the plugin runtime: {0}")]
     Runtime(#[from] PluginError),
+    /// Tokens could not be loaded, or the first admin token could not be made.
+    #[error("cannot load the API tokens: {0}")]
+    Access(#[from] AccessError),
     /// Plugins or consumers could not be loaded.
     #[error("cannot load plugins and consumers: {0}")]
     Dispatcher(#[from] DispatcherError),
@@ -54,6 +59,15 @@ pub async fn start(config: Config) -> Result<Server, StartError> {
             .await
             .expect("opening the broker does not panic")?
     };
+    let (access, bootstrap) = Access::open(
+        broker.storage().clone(),
+        &config.data_dir,
+        config.admin_token.as_ref().map(|t| t.0.as_str()),
+        !config.insecure_no_auth,
+        config.audit_max_entries,
+    )
+    .await?;
+    let access = Arc::new(access);
     broker.resume_replays();
     let listener = TcpListener::bind(config.listen)
         .await
@@ -68,23 +82,19 @@ pub async fn start(config: Config) -> Result<Server, StartError> {
     let runtime = Arc::new(Runtime::new(RuntimeConfig::default())?);
     let dispatcher = Dispatcher::start(broker.clone(), runtime).await?;
     let housekeeping = tokio::spawn(crate::broker::housekeeping(broker.clone()));
-    let app = crate::api::app(broker.clone(), dispatcher.clone(), &config);
+    let app = crate::api::app(broker.clone(), dispatcher.clone(), access, &config);
     let (stop, stopped) = oneshot::channel::<()>();
-    let http = tokio::spawn(async move {
-        let served = axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
-                let _ = stopped.await;
-            })
-            .await;
-        if let Err(error) = served {
-            tracing::error!(%error, "http server stopped");
-        }
-    });
+    let limits = crate::connections::Limits {
+        max_connections: config.max_connections,
+        header_timeout: std::time::Duration::from_millis(config.header_timeout_ms),
+    };
+    let http = tokio::spawn(crate::connections::serve(listener, app, limits, stopped));
     tracing::info!(%addr, data_dir = %config.data_dir.display(), "switchyard serving");
     Ok(Server {
         addr,
         broker,
         dispatcher,
+        bootstrap,
         stop: Some(stop),
         http,
         housekeeping,
@@ -100,6 +110,11 @@ impl Server {
     /// `http://<addr>`.
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)
+    }
+
+    /// The first admin token, when this start made it (a data directory without tokens).
+    pub fn bootstrap(&self) -> Option<&Bootstrap> {
+        self.bootstrap.as_ref()
     }
 
     /// Stops accepting requests, lets requests in progress finish, then closes the database.

@@ -25,9 +25,33 @@ pub struct ChildServer {
 const LISTENING: &str = "switchyard listening on ";
 
 impl ChildServer {
-    /// Runs `bin serve --data-dir DIR --listen 127.0.0.1:0`, waits for the line that says
-    /// where it listens, then for `/healthz`.
+    /// Runs `bin serve --data-dir DIR --listen 127.0.0.1:0` with the harness's admin token
+    /// (`SWITCHYARD_ADMIN_TOKEN`), waits for the line that says where it listens, then for
+    /// `/healthz`.
     pub async fn spawn(bin: impl AsRef<Path>, data_dir: impl AsRef<Path>) -> anyhow::Result<Self> {
+        let server = Self::spawn_with(bin, data_dir, Some(crate::ADMIN_TOKEN)).await?;
+        Ok(server)
+    }
+
+    /// Like [`ChildServer::spawn`], without `SWITCHYARD_ADMIN_TOKEN`: a fresh data directory
+    /// gets a generated admin token in `<data-dir>/admin-token`, which the client then uses.
+    pub async fn spawn_generating_token(
+        bin: impl AsRef<Path>,
+        data_dir: impl AsRef<Path>,
+    ) -> anyhow::Result<Self> {
+        let mut server = Self::spawn_with(bin, &data_dir, None).await?;
+        let file = data_dir.as_ref().join("admin-token");
+        let token = std::fs::read_to_string(&file)
+            .with_context(|| format!("reading {}", file.display()))?;
+        server.client = Client::new(server.url().to_string()).with_token(token.trim());
+        Ok(server)
+    }
+
+    async fn spawn_with(
+        bin: impl AsRef<Path>,
+        data_dir: impl AsRef<Path>,
+        admin_token: Option<&str>,
+    ) -> anyhow::Result<Self> {
         let bin = bin.as_ref();
         let mut command = Command::new(bin);
         // The flags say everything; settings from this environment must not leak in.
@@ -35,6 +59,9 @@ impl ChildServer {
             if name.to_string_lossy().starts_with("SWITCHYARD_") {
                 command.env_remove(name);
             }
+        }
+        if let Some(token) = admin_token {
+            command.env("SWITCHYARD_ADMIN_TOKEN", token);
         }
         let mut child = command
             .arg("serve")
@@ -84,7 +111,7 @@ impl ChildServer {
             }
         });
         let server = Self {
-            client: Client::new(url),
+            client: crate::admin_client(url),
             child,
             output,
         };

@@ -28,6 +28,16 @@ pub use plugins::{HttpSink, SinkRequest, plugin_wasm, plugin_wasm_path};
 pub use polling::{json_message, now_ms, queue, receive_request, wait_for, wait_until};
 pub use receiving::{ack_all, assert_ulid, distinct_ids, drain, payload, receipt, receive_exactly};
 
+/// The admin token of every server the harness starts (its first token, given by the
+/// harness so that tests know it; see [`ChildServer::spawn_generating_token`] for the
+/// generated one).
+pub const ADMIN_TOKEN: &str = "sy_harness-admin-token-0123456789";
+
+/// A typed client of the server at `url` that authenticates as the harness's admin.
+pub fn admin_client(url: impl Into<String>) -> Client {
+    Client::new(url).with_token(ADMIN_TOKEN)
+}
+
 /// Upper bound of every "wait until the server has done X" loop in the tests. Generous: it
 /// only matters when something is broken, and a slow CI machine must not fail a test.
 pub const PATIENCE: Duration = Duration::from_secs(30);
@@ -58,13 +68,14 @@ impl TestServer {
             .tempdir()
             .context("creating a temp data directory")?;
         let mut config = Config::for_data_dir(data.path());
+        config.admin_token = Some(switchyard::config::Secret(ADMIN_TOKEN.into()));
         adjust(&mut config);
         config.data_dir = data.path().to_path_buf();
         config.listen = ([127, 0, 0, 1], 0).into();
         let server = switchyard::start(config.clone())
             .await
             .context("starting the in-process server")?;
-        let client = Client::new(server.url());
+        let client = admin_client(server.url());
         Ok(Self {
             client,
             server: Some(server),
@@ -97,7 +108,7 @@ impl TestServer {
         let server = switchyard::start(self.config.clone())
             .await
             .context("restarting the in-process server on the same data directory")?;
-        self.client = Client::new(server.url());
+        self.client = admin_client(server.url());
         self.server = Some(server);
         Ok(self)
     }
@@ -154,18 +165,62 @@ impl RawResponse {
     }
 }
 
-/// Sends `body` (if any) as `application/json` to `base + path`.
+/// Sends `body` (if any) as `application/json` to `base + path`, as the harness's admin.
 pub async fn raw_request(
     base: &str,
     method: Method,
     path: &str,
     body: Option<&str>,
 ) -> RawResponse {
+    let request = Raw {
+        body,
+        ..Raw::default()
+    };
+    raw_request_with(base, method, path, request).await
+}
+
+/// How a raw request goes out: which token, which content type, which other headers.
+#[derive(Debug, Clone, Copy)]
+pub struct Raw<'a> {
+    /// The body, if any.
+    pub body: Option<&'a str>,
+    /// The bearer token (none: no `Authorization` header).
+    pub token: Option<&'a str>,
+    /// The content type of a body.
+    pub content_type: &'a str,
+    /// More headers.
+    pub headers: &'a [(&'a str, &'a str)],
+}
+
+impl Default for Raw<'_> {
+    fn default() -> Self {
+        Self {
+            body: None,
+            token: Some(ADMIN_TOKEN),
+            content_type: "application/json",
+            headers: &[],
+        }
+    }
+}
+
+/// Sends a request shaped by `raw` to `base + path`.
+pub async fn raw_request_with(
+    base: &str,
+    method: Method,
+    path: &str,
+    raw: Raw<'_>,
+) -> RawResponse {
     let url = format!("{base}{path}");
     let mut request = reqwest::Client::new().request(method.clone(), &url);
-    if let Some(body) = body {
+    if let Some(token) = raw.token {
+        request = request.bearer_auth(token);
+    }
+    for (name, value) in raw.headers {
+        request = request.header(*name, *value);
+    }
+    if let Some(body) = raw.body {
         request = request
-            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .header(reqwest::header::CONTENT_TYPE, raw.content_type)
             .body(body.to_string());
     }
     let response = request

@@ -8,13 +8,17 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
+mod access;
 mod archive;
 mod plugins;
 mod receiving;
+mod scope;
 mod status;
+pub use access::*;
 pub use archive::*;
 pub use plugins::*;
 pub use receiving::*;
+pub use scope::*;
 pub use status::*;
 
 /// Message attributes: string keys to string values, kept sorted.

@@ -127,6 +127,10 @@ pub struct CreateConsumer {
     /// Values the plugin reads with `config(name)`.
     #[serde(default)]
     pub config: BTreeMap<String, String>,
+    /// Values the plugin reads with `config(name)` too, but that no answer, log or page
+    /// ever shows again (API keys, passwords): write-only.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub secrets: BTreeMap<String, String>,
     /// Hosts outbound HTTP may reach (`name` or `name:port`); none by default.
     #[serde(default)]
     pub allowed_hosts: Vec<String>,
@@ -161,6 +165,9 @@ pub struct PatchConsumer {
     /// Replaces the config.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub config: Option<BTreeMap<String, String>>,
+    /// Replaces the secrets (write-only; see [`CreateConsumer::secrets`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secrets: Option<BTreeMap<String, String>>,
     /// Replaces the allow-list.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub allowed_hosts: Option<Vec<String>>,
@@ -235,6 +242,9 @@ pub struct Consumer {
     pub fuel: Option<u64>,
     /// Config values.
     pub config: BTreeMap<String, String>,
+    /// The names of its secrets (their values are never shown).
+    #[serde(default)]
+    pub secret_names: Vec<String>,
     /// Hosts outbound HTTP may reach.
     pub allowed_hosts: Vec<String>,
     /// Running or paused.

@@ -1,44 +1,62 @@
 //! `/v1/consumers`: a queue wired to a plugin; create, list, get (with counters), patch,
 //! pause, resume, delete, and its recent log lines.
 
-use axum::Router;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use axum::routing::{get, post};
 use serde::Deserialize;
-use switchyard_client::{Consumer, ConsumerList, ConsumerLogs, CreateConsumer, PatchConsumer};
+use switchyard_client::{
+    Action, Consumer, ConsumerList, ConsumerLogs, CreateConsumer, Kind, PatchConsumer,
+};
 use tracing::instrument;
 
+use super::auth::{Caller, Need, Routes};
 use super::{ApiError, ApiJson, DispatcherState};
 
-pub(super) fn routes() -> Router<DispatcherState> {
-    Router::new()
-        .route("/consumers", post(create_consumer).get(list_consumers))
-        .route(
-            "/consumers/{name}",
-            get(get_consumer)
-                .patch(patch_consumer)
-                .delete(delete_consumer),
+/// A consumer is made and changed with `deploy` on it and on its plugin, and `consume` on
+/// its queue (its plugin consumes the queue on the deployer's behalf).
+pub(super) fn routes() -> Routes<DispatcherState> {
+    const READ: Need = Need::on(Action::Read, Kind::Consumer, "name");
+    const DEPLOY: Need = Need::on(Action::Deploy, Kind::Consumer, "name");
+    Routes::new()
+        .post(
+            "/consumers",
+            Need::some(Action::Deploy, Kind::Consumer),
+            create_consumer,
         )
-        .route("/consumers/{name}/pause", post(pause_consumer))
-        .route("/consumers/{name}/resume", post(resume_consumer))
-        .route("/consumers/{name}/logs", get(consumer_logs))
+        .get(
+            "/consumers",
+            Need::some(Action::Read, Kind::Consumer),
+            list_consumers,
+        )
+        .get("/consumers/{name}", READ, get_consumer)
+        .patch("/consumers/{name}", DEPLOY, patch_consumer)
+        .delete("/consumers/{name}", DEPLOY, delete_consumer)
+        .post("/consumers/{name}/pause", DEPLOY, pause_consumer)
+        .post("/consumers/{name}/resume", DEPLOY, resume_consumer)
+        .get("/consumers/{name}/logs", READ, consumer_logs)
 }
 
 #[instrument(skip_all, fields(consumer = %body.name))]
 async fn create_consumer(
     State(dispatcher): State<DispatcherState>,
+    caller: Caller,
     ApiJson(body): ApiJson<CreateConsumer>,
 ) -> Result<(StatusCode, ApiJson<Consumer>), ApiError> {
+    caller.require(Action::Deploy, Kind::Consumer, &body.name)?;
+    caller.require(Action::Deploy, Kind::Plugin, &body.plugin)?;
+    caller.require(Action::Consume, Kind::Queue, &body.queue)?;
     let consumer = dispatcher.create_consumer(body).await?;
     Ok((StatusCode::CREATED, ApiJson(consumer)))
 }
 
-async fn list_consumers(State(dispatcher): State<DispatcherState>) -> ApiJson<ConsumerList> {
-    ApiJson(ConsumerList {
-        consumers: dispatcher.list_consumers(),
-    })
+async fn list_consumers(
+    State(dispatcher): State<DispatcherState>,
+    caller: Caller,
+) -> ApiJson<ConsumerList> {
+    let mut consumers = dispatcher.list_consumers();
+    consumers.retain(|c| caller.may(Action::Read, Kind::Consumer, &c.name));
+    ApiJson(ConsumerList { consumers })
 }
 
 async fn get_consumer(
@@ -51,9 +69,13 @@ async fn get_consumer(
 #[instrument(skip_all, fields(consumer = %name))]
 async fn patch_consumer(
     State(dispatcher): State<DispatcherState>,
+    caller: Caller,
     Path(name): Path<String>,
     ApiJson(body): ApiJson<PatchConsumer>,
 ) -> Result<ApiJson<Consumer>, ApiError> {
+    if let Some(plugin) = &body.plugin {
+        caller.require(Action::Deploy, Kind::Plugin, plugin)?;
+    }
     Ok(ApiJson(dispatcher.patch_consumer(&name, body).await?))
 }
 

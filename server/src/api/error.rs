@@ -10,6 +10,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use switchyard_client::{ErrorBody, ErrorDetail};
 
+use crate::access::AccessError;
 use crate::broker::BrokerError;
 use crate::dispatcher::DispatcherError;
 
@@ -32,6 +33,15 @@ pub enum ApiError {
         /// What is wrong, in words.
         message: String,
     },
+    /// Authentication, authorization or a token change refused or failed.
+    #[error(transparent)]
+    Access(#[from] AccessError),
+    /// The server is not wired as it should be (a bug; never the client's fault).
+    #[error("internal error: {what}")]
+    Internal {
+        /// What is missing.
+        what: &'static str,
+    },
     /// No such route.
     #[error("no route for {method} {path}")]
     NoRoute {
@@ -46,6 +56,10 @@ pub enum ApiError {
 #[derive(Clone)]
 struct Fault(std::sync::Arc<String>);
 
+/// The stable code of an error response, riding on it (for the audit log).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ErrorCode(pub(crate) &'static str);
+
 impl ApiError {
     pub(crate) fn invalid_body(message: impl Into<String>) -> Self {
         ApiError::InvalidBody {
@@ -59,6 +73,17 @@ impl ApiError {
         match self {
             ApiError::InvalidBody { status, .. } => *status,
             ApiError::NoRoute { .. } => StatusCode::NOT_FOUND,
+            ApiError::Internal { .. } => StatusCode::INTERNAL_SERVER_ERROR,
+            ApiError::Access(error) => match error {
+                AccessError::Unauthenticated { .. } => StatusCode::UNAUTHORIZED,
+                AccessError::Forbidden { .. } => StatusCode::FORBIDDEN,
+                AccessError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+                AccessError::InvalidToken { .. } => StatusCode::BAD_REQUEST,
+                AccessError::TokenNotFound { .. } => StatusCode::NOT_FOUND,
+                AccessError::TokenFile { .. } | AccessError::Storage(_) => {
+                    StatusCode::INTERNAL_SERVER_ERROR
+                }
+            },
             ApiError::Dispatcher(DispatcherError::Broker(error)) | ApiError::Broker(error) => {
                 broker_status(error)
             }
@@ -85,6 +110,8 @@ impl ApiError {
             ApiError::Dispatcher(error) => error.code(),
             ApiError::InvalidBody { code, .. } => code,
             ApiError::NoRoute { .. } => "not_found",
+            ApiError::Access(error) => error.code(),
+            ApiError::Internal { .. } => "internal",
         }
     }
 }
@@ -124,6 +151,23 @@ impl IntoResponse for ApiError {
             },
         };
         let mut response = (status, axum::Json(body)).into_response();
+        response.extensions_mut().insert(ErrorCode(self.code()));
+        match &self {
+            ApiError::Access(AccessError::RateLimited { retry_after_ms, .. }) => {
+                let seconds = retry_after_ms.div_ceil(1000).max(1);
+                response.headers_mut().insert(
+                    axum::http::header::RETRY_AFTER,
+                    axum::http::HeaderValue::from(seconds),
+                );
+            }
+            ApiError::Access(AccessError::Unauthenticated { .. }) => {
+                response.headers_mut().insert(
+                    axum::http::header::WWW_AUTHENTICATE,
+                    axum::http::HeaderValue::from_static("Bearer"),
+                );
+            }
+            _ => {}
+        }
         if status.is_server_error() {
             let detail = error_chain(&self);
             response
@@ -174,9 +218,10 @@ pub(crate) async fn no_route(request: Request) -> ApiError {
     }
 }
 
-/// JSON in and out. Reading accepts a body with or without a JSON content type, and
-/// answers anything but a well-formed object of the right shape (malformed JSON, arrays,
-/// wrong types, unknown fields) with `invalid_body`.
+/// JSON in and out. Reading takes only a body sent as `Content-Type: application/json`
+/// (`415 unsupported_media_type` otherwise: a browser form or a cross-site `text/plain`
+/// post never reaches a handler), and answers anything but a well-formed object of the
+/// right shape (malformed JSON, arrays, wrong types, unknown fields) with `invalid_body`.
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct ApiJson<T>(pub(crate) T);
 
@@ -188,6 +233,21 @@ where
     type Rejection = ApiError;
 
     async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let content_type = request
+            .headers()
+            .get(axum::http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        if !is_json(content_type) {
+            return Err(ApiError::InvalidBody {
+                status: StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                code: "unsupported_media_type",
+                message: format!(
+                    "send the body as JSON with Content-Type: application/json (got {:?})",
+                    content_type.chars().take(100).collect::<String>()
+                ),
+            });
+        }
         let bytes = Bytes::from_request(request, state)
             .await
             .map_err(|rejection| {
@@ -226,6 +286,18 @@ where
             .map_err(|e| ApiError::invalid_body(format!("invalid JSON body: {e}")))?;
         Ok(ApiJson(value))
     }
+}
+
+/// `application/json`, with parameters or not, or a `+json` type.
+fn is_json(content_type: &str) -> bool {
+    let essence = content_type
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    essence == "application/json"
+        || (essence.starts_with("application/") && essence.ends_with("+json"))
 }
 
 impl<T: Serialize> IntoResponse for ApiJson<T> {

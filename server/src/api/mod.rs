@@ -1,8 +1,10 @@
 //! The REST API (`/v1`): the only module that knows HTTP. One file per resource, each with
 //! its own `routes()`; errors become `{"error":{"code","message"}}` in [`error`].
 
+mod auth;
 mod console;
 mod consumers;
+mod edge;
 mod error;
 mod messages;
 mod metrics;
@@ -10,6 +12,7 @@ mod plugins;
 mod queues;
 mod replays;
 mod subscriptions;
+mod tokens;
 mod topics;
 
 use std::sync::Arc;
@@ -23,66 +26,126 @@ use axum::http::{HeaderValue, Request, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use switchyard_client::Health;
+use switchyard_client::{Action, Health, Kind};
 use tower_http::request_id::{
     MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
 };
 use tower_http::trace::TraceLayer;
 
+pub use auth::{Need, RouteSpec, Target};
 pub use error::ApiError;
 use error::ApiJson;
 
+use crate::access::Access;
 use crate::broker::Broker;
 use crate::config::Config;
 use crate::dispatcher::Dispatcher;
 
 /// Longest a request may take: the longest long poll (20 s) plus headroom.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
-/// Requests served at once; more wait their turn.
-const MAX_CONCURRENT_REQUESTS: usize = 8192;
 
 type AppState = Arc<Broker>;
 type DispatcherState = Arc<Dispatcher>;
 
+/// The routes of `/v1` and `/metrics`, each with what it needs, by the state it runs on.
+fn declared() -> (
+    auth::Routes<AppState>,
+    auth::Routes<DispatcherState>,
+    auth::Routes<Arc<Access>>,
+) {
+    let complete = |router: Router<_>| {
+        router.route_layer(axum::middleware::from_fn(run_to_completion))
+    };
+    let broker = auth::Routes::new()
+        .merge(topics::routes())
+        .merge(queues::routes())
+        .merge(subscriptions::routes())
+        .merge(replays::routes())
+        .map(complete)
+        .merge(topics::publish_routes())
+        .merge(queues::message_routes())
+        .merge(messages::routes());
+    let dispatcher = auth::Routes::new()
+        .merge(plugins::routes())
+        .merge(consumers::routes())
+        .map(|router: Router<DispatcherState>| {
+            router.route_layer(axum::middleware::from_fn(run_to_completion))
+        });
+    let access = tokens::routes().map(|router: Router<Arc<Access>>| {
+        router.route_layer(axum::middleware::from_fn(run_to_completion))
+    });
+    (broker, dispatcher, access)
+}
+
+/// Every route under `/v1`, with what it needs of the caller's token (generated from the
+/// router itself: what is routed is what is listed). `/metrics` needs a token too.
+pub fn routes() -> Vec<RouteSpec> {
+    let (broker, dispatcher, access) = declared();
+    let mut specs = broker.specs("/v1");
+    specs.extend(dispatcher.specs("/v1"));
+    specs.extend(access.specs("/v1"));
+    specs.push(metrics_spec());
+    specs
+}
+
+fn metrics_spec() -> RouteSpec {
+    RouteSpec {
+        method: axum::http::Method::GET,
+        path: "/metrics".into(),
+        need: Need::some(Action::Read, Kind::Any),
+    }
+}
+
 /// The whole HTTP application, ready to serve (tests can call it without a socket).
-pub fn app(broker: Arc<Broker>, dispatcher: Arc<Dispatcher>, config: &Config) -> Router {
+pub fn app(
+    broker: Arc<Broker>,
+    dispatcher: Arc<Dispatcher>,
+    access: Arc<Access>,
+    config: &Config,
+) -> Router {
     let body_limit = config
         .max_request_bytes
         .max(config.max_message_bytes / 3 * 4 + (64 << 10));
     let request_id = axum::http::HeaderName::from_static("x-request-id");
-    Router::new()
-        .route("/healthz", get(health))
-        .route("/metrics", get(metrics::render))
-        .nest(
-            "/v1",
-            Router::new()
-                .merge(topics::routes())
-                .merge(queues::routes())
-                .merge(subscriptions::routes())
-                .merge(replays::routes())
-                .route_layer(axum::middleware::from_fn(run_to_completion))
-                .merge(topics::publish_routes())
-                .merge(queues::message_routes())
-                .merge(messages::routes())
-                .with_state(broker.clone())
-                .merge(
-                    Router::new()
-                        .merge(plugins::routes())
-                        .merge(consumers::routes())
-                        .route_layer(axum::middleware::from_fn(run_to_completion))
-                        .with_state(dispatcher),
-                ),
+    let (broker_routes, dispatcher_routes, access_routes) = declared();
+    let (v1, _) = broker_routes.finish::<()>(broker.clone(), "");
+    let (plugins, _) = dispatcher_routes.finish::<()>(dispatcher, "");
+    let (tokens, _) = access_routes.finish::<()>(access.clone(), "");
+    let metrics = Router::new()
+        .route(
+            "/metrics",
+            get(metrics::render).route_layer(axum::middleware::from_fn_with_state(
+                metrics_spec().need,
+                auth::authorize,
+            )),
         )
-        .with_state(broker)
+        .with_state(broker);
+    let authenticated = Router::new()
+        .nest("/v1", v1.merge(plugins).merge(tokens))
+        .merge(metrics)
+        .layer(axum::middleware::from_fn_with_state(
+            access.clone(),
+            auth::authenticate,
+        ));
+    let shed = edge::Shedder::new(config.max_concurrent_requests);
+    let served = authenticated
         .merge(console::routes(config.console_dir.as_deref()))
         .layer(DefaultBodyLimit::max(body_limit))
+        .layer(axum::middleware::from_fn_with_state(shed, edge::shed))
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(
-            axum::http::StatusCode::REQUEST_TIMEOUT,
+            StatusCode::REQUEST_TIMEOUT,
             REQUEST_TIMEOUT,
+        ));
+    let policy = Arc::new(edge::Policy::new(config));
+    Router::new()
+        .route("/healthz", get(health))
+        .merge(served)
+        .layer(axum::middleware::from_fn_with_state(
+            policy,
+            edge::check_origin_and_host,
         ))
-        .layer(tower::limit::ConcurrencyLimitLayer::new(
-            MAX_CONCURRENT_REQUESTS,
-        ))
+        .layer(axum::middleware::from_fn(edge::shape_errors))
+        .layer(axum::middleware::from_fn(edge::security_headers))
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         .layer(
             TraceLayer::new_for_http()
@@ -151,6 +214,14 @@ mod tests {
             .unwrap()
     }
 
+    /// Access with authentication off (these tests are about what happens after it).
+    async fn open_access(broker: &Arc<Broker>, dir: &std::path::Path) -> Arc<Access> {
+        let (access, _) = Access::open(broker.storage().clone(), dir, None, false, 100)
+            .await
+            .unwrap();
+        Arc::new(access)
+    }
+
     async fn eventually(what: &str, check: impl Fn() -> bool) {
         let deadline = Instant::now() + Duration::from_secs(10);
         while !check() {
@@ -177,7 +248,8 @@ mod tests {
             start: None,
         };
         broker.create_subscription(subscription).await.unwrap();
-        let app = app(broker.clone(), dispatcher(&broker).await, &config);
+        let access = open_access(&broker, dir.path()).await;
+        let app = app(broker.clone(), dispatcher(&broker).await, access, &config);
         abandon(app, "POST", "/v1/topics/t/messages", r#"{"payload":1}"#).await;
         let ready = || broker.get_queue("q").unwrap().stats.unwrap().ready;
         eventually("the committed message to be ready", || ready() == 1).await;
@@ -193,7 +265,8 @@ mod tests {
             ..Default::default()
         };
         broker.create_queue(queue).await.unwrap();
-        let app = app(broker.clone(), dispatcher(&broker).await, &config);
+        let access = open_access(&broker, dir.path()).await;
+        let app = app(broker.clone(), dispatcher(&broker).await, access, &config);
         abandon(app, "DELETE", "/v1/queues/q", "").await;
         eventually("the deleted queue to leave the catalog", || {
             broker.get_queue("q").is_err()

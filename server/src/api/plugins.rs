@@ -1,29 +1,34 @@
 //! `/v1/plugins`: upload component versions (`application/wasm`), list them, activate one,
 //! read a plugin's key-value store.
 
-use axum::Router;
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, QueryRejection};
 use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
-use axum::routing::{get, post};
 use serde::Deserialize;
-use switchyard_client::{ActivateVersion, DeployedVersion, KvEntry, Plugin, PluginList};
+use switchyard_client::{
+    Action, ActivateVersion, DeployedVersion, Kind, KvEntry, Plugin, PluginList,
+};
 use tracing::instrument;
 
+use super::auth::{Caller, Need, Routes};
 use super::{ApiError, ApiJson, DispatcherState};
 use crate::dispatcher::MAX_PLUGIN_BYTES;
 
-pub(super) fn routes() -> Router<DispatcherState> {
-    Router::new()
-        .route("/plugins", get(list_plugins))
-        .route("/plugins/{name}", get(get_plugin))
-        .route(
-            "/plugins/{name}/versions",
-            post(upload_version).layer(DefaultBodyLimit::max(MAX_PLUGIN_BYTES)),
+pub(super) fn routes() -> Routes<DispatcherState> {
+    const READ: Need = Need::on(Action::Read, Kind::Plugin, "name");
+    const DEPLOY: Need = Need::on(Action::Deploy, Kind::Plugin, "name");
+    Routes::new()
+        .get(
+            "/plugins",
+            Need::some(Action::Read, Kind::Plugin),
+            list_plugins,
         )
-        .route("/plugins/{name}/activate", post(activate_version))
-        .route("/plugins/{name}/kv/{key}", get(get_kv))
+        .get("/plugins/{name}", READ, get_plugin)
+        .post("/plugins/{name}/versions", DEPLOY, upload_version)
+        .map(|router| router.route_layer(DefaultBodyLimit::max(MAX_PLUGIN_BYTES)))
+        .post("/plugins/{name}/activate", DEPLOY, activate_version)
+        .get("/plugins/{name}/kv/{key}", READ, get_kv)
 }
 
 #[derive(Debug, Deserialize)]
@@ -77,10 +82,13 @@ async fn upload_version(
     Ok((status, ApiJson(deployed)))
 }
 
-async fn list_plugins(State(dispatcher): State<DispatcherState>) -> ApiJson<PluginList> {
-    ApiJson(PluginList {
-        plugins: dispatcher.list_plugins(),
-    })
+async fn list_plugins(
+    State(dispatcher): State<DispatcherState>,
+    caller: Caller,
+) -> ApiJson<PluginList> {
+    let mut plugins = dispatcher.list_plugins();
+    plugins.retain(|p| caller.may(Action::Read, Kind::Plugin, &p.name));
+    ApiJson(PluginList { plugins })
 }
 
 async fn get_plugin(

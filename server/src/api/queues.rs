@@ -1,63 +1,74 @@
 //! `/v1/queues`: create, list, get (live stats), patch, delete, send, receive, ack, nack,
 //! extend, purge, peek.
 
-use axum::Router;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use axum::routing::{get, post};
 use serde::Deserialize;
 use switchyard_client::{
-    AckRequest, AckResponse, CreateQueue, ExtendRequest, ExtendResponse, NackRequest, NackResponse,
+    AckRequest, Action, Kind, AckResponse, CreateQueue, ExtendRequest, ExtendResponse, NackRequest, NackResponse,
     PatchQueue, PeekResponse, PublishBatch, PublishMessage, Published, PublishedBatch,
     PurgeResponse, Queue, QueueList, ReceiveRequest, ReceiveResponse, RedriveRequest,
     RedriveResponse,
 };
 use tracing::instrument;
 
+use super::auth::{Caller, Need, Routes};
 use super::{ApiError, ApiJson, AppState};
 
+const MANAGE: Need = Need::on(Action::Manage, Kind::Queue, "queue");
+const READ: Need = Need::on(Action::Read, Kind::Queue, "queue");
+
 /// Queue administration: create, list, get, patch, delete, purge, redrive.
-pub(super) fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/queues", post(create_queue).get(list_queues))
-        .route(
-            "/queues/{queue}",
-            get(get_queue).patch(patch_queue).delete(delete_queue),
+pub(super) fn routes() -> Routes<AppState> {
+    Routes::new()
+        .post(
+            "/queues",
+            Need::some(Action::Manage, Kind::Queue),
+            create_queue,
         )
-        .route("/queues/{queue}/purge", post(purge_queue))
-        .route("/queues/{queue}/redrive", post(redrive_queue))
+        .get("/queues", Need::some(Action::Read, Kind::Queue), list_queues)
+        .get("/queues/{queue}", READ, get_queue)
+        .patch("/queues/{queue}", MANAGE, patch_queue)
+        .delete("/queues/{queue}", MANAGE, delete_queue)
+        .post("/queues/{queue}/purge", MANAGE, purge_queue)
+        .post("/queues/{queue}/redrive", MANAGE, redrive_queue)
 }
 
 /// The hot paths: send, peek, receive, ack, nack, extend. The broker itself finishes what
 /// a caller that went away leaves (see `PendingWrite::then`); a long poll whose caller
 /// went away stops waiting rather than lease messages nobody will get.
-pub(super) fn message_routes() -> Router<AppState> {
-    Router::new()
-        .route(
-            "/queues/{queue}/messages",
-            post(send_message).get(peek_messages),
-        )
-        .route("/queues/{queue}/batch", post(send_batch))
-        .route("/queues/{queue}/receive", post(receive_messages))
-        .route("/queues/{queue}/ack", post(ack_messages))
-        .route("/queues/{queue}/nack", post(nack_messages))
-        .route("/queues/{queue}/extend", post(extend_lease))
+pub(super) fn message_routes() -> Routes<AppState> {
+    const PUBLISH: Need = Need::on(Action::Publish, Kind::Queue, "queue");
+    const CONSUME: Need = Need::on(Action::Consume, Kind::Queue, "queue");
+    Routes::new()
+        .post("/queues/{queue}/messages", PUBLISH, send_message)
+        .get("/queues/{queue}/messages", READ, peek_messages)
+        .post("/queues/{queue}/batch", PUBLISH, send_batch)
+        .post("/queues/{queue}/receive", CONSUME, receive_messages)
+        .post("/queues/{queue}/ack", CONSUME, ack_messages)
+        .post("/queues/{queue}/nack", CONSUME, nack_messages)
+        .post("/queues/{queue}/extend", CONSUME, extend_lease)
 }
 
 #[instrument(skip_all, fields(queue = %body.name))]
 async fn create_queue(
     State(broker): State<AppState>,
+    caller: Caller,
     ApiJson(body): ApiJson<CreateQueue>,
 ) -> Result<(StatusCode, ApiJson<Queue>), ApiError> {
+    caller.require(Action::Manage, Kind::Queue, &body.name)?;
+    if let Some(dead_letters) = &body.dead_letter_queue {
+        caller.require(Action::Manage, Kind::Queue, dead_letters)?;
+    }
     let queue = broker.create_queue(body).await?;
     Ok((StatusCode::CREATED, ApiJson(queue)))
 }
 
-async fn list_queues(State(broker): State<AppState>) -> ApiJson<QueueList> {
-    ApiJson(QueueList {
-        queues: broker.list_queues(),
-    })
+async fn list_queues(State(broker): State<AppState>, caller: Caller) -> ApiJson<QueueList> {
+    let mut queues = broker.list_queues();
+    queues.retain(|q| caller.may(Action::Read, Kind::Queue, &q.name));
+    ApiJson(QueueList { queues })
 }
 
 async fn get_queue(
@@ -70,9 +81,13 @@ async fn get_queue(
 #[instrument(skip_all, fields(queue = %name))]
 async fn patch_queue(
     State(broker): State<AppState>,
+    caller: Caller,
     Path(name): Path<String>,
     ApiJson(patch): ApiJson<PatchQueue>,
 ) -> Result<ApiJson<Queue>, ApiError> {
+    if let Some(Some(dead_letters)) = &patch.dead_letter_queue {
+        caller.require(Action::Manage, Kind::Queue, dead_letters)?;
+    }
     Ok(ApiJson(broker.patch_queue(&name, patch).await?))
 }
 
@@ -87,9 +102,11 @@ async fn delete_queue(
 
 async fn send_message(
     State(broker): State<AppState>,
+    caller: Caller,
     Path(name): Path<String>,
     ApiJson(message): ApiJson<PublishMessage>,
 ) -> Result<(StatusCode, ApiJson<Published>), ApiError> {
+    caller.principal().charge_publish(1)?;
     let mut ids = broker.send(&name, vec![message], false).await?;
     let id = ids.pop().expect("one id per message");
     Ok((StatusCode::CREATED, ApiJson(Published { id })))
@@ -97,9 +114,11 @@ async fn send_message(
 
 async fn send_batch(
     State(broker): State<AppState>,
+    caller: Caller,
     Path(name): Path<String>,
     ApiJson(batch): ApiJson<PublishBatch>,
 ) -> Result<(StatusCode, ApiJson<PublishedBatch>), ApiError> {
+    caller.principal().charge_publish(batch.messages.len())?;
     let ids = broker.send(&name, batch.messages, true).await?;
     Ok((StatusCode::CREATED, ApiJson(PublishedBatch { ids })))
 }
@@ -156,9 +175,13 @@ async fn purge_queue(
 #[instrument(skip_all, fields(queue = %name))]
 async fn redrive_queue(
     State(broker): State<AppState>,
+    caller: Caller,
     Path(name): Path<String>,
     ApiJson(request): ApiJson<RedriveRequest>,
 ) -> Result<ApiJson<RedriveResponse>, ApiError> {
+    if let Some(destination) = &request.destination {
+        caller.require(Action::Manage, Kind::Queue, destination)?;
+    }
     Ok(ApiJson(broker.redrive(&name, request).await?))
 }
 

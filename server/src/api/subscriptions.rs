@@ -1,33 +1,36 @@
 //! `/v1/subscriptions`: topic → queue with an optional filter; create, list, get, patch,
-//! delete; and `/v1/filters/validate`, a dry run of a filter pattern.
+//! delete; and `/v1/filters/validate`, a dry run of a filter pattern. A subscription is
+//! managed with `manage` on both its topic and its queue, and read with `read` on its topic.
 
-use axum::Router;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use axum::routing::{get, post};
 use serde::Deserialize;
 use switchyard_client::{
-    CreateSubscription, FilterValidation, PatchSubscription, Subscription, SubscriptionList,
-    ValidateFilter,
+    Action, CreateSubscription, FilterValidation, Kind, PatchSubscription, Subscription,
+    SubscriptionList, ValidateFilter,
 };
 use tracing::instrument;
 
+use super::auth::{Caller, Need, Routes};
 use super::{ApiError, ApiJson, AppState};
 
-pub(super) fn routes() -> Router<AppState> {
-    Router::new()
-        .route(
-            "/subscriptions",
-            post(create_subscription).get(list_subscriptions),
-        )
-        .route(
-            "/subscriptions/{id}",
-            get(get_subscription)
-                .patch(patch_subscription)
-                .delete(delete_subscription),
-        )
-        .route("/filters/validate", post(validate_filter))
+pub(super) fn routes() -> Routes<AppState> {
+    const MANAGE: Need = Need::some(Action::Manage, Kind::Topic);
+    const READ: Need = Need::some(Action::Read, Kind::Topic);
+    Routes::new()
+        .post("/subscriptions", MANAGE, create_subscription)
+        .get("/subscriptions", READ, list_subscriptions)
+        .get("/subscriptions/{id}", READ, get_subscription)
+        .patch("/subscriptions/{id}", MANAGE, patch_subscription)
+        .delete("/subscriptions/{id}", MANAGE, delete_subscription)
+        .post("/filters/validate", READ, validate_filter)
+}
+
+/// Checks that the caller may manage both ends of a subscription.
+fn require_manage(caller: &Caller, topic: &str, queue: &str) -> Result<(), ApiError> {
+    caller.require(Action::Manage, Kind::Topic, topic)?;
+    caller.require(Action::Manage, Kind::Queue, queue)
 }
 
 /// Checks a filter pattern and stores nothing: `200 {"valid":true}` or `400 invalid_filter`
@@ -43,8 +46,10 @@ async fn validate_filter(
 #[instrument(skip_all, fields(topic = %body.topic, queue = %body.queue))]
 async fn create_subscription(
     State(broker): State<AppState>,
+    caller: Caller,
     ApiJson(body): ApiJson<CreateSubscription>,
 ) -> Result<(StatusCode, ApiJson<Subscription>), ApiError> {
+    require_manage(&caller, &body.topic, &body.queue)?;
     let subscription = broker.create_subscription(body).await?;
     Ok((StatusCode::CREATED, ApiJson(subscription)))
 }
@@ -57,34 +62,45 @@ struct ListQuery {
 
 async fn list_subscriptions(
     State(broker): State<AppState>,
+    caller: Caller,
     query: Result<Query<ListQuery>, QueryRejection>,
 ) -> Result<ApiJson<SubscriptionList>, ApiError> {
     let Query(query) = query.map_err(|e| ApiError::invalid_body(e.body_text()))?;
-    let subscriptions = broker.list_subscriptions(query.topic.as_deref())?;
+    let mut subscriptions = broker.list_subscriptions(query.topic.as_deref())?;
+    subscriptions.retain(|s| caller.may(Action::Read, Kind::Topic, &s.topic));
     Ok(ApiJson(SubscriptionList { subscriptions }))
 }
 
 async fn get_subscription(
     State(broker): State<AppState>,
+    caller: Caller,
     Path(id): Path<String>,
 ) -> Result<ApiJson<Subscription>, ApiError> {
-    Ok(ApiJson(broker.get_subscription(&id)?))
+    let subscription = broker.get_subscription(&id)?;
+    caller.require(Action::Read, Kind::Topic, &subscription.topic)?;
+    Ok(ApiJson(subscription))
 }
 
 #[instrument(skip_all, fields(subscription = %id))]
 async fn patch_subscription(
     State(broker): State<AppState>,
+    caller: Caller,
     Path(id): Path<String>,
     ApiJson(body): ApiJson<PatchSubscription>,
 ) -> Result<ApiJson<Subscription>, ApiError> {
+    let subscription = broker.get_subscription(&id)?;
+    require_manage(&caller, &subscription.topic, &subscription.queue)?;
     Ok(ApiJson(broker.patch_subscription(&id, body.filter).await?))
 }
 
 #[instrument(skip_all, fields(subscription = %id))]
 async fn delete_subscription(
     State(broker): State<AppState>,
+    caller: Caller,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
+    let subscription = broker.get_subscription(&id)?;
+    require_manage(&caller, &subscription.topic, &subscription.queue)?;
     broker.delete_subscription(&id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

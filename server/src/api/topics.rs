@@ -1,42 +1,51 @@
 //! `/v1/topics`: create, list, get, change (archive), delete, publish one or a batch,
 //! start a replay of the archive, preview a draft filter against it.
 
-use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::{get, post};
 use switchyard_client::{
-    CreateTopic, PatchTopic, PreviewRequest, PreviewResponse, PublishBatch, PublishMessage,
+    Action, CreateTopic, Kind, PatchTopic, PreviewRequest, PreviewResponse, PublishBatch, PublishMessage,
     Published, PublishedBatch, Replay, StartReplay, Topic, TopicList,
 };
 use tracing::instrument;
 
+use super::auth::{Caller, Need, Routes};
 use super::{ApiError, ApiJson, AppState};
 
+const MANAGE: Need = Need::on(Action::Manage, Kind::Topic, "topic");
+const READ: Need = Need::on(Action::Read, Kind::Topic, "topic");
+
 /// Topic administration (see [`publish_routes`] for publishing).
-pub(super) fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/topics", post(create_topic).get(list_topics))
-        .route(
-            "/topics/{topic}",
-            get(get_topic).patch(patch_topic).delete(delete_topic),
+pub(super) fn routes() -> Routes<AppState> {
+    Routes::new()
+        .post(
+            "/topics",
+            Need::some(Action::Manage, Kind::Topic),
+            create_topic,
         )
-        .route("/topics/{topic}/replays", post(start_replay))
-        .route("/topics/{topic}/preview", post(preview_filter))
+        .get("/topics", Need::some(Action::Read, Kind::Topic), list_topics)
+        .get("/topics/{topic}", READ, get_topic)
+        .patch("/topics/{topic}", MANAGE, patch_topic)
+        .delete("/topics/{topic}", MANAGE, delete_topic)
+        .post("/topics/{topic}/replays", MANAGE, start_replay)
+        .post("/topics/{topic}/preview", READ, preview_filter)
 }
 
 /// Publishing: the hot path; the broker itself finishes a publish whose caller went away.
-pub(super) fn publish_routes() -> Router<AppState> {
-    Router::new()
-        .route("/topics/{topic}/messages", post(publish_message))
-        .route("/topics/{topic}/batch", post(publish_batch))
+pub(super) fn publish_routes() -> Routes<AppState> {
+    const PUBLISH: Need = Need::on(Action::Publish, Kind::Topic, "topic");
+    Routes::new()
+        .post("/topics/{topic}/messages", PUBLISH, publish_message)
+        .post("/topics/{topic}/batch", PUBLISH, publish_batch)
 }
 
 #[instrument(skip_all, fields(topic = %body.name))]
 async fn create_topic(
     State(broker): State<AppState>,
+    caller: Caller,
     ApiJson(body): ApiJson<CreateTopic>,
 ) -> Result<(StatusCode, ApiJson<Topic>), ApiError> {
+    caller.require(Action::Manage, Kind::Topic, &body.name)?;
     let topic = broker.create_topic(&body.name, body.archive).await?;
     Ok((StatusCode::CREATED, ApiJson(topic)))
 }
@@ -53,9 +62,11 @@ async fn patch_topic(
 #[instrument(skip_all, fields(topic = %name, queue = %body.queue))]
 async fn start_replay(
     State(broker): State<AppState>,
+    caller: Caller,
     Path(name): Path<String>,
     ApiJson(body): ApiJson<StartReplay>,
 ) -> Result<(StatusCode, ApiJson<Replay>), ApiError> {
+    caller.require(Action::Manage, Kind::Queue, &body.queue)?;
     let replay = broker.start_replay(&name, body).await?;
     Ok((StatusCode::ACCEPTED, ApiJson(replay)))
 }
@@ -68,10 +79,10 @@ async fn preview_filter(
     Ok(ApiJson(broker.preview(&name, body).await?))
 }
 
-async fn list_topics(State(broker): State<AppState>) -> ApiJson<TopicList> {
-    ApiJson(TopicList {
-        topics: broker.list_topics(),
-    })
+async fn list_topics(State(broker): State<AppState>, caller: Caller) -> ApiJson<TopicList> {
+    let mut topics = broker.list_topics();
+    topics.retain(|t| caller.may(Action::Read, Kind::Topic, &t.name));
+    ApiJson(TopicList { topics })
 }
 
 async fn get_topic(
@@ -92,9 +103,11 @@ async fn delete_topic(
 
 async fn publish_message(
     State(broker): State<AppState>,
+    caller: Caller,
     Path(name): Path<String>,
     ApiJson(message): ApiJson<PublishMessage>,
 ) -> Result<(StatusCode, ApiJson<Published>), ApiError> {
+    caller.principal().charge_publish(1)?;
     let mut ids = broker.publish(&name, vec![message], false).await?;
     let id = ids.pop().expect("one id per message");
     Ok((StatusCode::CREATED, ApiJson(Published { id })))
@@ -102,9 +115,11 @@ async fn publish_message(
 
 async fn publish_batch(
     State(broker): State<AppState>,
+    caller: Caller,
     Path(name): Path<String>,
     ApiJson(batch): ApiJson<PublishBatch>,
 ) -> Result<(StatusCode, ApiJson<PublishedBatch>), ApiError> {
+    caller.principal().charge_publish(batch.messages.len())?;
     let ids = broker.publish(&name, batch.messages, true).await?;
     Ok((StatusCode::CREATED, ApiJson(PublishedBatch { ids })))
 }

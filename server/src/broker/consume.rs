@@ -91,7 +91,7 @@ impl Broker {
         }
         let receipts = outcomes
             .iter()
-            .map(|(text, _)| Receipt::decode(text, handle.id))
+            .map(|(text, _)| Receipt::decode(text, handle.id, &self.receipt_key))
             .collect::<Result<Vec<_>, _>>()?;
         // Gate, catalog, then the queue: resolve the dead-letter queue and the routes, and
         // submit under the publish gate (see `publish_gate`) as a publish does.

@@ -138,7 +138,7 @@ impl Broker {
                     id,
                     body?,
                     &entry,
-                    Some(receipt.encode()),
+                    Some(receipt.encode(&self.receipt_key)),
                     false,
                 ))
             })
@@ -153,7 +153,7 @@ impl Broker {
         receipts: Vec<String>,
     ) -> Result<AckResponse, BrokerError> {
         let handle = self.queue(queue)?;
-        let decoded = decode_receipts(&receipts, handle.id)?;
+        let decoded = decode_receipts(&receipts, handle.id, &self.receipt_key)?;
         let now = now_ms();
         let mut failed = Vec::new();
         let mut removed = Vec::new();
@@ -203,7 +203,7 @@ impl Broker {
             ));
         }
         let handle = self.queue(queue)?;
-        let decoded = decode_receipts(&receipts, handle.id)?;
+        let decoded = decode_receipts(&receipts, handle.id, &self.receipt_key)?;
         let now = now_ms();
         let mut failed = Vec::new();
         let mut ops = Vec::new();
@@ -257,7 +257,7 @@ impl Broker {
             ));
         }
         let handle = self.queue(queue)?;
-        let receipt = Receipt::decode(receipt, handle.id)?;
+        let receipt = Receipt::decode(receipt, handle.id, &self.receipt_key)?;
         let now = now_ms();
         let until = now + visibility_ms;
         let (pending, change) = {
@@ -432,6 +432,7 @@ impl Broker {
 fn decode_receipts(
     receipts: &[String],
     queue: crate::storage::QueueId,
+    key: &super::receipt::ReceiptKey,
 ) -> Result<Vec<Receipt>, BrokerError> {
     if receipts.is_empty() {
         return Err(BrokerError::InvalidReceipt {
@@ -443,7 +444,7 @@ fn decode_receipts(
             reason: format!("{} receipts; the limit is {MAX_RECEIPTS}", receipts.len()),
         });
     }
-    receipts.iter().map(|r| Receipt::decode(r, queue)).collect()
+    receipts.iter().map(|r| Receipt::decode(r, queue, key)).collect()
 }
 
 fn failure(receipt: &str, problem: ReceiptProblem) -> ReceiptFailure {

@@ -64,6 +64,8 @@ pub struct Broker {
     replay_tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
     ids: Mutex<ulid::Generator>,
     limits: Limits,
+    /// Authenticates the receipts this broker hands out.
+    receipt_key: receipt::ReceiptKey,
     /// Set when the server shuts down: long polls return at once.
     closing: AtomicBool,
 }
@@ -149,6 +151,7 @@ impl Broker {
     /// Replay jobs that were running wait for [`Broker::resume_replays`].
     pub fn open(config: &Config) -> Result<Arc<Self>, BrokerError> {
         let (storage, recovered) = Storage::open(&config.data_dir, config.max_group_commit)?;
+        let receipt_key = receipt::ReceiptKey::new(&storage.receipt_key()?);
         let now = now_ms();
         let mut catalog = Catalog::default();
         let mut by_id = HashMap::new();
@@ -205,6 +208,7 @@ impl Broker {
                 dedup_window_ms: config.dedup_window_ms,
                 status_retention_ms: config.status_retention_ms,
             },
+            receipt_key,
             closing: AtomicBool::new(false),
         }))
     }

@@ -2,6 +2,7 @@
 //! every other subcommand is a client of the REST API through `switchyard_client::Client`
 //! and never reaches into the broker or storage.
 
+mod access;
 mod archive;
 mod bench;
 mod compose;
@@ -50,7 +51,10 @@ pub fn main() -> ExitCode {
 
 async fn dispatch(cli: Cli) -> anyhow::Result<()> {
     let out = output::Output { json: cli.json };
-    let client = Client::new(cli.url.clone());
+    let client = match token(cli.token.as_deref()) {
+        Some(token) => Client::new(cli.url.clone()).with_token(token),
+        None => Client::new(cli.url.clone()),
+    };
     match cli.command {
         Command::Serve(args) => serve::run(args).await,
         Command::Topic(command) => wiring::topic(&client, out, command).await,
@@ -67,7 +71,20 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Consumer(command) => plugins::consumer(&client, out, command).await,
         Command::Replay(command) => archive::replay(&client, out, command).await,
         Command::Bench(args) => bench::run(&client, out, args).await,
+        Command::Token(command) => access::token(&client, out, command).await,
     }
+}
+
+/// The token the client subcommands send: `--token` / `SWITCHYARD_TOKEN`, else the admin
+/// token a server started from this directory generated, so the README's tour works by
+/// copy-paste.
+fn token(given: Option<&str>) -> Option<String> {
+    if let Some(token) = given.map(str::trim).filter(|t| !t.is_empty()) {
+        return Some(token.to_string());
+    }
+    let file = std::path::Path::new("switchyard-data").join(crate::access::ADMIN_TOKEN_FILE);
+    let text = std::fs::read_to_string(file).ok()?;
+    Some(text.trim().to_string()).filter(|t| !t.is_empty())
 }
 
 /// One line for an error: the context chain (without repeats), with API errors shown as the
@@ -122,6 +139,18 @@ struct Cli {
     #[arg(long, global = true, help_heading = "Global options")]
     json: bool,
 
+    /// API token the client subcommands send (default: the file
+    /// ./switchyard-data/admin-token, when it exists).
+    #[arg(
+        long,
+        global = true,
+        env = "SWITCHYARD_TOKEN",
+        value_name = "TOKEN",
+        hide_env_values = true,
+        help_heading = "Global options"
+    )]
+    token: Option<String>,
+
     #[command(subcommand)]
     command: Command,
 }
@@ -164,6 +193,9 @@ enum Command {
     Replay(archive::ReplayCommand),
     /// Benchmark a running server: batched, single-message and serial publishes.
     Bench(bench::BenchArgs),
+    /// API tokens: create (shown once), list, revoke; and the audit log.
+    #[command(subcommand)]
+    Token(access::TokenCommand),
 }
 
 #[derive(Debug, Args)]
@@ -183,6 +215,14 @@ struct ServeArgs {
     /// Directory of the built web console, served at `/` (`cargo xtask console` builds it).
     #[arg(long, env = "SWITCHYARD_CONSOLE_DIR", value_name = "DIR")]
     console_dir: Option<PathBuf>,
+    /// The first admin token of a data directory without tokens (else one is generated
+    /// into <data-dir>/admin-token).
+    #[arg(long, env = "SWITCHYARD_ADMIN_TOKEN", value_name = "SECRET", hide_env_values = true)]
+    admin_token: Option<String>,
+    /// Turn authentication off: every request acts as an admin. Refused unless listening
+    /// on a loopback address.
+    #[arg(long, env = "SWITCHYARD_INSECURE_NO_AUTH")]
+    insecure_no_auth: bool,
     /// Print the commented default configuration and exit.
     #[arg(long)]
     print_config: bool,

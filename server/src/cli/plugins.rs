@@ -102,6 +102,9 @@ pub(super) struct CreateConsumerArgs {
     /// A config value the plugin reads (repeatable).
     #[arg(long = "config", value_name = "K=V", value_parser = parse_attribute)]
     config: Vec<(String, String)>,
+    /// A secret the plugin reads like a config value, never shown again (repeatable).
+    #[arg(long = "secret", value_name = "K=V", value_parser = parse_attribute)]
+    secrets: Vec<(String, String)>,
     /// A host outbound HTTP may reach, `name` or `name:port` (repeatable).
     #[arg(long = "allow-host", value_name = "HOST")]
     allowed_hosts: Vec<String>,
@@ -278,6 +281,7 @@ fn create_request(args: CreateConsumerArgs) -> CreateConsumer {
         memory_bytes: args.memory_bytes,
         fuel: args.fuel,
         config: args.config.into_iter().collect::<BTreeMap<_, _>>(),
+        secrets: args.secrets.into_iter().collect::<BTreeMap<_, _>>(),
         allowed_hosts: args.allowed_hosts,
     }
 }

@@ -21,10 +21,13 @@ pub(super) async fn run(args: ServeArgs) -> anyhow::Result<()> {
         listen: args.listen,
         max_message_bytes: args.max_message_bytes,
         console_dir: args.console_dir,
+        admin_token: args.admin_token.map(crate::config::Secret),
+        insecure_no_auth: args.insecure_no_auth,
     };
     let config =
         Config::load(args.config.as_deref(), overrides).context("cannot load the configuration")?;
     let data_dir = config.data_dir.clone();
+    let config_insecure = config.insecure_no_auth;
     let server = crate::start(config)
         .await
         .context("cannot start the server")?;
@@ -34,6 +37,32 @@ pub(super) async fn run(args: ServeArgs) -> anyhow::Result<()> {
         server.addr(),
         data_dir.display()
     );
+    if let Some(bootstrap) = server.bootstrap() {
+        // Once, when the data directory gets its first admin token: the fragment never
+        // reaches the server, and the console takes it out of the address bar.
+        match &bootstrap.file {
+            Some(file) => println!(
+                "first admin token written to {} (keep it secret)",
+                file.display()
+            ),
+            None => println!("first admin token: the value of SWITCHYARD_ADMIN_TOKEN"),
+        }
+        println!(
+            "console login link: http://{}/#token={}",
+            server.addr(),
+            bootstrap.token
+        );
+    } else if config_insecure {
+        println!("authentication is off (--insecure-no-auth): every request acts as an admin");
+    } else {
+        let file = data_dir.join(crate::access::ADMIN_TOKEN_FILE);
+        if file.is_file() {
+            println!(
+                "log in to the console with the token in {}",
+                file.display()
+            );
+        }
+    }
     std::io::stdout()
         .flush()
         .context("cannot write to stdout")?;

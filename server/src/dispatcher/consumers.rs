@@ -132,6 +132,7 @@ impl ConsumerHandle {
             memory_bytes: record.memory_bytes,
             fuel: record.fuel,
             config: record.config.clone(),
+            secret_names: record.secrets.keys().cloned().collect(),
             allowed_hosts: record.allowed_hosts.clone(),
             state: if record.paused {
                 ConsumerState::Paused
@@ -169,6 +170,7 @@ impl Dispatcher {
             memory_bytes: DEFAULT_MEMORY_BYTES,
             fuel: None,
             config: BTreeMap::new(),
+            secrets: BTreeMap::new(),
             allowed_hosts: Vec::new(),
             paused: false,
             created_at_ms: now_ms(),
@@ -183,6 +185,7 @@ impl Dispatcher {
                 memory_bytes: request.memory_bytes,
                 fuel: request.fuel.map(Some),
                 config: Some(request.config),
+                secrets: Some(request.secrets),
                 allowed_hosts: Some(request.allowed_hosts),
             },
         )?;
@@ -326,19 +329,19 @@ impl Dispatcher {
             record.fuel = fuel;
         }
         if let Some(config) = patch.config {
-            if config.len() > MAX_CONFIG_ENTRIES {
-                return Err(invalid(
-                    "config",
-                    format!("at most {MAX_CONFIG_ENTRIES} entries"),
-                ));
-            }
-            if let Some((name, _)) = config.iter().find(|(_, v)| v.len() > MAX_CONFIG_VALUE) {
-                return Err(invalid(
-                    "config",
-                    format!("the value of {name:?} is over {MAX_CONFIG_VALUE} bytes"),
-                ));
-            }
+            check_values("config", &config)?;
             record.config = config;
+        }
+        if let Some(secrets) = patch.secrets {
+            // The message names the setting and the name, never the value.
+            check_values("secrets", &secrets)?;
+            record.secrets = secrets;
+        }
+        if let Some(name) = record.config.keys().find(|k| record.secrets.contains_key(*k)) {
+            return Err(invalid(
+                "secrets",
+                format!("{name:?} is both a config value and a secret; a name is one or the other"),
+            ));
         }
         if let Some(hosts) = patch.allowed_hosts {
             if hosts.len() > MAX_ALLOWED_HOSTS {
@@ -390,6 +393,27 @@ fn apply_batch(record: &mut ConsumerRecord, batch: BatchSettings) -> Result<(), 
     if let Some(wait) = batch.max_wait_ms {
         check("batch.max_wait_ms", wait, 0, MAX_BATCH_WAIT_MS)?;
         record.max_wait_ms = wait;
+    }
+    Ok(())
+}
+
+/// Config values and secrets: at most [`MAX_CONFIG_ENTRIES`], each at most
+/// [`MAX_CONFIG_VALUE`] bytes.
+fn check_values(
+    setting: &'static str,
+    values: &BTreeMap<String, String>,
+) -> Result<(), DispatcherError> {
+    if values.len() > MAX_CONFIG_ENTRIES {
+        return Err(invalid(
+            setting,
+            format!("at most {MAX_CONFIG_ENTRIES} entries"),
+        ));
+    }
+    if let Some((name, _)) = values.iter().find(|(_, v)| v.len() > MAX_CONFIG_VALUE) {
+        return Err(invalid(
+            setting,
+            format!("the value of {name:?} is over {MAX_CONFIG_VALUE} bytes"),
+        ));
     }
     Ok(())
 }

@@ -2,6 +2,7 @@
 //! change with group commit ([`writer`]); reads use their own read transactions and are
 //! blocking (call them off the async runtime).
 
+mod access;
 mod archive;
 mod codec;
 mod pending;
@@ -20,6 +21,7 @@ use std::sync::{Arc, RwLock};
 
 use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata};
 
+pub use access::{AccessOp, AuditRecord, TokenRecord};
 pub use archive::{ArchiveHead, ArchiveId, ArchivedMessage};
 pub use pending::PendingWrite;
 pub use plugins::{ConsumerRecord, PluginOp, PluginRecord, PluginVersionRecord, RecoveredPlugins};
@@ -332,6 +334,7 @@ fn init_schema(db: &Database) -> Result<(), StorageError> {
         txn.open_table(tables::REPLAYS)?;
     }
     plugins::create_tables(&txn)?;
+    access::create_tables(&txn)?;
     txn.commit()?;
     Ok(())
 }

@@ -69,6 +69,10 @@ pub struct ConsumerRecord {
     pub fuel: Option<u64>,
     /// Values the plugin reads with `config`.
     pub config: BTreeMap<String, String>,
+    /// Values the plugin reads with `config` that are never shown (absent in records
+    /// written before secrets existed).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub secrets: BTreeMap<String, String>,
     /// Hosts outbound HTTP may reach.
     pub allowed_hosts: Vec<String>,
     /// Paused consumers lease nothing.

@@ -11,14 +11,25 @@ use tokio::process::Command;
 
 use crate::SERVER_BIN;
 
-/// Runs the binary with `--url URL` and `args`, bounded in time.
+/// Runs the binary with `--url URL` and `args` as the harness's admin (`SWITCHYARD_TOKEN`),
+/// bounded in time.
 async fn run(url: &str, args: &[&str]) -> anyhow::Result<Output> {
+    run_as(url, Some(ADMIN_TOKEN), args).await
+}
+
+/// Runs the binary with `--url URL` and `args`, sending `token` if given, bounded in time.
+async fn run_as(url: &str, token: Option<&str>, args: &[&str]) -> anyhow::Result<Output> {
     let mut command = Command::new(SERVER_BIN);
     for (name, _) in std::env::vars() {
         if name.starts_with("SWITCHYARD_") {
             command.env_remove(name);
         }
     }
+    if let Some(token) = token {
+        command.env("SWITCHYARD_TOKEN", token);
+    }
+    // Out of any directory that might hold a ./switchyard-data/admin-token.
+    command.current_dir(std::env::temp_dir());
     command.arg("--url").arg(url).args(args).kill_on_drop(true);
     tokio::time::timeout(PATIENCE, command.output())
         .await

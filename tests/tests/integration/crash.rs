@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use serde_json::json;
-use switchyard_client::{Client, ClientError, PublishBatch};
+use switchyard_client::{ClientError, PublishBatch};
 use switchyard_tests::*;
 
 use crate::SERVER_BIN;
@@ -54,7 +54,7 @@ async fn kill_9_during_concurrent_publishes_loses_no_acknowledged_message() -> a
     let acknowledged: Arc<Mutex<BTreeMap<String, (u64, u64)>>> = Arc::default();
     let publishers: Vec<_> = (0..PUBLISHERS)
         .map(|p| {
-            let client = Client::new(url.clone());
+            let client = switchyard_tests::admin_client(url.clone());
             let (killed, answered, acknowledged) =
                 (killed.clone(), answered.clone(), acknowledged.clone());
             tokio::spawn(async move {
@@ -200,7 +200,7 @@ async fn kill_9_during_concurrent_acks_loses_no_acknowledged_ack() -> anyhow::Re
     let in_doubt: Arc<Mutex<HashSet<String>>> = Arc::default();
     let consumers: Vec<_> = (0..CONSUMERS)
         .map(|_| {
-            let client = Client::new(url.clone());
+            let client = switchyard_tests::admin_client(url.clone());
             let (killed, answered) = (killed.clone(), answered.clone());
             let (acked, in_doubt) = (acked.clone(), in_doubt.clone());
             tokio::spawn(async move {

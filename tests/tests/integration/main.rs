@@ -14,6 +14,7 @@ mod leases;
 mod plugins;
 mod resources;
 mod restart;
+mod security;
 
 /// The real server binary, built by this crate, for tests that need a child process.
 const SERVER_BIN: &str = env!("CARGO_BIN_EXE_switchyard-under-test");

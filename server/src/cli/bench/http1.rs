@@ -19,9 +19,10 @@ pub(super) struct Http1Sender {
 
 impl Http1Sender {
     /// A sender of `POST path` with a JSON `body` to the server at `base_url`
-    /// (`http://host:port`).
+    /// (`http://host:port`), with the `Authorization` header value given.
     pub(super) fn post_json(
         base_url: &str,
+        authorization: Option<&str>,
         path: &str,
         body: &[u8],
         expected_status: u16,
@@ -35,8 +36,11 @@ impl Http1Sender {
         } else {
             format!("{authority}:80")
         };
+        let authorization = authorization
+            .map(|value| format!("Authorization: {value}\r\n"))
+            .unwrap_or_default();
         let mut request = format!(
-            "POST {path} HTTP/1.1\r\nHost: {authority}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+            "POST {path} HTTP/1.1\r\nHost: {authority}\r\n{authorization}Content-Type: application/json\r\nContent-Length: {}\r\n\r\n",
             body.len()
         )
         .into_bytes();
@@ -157,8 +161,8 @@ mod tests {
 
     #[test]
     fn only_plain_http_is_spoken() {
-        assert!(Http1Sender::post_json("https://x", "/", b"{}", 201).is_err());
-        let sender = Http1Sender::post_json("http://127.0.0.1:7700/", "/v1/x", b"{}", 201).unwrap();
+        assert!(Http1Sender::post_json("https://x", None, "/", b"{}", 201).is_err());
+        let sender = Http1Sender::post_json("http://127.0.0.1:7700/", None, "/v1/x", b"{}", 201).unwrap();
         assert_eq!(sender.addr, "127.0.0.1:7700");
         assert!(
             sender

@@ -330,7 +330,7 @@ async fn drive_plan(
         Plan::Single { size } | Plan::Serial { size } => {
             let path = format!("/v1/topics/{name}/messages");
             let body = load::single_body(size)?;
-            let template = Http1Sender::post_json(client.base_url(), &path, &body, 201)
+            let template = Http1Sender::post_json(client.base_url(), client.authorization(), &path, &body, 201)
                 .map_err(anyhow::Error::msg)?;
             template
                 .fresh()

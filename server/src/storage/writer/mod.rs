@@ -393,6 +393,11 @@ impl WriterState {
             } else {
                 OpOutcome::Missing
             }),
+            Op::Access(op) => Ok(if super::access::apply(t.txn, op)? {
+                OpOutcome::Done
+            } else {
+                OpOutcome::Missing
+            }),
             Op::SweepDedup { now_ms } => {
                 let mut expired = Vec::new();
                 for row in t.dedup.iter()? {

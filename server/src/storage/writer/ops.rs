@@ -156,6 +156,9 @@ pub enum Op {
     /// A change to plugins, consumers or plugin key-value stores
     /// ([`OpOutcome::Missing`] when it deleted nothing).
     Plugin(crate::storage::PluginOp),
+    /// A change to tokens or the audit log ([`OpOutcome::Missing`] when it deleted
+    /// nothing).
+    Access(crate::storage::AccessOp),
     /// Forget dedup entries that expired before `now_ms`.
     SweepDedup {
         /// Unix ms.

@@ -426,6 +426,28 @@ mod tests {
     }
 
     #[test]
+    fn auth_is_turned_off_only_on_loopback_and_a_given_admin_token_is_long() {
+        let off = |listen: &str| Overrides {
+            listen: Some(listen.parse().unwrap()),
+            insecure_no_auth: true,
+            ..Overrides::default()
+        };
+        assert!(Config::load(None, off("127.0.0.1:7700")).is_ok());
+        assert!(Config::load(None, off("[::1]:7700")).is_ok());
+        for listen in ["0.0.0.0:7700", "10.0.0.5:7700", "[::]:7700"] {
+            let error = Config::load(None, off(listen)).unwrap_err().to_string();
+            assert!(error.contains("insecure_no_auth"), "{error}");
+        }
+        let short = Overrides {
+            admin_token: Some(Secret("tiny-secret".into())),
+            ..Overrides::default()
+        };
+        let error = Config::load(None, short).unwrap_err().to_string();
+        assert!(error.contains("admin_token") && !error.contains("tiny-secret"), "{error}");
+        assert_eq!(format!("{:?}", Secret("hidden".into())), "<redacted>");
+    }
+
+    #[test]
     fn a_message_limit_over_the_request_limit_is_refused_from_a_flag_too() {
         let overrides = Overrides {
             max_message_bytes: Some(32 << 20),

@@ -19,6 +19,17 @@ async fn run(url: &str, args: &[&str]) -> anyhow::Result<Output> {
 
 /// Runs the binary with `--url URL` and `args`, sending `token` if given, bounded in time.
 async fn run_as(url: &str, token: Option<&str>, args: &[&str]) -> anyhow::Result<Output> {
+    // Out of any directory that might hold a ./switchyard-data/admin-token.
+    run_in(&std::env::temp_dir(), url, token, args).await
+}
+
+/// Runs the binary in `dir` with `--url URL` and `args`, sending `token` if given.
+async fn run_in(
+    dir: &std::path::Path,
+    url: &str,
+    token: Option<&str>,
+    args: &[&str],
+) -> anyhow::Result<Output> {
     let mut command = Command::new(SERVER_BIN);
     for (name, _) in std::env::vars() {
         if name.starts_with("SWITCHYARD_") {
@@ -28,8 +39,7 @@ async fn run_as(url: &str, token: Option<&str>, args: &[&str]) -> anyhow::Result
     if let Some(token) = token {
         command.env("SWITCHYARD_TOKEN", token);
     }
-    // Out of any directory that might hold a ./switchyard-data/admin-token.
-    command.current_dir(std::env::temp_dir());
+    command.current_dir(dir);
     command.arg("--url").arg(url).args(args).kill_on_drop(true);
     tokio::time::timeout(PATIENCE, command.output())
         .await
@@ -394,3 +404,80 @@ async fn cli_replays_an_archive_with_progress_and_previews_a_filter() -> anyhow:
     assert!(String::from_utf8_lossy(&cancel.stderr).contains("replay_not_running"));
     Ok(())
 }
+
+#[tokio::test]
+async fn cli_creates_lists_and_revokes_tokens_and_finds_a_local_admin_token() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let data = dir.path().join("switchyard-data");
+    let child = ChildServer::spawn_generating_token(SERVER_BIN, &data).await?;
+    let url = child.url();
+    // Run from the directory the server was started in: the CLI reads its admin token.
+    let me = run_in(dir.path(), url, None, &["token", "whoami", "--json"]).await?;
+    assert!(me.status.success(), "{me:?}");
+    let me: Value = serde_json::from_slice(&me.stdout)?;
+    assert_eq!(me["name"], "admin");
+    // Elsewhere, without a token, the server refuses and the CLI says why.
+    let anonymous = run_as(url, None, &["queue", "list"]).await?;
+    assert_eq!(anonymous.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&anonymous.stderr);
+    assert!(stderr.contains("unauthenticated"), "{stderr}");
+
+    run_in(dir.path(), url, None, &["topic", "create", "signups"]).await?;
+    let created = run_in(
+        dir.path(),
+        url,
+        None,
+        &["token", "create", "ci", "--scope", "publish:topic:signups", "--publish-per-second", "100"],
+    )
+    .await?;
+    assert!(created.status.success(), "{created:?}");
+    let secret = String::from_utf8(created.stdout)?.trim().to_string();
+    assert!(secret.starts_with("sy_"), "the secret alone on stdout: {secret}");
+    let published = run_as(url, Some(&secret), &["publish", "signups", "{}"]).await?;
+    assert!(published.status.success(), "{published:?}");
+    let refused = run_as(url, Some(&secret), &["topic", "create", "other"]).await?;
+    assert_eq!(refused.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(stderr.contains("manage:topic:") && stderr.contains("forbidden"), "{stderr}");
+
+    let list = run_json(url, &["token", "list"]).await;
+    assert!(list.is_err(), "the harness's token is not this server's");
+    let list = run_in(dir.path(), url, None, &["token", "list", "--json"]).await?;
+    let text = String::from_utf8(list.stdout)?;
+    assert!(!text.contains(&secret), "a listing shows a secret");
+    let tokens: Value = serde_json::from_str(&text)?;
+    let ci = tokens["tokens"]
+        .as_array()
+        .context("tokens")?
+        .iter()
+        .find(|t| t["name"] == "ci")
+        .context("the ci token")?;
+    assert_eq!(ci["publish_rate"]["per_second"], 100);
+    let id = ci["id"].as_str().context("id")?;
+    let revoked = run_in(dir.path(), url, None, &["token", "revoke", id]).await?;
+    assert!(revoked.status.success(), "{revoked:?}");
+    let after = run_as(url, Some(&secret), &["publish", "signups", "{}"]).await?;
+    assert_eq!(after.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&after.stderr).contains("unauthenticated"));
+    child.kill_9().await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn serve_refuses_to_turn_auth_off_off_loopback() -> anyhow::Result<()> {
+    let (_dir, data) = temp_data_dir()?;
+    let mut command = Command::new(SERVER_BIN);
+    command
+        .args(["serve", "--listen", "0.0.0.0:0", "--insecure-no-auth", "--data-dir"])
+        .arg(&data)
+        .env_remove("SWITCHYARD_ADMIN_TOKEN")
+        .kill_on_drop(true);
+    let output = tokio::time::timeout(PATIENCE, command.output())
+        .await
+        .context("serve --insecure-no-auth on 0.0.0.0 did not exit")??;
+    assert!(!output.status.success(), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("insecure_no_auth") && stderr.contains("loopback"), "stderr: {stderr}");
+    Ok(())
+}
+

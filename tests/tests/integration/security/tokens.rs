@@ -269,3 +269,24 @@ async fn changes_are_audited_with_who_what_and_how_it_went() -> anyhow::Result<(
     assert_api_error(reader.audit(None, None).await, 403, "forbidden");
     Ok(())
 }
+
+#[tokio::test]
+async fn without_auth_on_loopback_every_request_acts_as_an_admin() -> anyhow::Result<()> {
+    let server = TestServer::start_with(|config| config.insecure_no_auth = true).await?;
+    let anonymous = switchyard_client::Client::new(server.url());
+    let me = anonymous.whoami().await?;
+    assert!(!me.auth, "whoami says auth is off");
+    anonymous.create_topic("open").await?;
+    // The edge still refuses what a browser could be tricked into sending.
+    let raw = Raw {
+        body: Some(r#"{"name":"planted"}"#),
+        token: None,
+        content_type: "text/plain",
+        ..Raw::default()
+    };
+    raw_request_with(server.url(), reqwest::Method::POST, "/v1/topics", raw)
+        .await
+        .assert_error(415, "unsupported_media_type");
+    assert_eq!(anonymous.list_topics().await?.len(), 1);
+    Ok(())
+}

@@ -70,14 +70,29 @@ impl Http1Sender {
     /// Sends the request once and reads the whole response; a connection that fails is
     /// dropped and the next call opens a new one.
     pub(super) async fn exchange_once(&mut self) -> Result<(), String> {
-        let result = self.exchange().await;
+        let result = self.exchange().await.and_then(|(status, body)| {
+            if status == self.expected_status {
+                Ok(())
+            } else {
+                Err(format!("{status}: {body}"))
+            }
+        });
         if result.is_err() {
             self.stream = None;
         }
         result
     }
 
-    async fn exchange(&mut self) -> Result<(), String> {
+    /// Sends the request once and returns the answer's status, whatever it is.
+    pub(super) async fn status_once(&mut self) -> Result<u16, String> {
+        let result = self.exchange().await.map(|(status, _)| status);
+        if result.is_err() {
+            self.stream = None;
+        }
+        result
+    }
+
+    async fn exchange(&mut self) -> Result<(u16, String), String> {
         if self.stream.is_none() {
             let stream = TcpStream::connect(&self.addr)
                 .await
@@ -100,11 +115,12 @@ impl Http1Sender {
         while self.buffer.len() < header_end + body_len {
             read_more(stream, &mut self.buffer).await?;
         }
-        if status != self.expected_status {
-            let body = &self.buffer[header_end..header_end + body_len];
-            return Err(format!("{status}: {}", String::from_utf8_lossy(body)));
-        }
-        Ok(())
+        let body = if status == self.expected_status {
+            String::new()
+        } else {
+            String::from_utf8_lossy(&self.buffer[header_end..header_end + body_len]).into_owned()
+        };
+        Ok((status, body))
     }
 }
 

@@ -5,6 +5,7 @@
 mod http1;
 mod load;
 mod plugins;
+mod quota;
 mod routing;
 
 use std::sync::Arc;
@@ -53,6 +54,9 @@ pub(super) struct BenchArgs {
     /// notifier.wasm), for --scenario plugins.
     #[arg(long, value_name = "DIR")]
     plugins: Option<std::path::PathBuf>,
+    /// The flooding token's publish quota (messages per second), for --scenario quota.
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..=10_000_000))]
+    quota_per_second: u32,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -66,6 +70,9 @@ enum Scenario {
     /// Plugin invocation cost in batches of 1, 10 and 100 (in process), then publish →
     /// plugin → ack latency at 200 msg/s against the server. Needs --plugins.
     Plugins,
+    /// One token floods at its publish quota while another publishes serially: the
+    /// second one's latency alone and during the flood.
+    Quota,
 }
 
 /// One run of the plan.
@@ -82,6 +89,9 @@ pub(super) async fn run(client: &Client, out: Output, args: BenchArgs) -> anyhow
     }
     if args.scenario == Scenario::Plugins {
         return run_plugins(client, out, &args).await;
+    }
+    if args.scenario == Scenario::Quota {
+        return quota::run(client, out, &args).await;
     }
     client
         .health()
@@ -146,7 +156,7 @@ fn plans(scenario: Scenario) -> Vec<Plan> {
         Scenario::Batch => batch.to_vec(),
         Scenario::Single => single.to_vec(),
         Scenario::Latency => serial.to_vec(),
-        Scenario::Routing | Scenario::Plugins => Vec::new(),
+        Scenario::Routing | Scenario::Plugins | Scenario::Quota => Vec::new(),
     }
 }
 
@@ -239,7 +249,7 @@ async fn stop_on_ctrl_c(stop: Arc<AtomicBool>) {
     }
 }
 
-async fn create_fixture(client: &Client, name: &str, archive: bool) -> anyhow::Result<()> {
+pub(super) async fn create_fixture(client: &Client, name: &str, archive: bool) -> anyhow::Result<()> {
     let created = if archive {
         let settings = switchyard_client::ArchiveSettings::default();
         client.create_archived_topic(name, settings).await
@@ -262,7 +272,7 @@ async fn create_fixture(client: &Client, name: &str, archive: bool) -> anyhow::R
     Ok(())
 }
 
-async fn delete_fixture(client: &Client, name: &str) -> anyhow::Result<()> {
+pub(super) async fn delete_fixture(client: &Client, name: &str) -> anyhow::Result<()> {
     // Deleting the queue removes its messages and its subscription.
     let queue = client.delete_queue(name).await;
     let topic = client.delete_topic(name).await;

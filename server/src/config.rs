@@ -301,7 +301,13 @@ impl Config {
         let connections = self.max_connections as u64;
         within("max_connections", connections, 1, 1_000_000, "connections")?;
         let concurrent = self.max_concurrent_requests as u64;
-        within("max_concurrent_requests", concurrent, 1, 1_000_000, "requests")?;
+        within(
+            "max_concurrent_requests",
+            concurrent,
+            1,
+            1_000_000,
+            "requests",
+        )?;
         within(
             "header_timeout_ms",
             self.header_timeout_ms,
@@ -443,7 +449,10 @@ mod tests {
             ..Overrides::default()
         };
         let error = Config::load(None, short).unwrap_err().to_string();
-        assert!(error.contains("admin_token") && !error.contains("tiny-secret"), "{error}");
+        assert!(
+            error.contains("admin_token") && !error.contains("tiny-secret"),
+            "{error}"
+        );
         assert_eq!(format!("{:?}", Secret("hidden".into())), "<redacted>");
     }
 

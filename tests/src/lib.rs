@@ -204,12 +204,7 @@ impl Default for Raw<'_> {
 }
 
 /// Sends a request shaped by `raw` to `base + path`.
-pub async fn raw_request_with(
-    base: &str,
-    method: Method,
-    path: &str,
-    raw: Raw<'_>,
-) -> RawResponse {
+pub async fn raw_request_with(base: &str, method: Method, path: &str, raw: Raw<'_>) -> RawResponse {
     let url = format!("{base}{path}");
     let mut request = reqwest::Client::new().request(method.clone(), &url);
     if let Some(token) = raw.token {

@@ -162,7 +162,13 @@ impl Scope {
 
 impl fmt::Display for Scope {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}:{}", self.action.as_str(), self.kind.as_str(), self.glob)
+        write!(
+            f,
+            "{}:{}:{}",
+            self.action.as_str(),
+            self.kind.as_str(),
+            self.glob
+        )
     }
 }
 

@@ -11,11 +11,11 @@ use std::sync::{Arc, RwLock};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use sha2::{Digest, Sha256};
+#[cfg(test)]
+use switchyard_client::PublishRate;
 use switchyard_client::{
     Action, AuditEntry, CreateToken, CreatedToken, Grants, Identity, Kind, TokenInfo,
 };
-#[cfg(test)]
-use switchyard_client::PublishRate;
 
 use crate::broker::now_ms;
 use crate::storage::{AccessOp, AuditRecord, Op, Storage, StorageError, TokenRecord};
@@ -46,7 +46,9 @@ pub enum AccessError {
         scope: String,
     },
     /// The token's publish quota is spent for now (429).
-    #[error("this token publishes faster than its quota of {per_second}/s; retry in {retry_after_ms} ms")]
+    #[error(
+        "this token publishes faster than its quota of {per_second}/s; retry in {retry_after_ms} ms"
+    )]
     RateLimited {
         /// Its sustained rate.
         per_second: u32,
@@ -311,7 +313,9 @@ impl Access {
             .or_else(|| header.strip_prefix("bearer "))
             .map(str::trim)
             .filter(|s| !s.is_empty())
-            .ok_or_else(|| unauthenticated("the Authorization header must be \"Bearer <token>\""))?;
+            .ok_or_else(|| {
+                unauthenticated("the Authorization header must be \"Bearer <token>\"")
+            })?;
         let principal = self
             .tokens
             .read()
@@ -572,7 +576,10 @@ mod tests {
         assert!(admin.grants().is_full_admin());
         assert!(access.authenticate(Some("Bearer sy_wrong")).is_err());
         assert!(access.authenticate(None).is_err());
-        assert!(access.authenticate(Some(&bootstrap.token)).is_err(), "no Bearer");
+        assert!(
+            access.authenticate(Some(&bootstrap.token)).is_err(),
+            "no Bearer"
+        );
     }
 
     #[tokio::test]
@@ -580,10 +587,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (storage, _) = Storage::open(dir.path(), 64).unwrap();
         let storage = Arc::new(storage);
-        let (access, bootstrap) =
-            Access::open(storage.clone(), dir.path(), None, true, 100)
-                .await
-                .unwrap();
+        let (access, bootstrap) = Access::open(storage.clone(), dir.path(), None, true, 100)
+            .await
+            .unwrap();
         let admin = access
             .authenticate(Some(&format!("Bearer {}", bootstrap.unwrap().token)))
             .unwrap();

@@ -123,8 +123,8 @@ impl<S: Clone + Send + Sync + 'static> Routes<S> {
         T: 'static,
     {
         let filter = MethodFilter::try_from(method.clone()).expect("a standard method");
-        let route = on(filter, handler)
-            .route_layer(axum::middleware::from_fn_with_state(need, authorize));
+        let route =
+            on(filter, handler).route_layer(axum::middleware::from_fn_with_state(need, authorize));
         self.router = self.router.route(path, route);
         self.specs.push(RouteSpec {
             method,

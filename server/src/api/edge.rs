@@ -255,9 +255,11 @@ mod tests {
     use super::*;
 
     fn policy() -> Policy {
-        let mut config = Config::default();
-        config.public_hosts = vec!["Bus.Example.com".into()];
-        config.allowed_origins = vec!["https://ops.example.com/".into()];
+        let config = Config {
+            public_hosts: vec!["Bus.Example.com".into()],
+            allowed_origins: vec!["https://ops.example.com/".into()],
+            ..Config::default()
+        };
         Policy::new(&config)
     }
 
@@ -275,7 +277,12 @@ mod tests {
         ] {
             assert!(policy.host_allowed(host), "{host}");
         }
-        for host in ["evil.example", "evil.example:7700", "127.0.0.1.evil.example", "localhost.evil"] {
+        for host in [
+            "evil.example",
+            "evil.example:7700",
+            "127.0.0.1.evil.example",
+            "localhost.evil",
+        ] {
             assert!(!policy.host_allowed(host), "{host}");
         }
     }

@@ -53,9 +53,8 @@ fn declared() -> (
     auth::Routes<DispatcherState>,
     auth::Routes<Arc<Access>>,
 ) {
-    let complete = |router: Router<_>| {
-        router.route_layer(axum::middleware::from_fn(run_to_completion))
-    };
+    let complete =
+        |router: Router<_>| router.route_layer(axum::middleware::from_fn(run_to_completion));
     let broker = auth::Routes::new()
         .merge(topics::routes())
         .merge(queues::routes())

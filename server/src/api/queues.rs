@@ -6,10 +6,10 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use serde::Deserialize;
 use switchyard_client::{
-    AckRequest, Action, Kind, AckResponse, CreateQueue, ExtendRequest, ExtendResponse, NackRequest, NackResponse,
-    PatchQueue, PeekResponse, PublishBatch, PublishMessage, Published, PublishedBatch,
-    PurgeResponse, Queue, QueueList, ReceiveRequest, ReceiveResponse, RedriveRequest,
-    RedriveResponse,
+    AckRequest, AckResponse, Action, CreateQueue, ExtendRequest, ExtendResponse, Kind, NackRequest,
+    NackResponse, PatchQueue, PeekResponse, PublishBatch, PublishMessage, Published,
+    PublishedBatch, PurgeResponse, Queue, QueueList, ReceiveRequest, ReceiveResponse,
+    RedriveRequest, RedriveResponse,
 };
 use tracing::instrument;
 
@@ -27,7 +27,11 @@ pub(super) fn routes() -> Routes<AppState> {
             Need::some(Action::Manage, Kind::Queue),
             create_queue,
         )
-        .get("/queues", Need::some(Action::Read, Kind::Queue), list_queues)
+        .get(
+            "/queues",
+            Need::some(Action::Read, Kind::Queue),
+            list_queues,
+        )
         .get("/queues/{queue}", READ, get_queue)
         .patch("/queues/{queue}", MANAGE, patch_queue)
         .delete("/queues/{queue}", MANAGE, delete_queue)

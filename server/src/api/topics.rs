@@ -4,8 +4,8 @@
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use switchyard_client::{
-    Action, CreateTopic, Kind, PatchTopic, PreviewRequest, PreviewResponse, PublishBatch, PublishMessage,
-    Published, PublishedBatch, Replay, StartReplay, Topic, TopicList,
+    Action, CreateTopic, Kind, PatchTopic, PreviewRequest, PreviewResponse, PublishBatch,
+    PublishMessage, Published, PublishedBatch, Replay, StartReplay, Topic, TopicList,
 };
 use tracing::instrument;
 
@@ -23,7 +23,11 @@ pub(super) fn routes() -> Routes<AppState> {
             Need::some(Action::Manage, Kind::Topic),
             create_topic,
         )
-        .get("/topics", Need::some(Action::Read, Kind::Topic), list_topics)
+        .get(
+            "/topics",
+            Need::some(Action::Read, Kind::Topic),
+            list_topics,
+        )
         .get("/topics/{topic}", READ, get_topic)
         .patch("/topics/{topic}", MANAGE, patch_topic)
         .delete("/topics/{topic}", MANAGE, delete_topic)

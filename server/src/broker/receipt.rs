@@ -53,7 +53,11 @@ impl Receipt {
     }
 
     /// Decodes a receipt, checks its tag, and checks it belongs to `queue`.
-    pub(crate) fn decode(text: &str, queue: QueueId, key: &ReceiptKey) -> Result<Self, BrokerError> {
+    pub(crate) fn decode(
+        text: &str,
+        queue: QueueId,
+        key: &ReceiptKey,
+    ) -> Result<Self, BrokerError> {
         let invalid = |reason: &str| BrokerError::InvalidReceipt {
             reason: format!("{:?} {reason}", text.chars().take(64).collect::<String>()),
         };

@@ -46,7 +46,11 @@ pub(super) enum TokenCommand {
     },
 }
 
-pub(super) async fn token(client: &Client, out: Output, command: TokenCommand) -> anyhow::Result<()> {
+pub(super) async fn token(
+    client: &Client,
+    out: Output,
+    command: TokenCommand,
+) -> anyhow::Result<()> {
     match command {
         TokenCommand::Create {
             name,
@@ -97,7 +101,11 @@ pub(super) async fn token(client: &Client, out: Output, command: TokenCommand) -
                     t.scopes.join(" "),
                     t.expires_at_ms.map_or("never".into(), output::timestamp),
                     t.publish_rate.map_or("-".into(), |r| {
-                        format!("{}/s burst {}", r.per_second, r.burst.unwrap_or(r.per_second))
+                        format!(
+                            "{}/s burst {}",
+                            r.per_second,
+                            r.burst.unwrap_or(r.per_second)
+                        )
                     }),
                     t.created_by,
                 ]);
@@ -117,7 +125,10 @@ pub(super) async fn token(client: &Client, out: Output, command: TokenCommand) -
             Ok(())
         }
         TokenCommand::Whoami => {
-            let identity = client.whoami().await.context("cannot ask who this token is")?;
+            let identity = client
+                .whoami()
+                .await
+                .context("cannot ask who this token is")?;
             if out.json {
                 return out.print_json(&identity);
             }
@@ -127,7 +138,9 @@ pub(super) async fn token(client: &Client, out: Output, command: TokenCommand) -
                 ("scopes", identity.scopes.join(" ")),
                 (
                     "expires",
-                    identity.expires_at_ms.map_or("never".into(), output::timestamp),
+                    identity
+                        .expires_at_ms
+                        .map_or("never".into(), output::timestamp),
                 ),
             ]);
             Ok(())

@@ -45,6 +45,10 @@ pub(super) enum PluginCommand {
 }
 
 #[derive(Debug, Subcommand)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "parsed once per run; boxing the arguments buys nothing"
+)]
 pub(super) enum ConsumerCommand {
     /// Run a plugin on the messages of a queue.
     Create(CreateConsumerArgs),

@@ -337,7 +337,11 @@ impl Dispatcher {
             check_values("secrets", &secrets)?;
             record.secrets = secrets;
         }
-        if let Some(name) = record.config.keys().find(|k| record.secrets.contains_key(*k)) {
+        if let Some(name) = record
+            .config
+            .keys()
+            .find(|k| record.secrets.contains_key(*k))
+        {
             return Err(invalid(
                 "secrets",
                 format!("{name:?} is both a config value and a secret; a name is one or the other"),

@@ -134,7 +134,7 @@ impl Dispatcher {
         let context = InvocationContext {
             plugin: settings.plugin.as_str().into(),
             consumer: settings.name.as_str().into(),
-            config: Arc::new(plugin_config(&settings)),
+            config: Arc::new(plugin_config(settings)),
             allowed_hosts: Arc::new(settings.allowed_hosts.clone()),
             timeout: Duration::from_millis(settings.timeout_ms),
             memory_bytes: settings.memory_bytes,
@@ -323,6 +323,16 @@ fn payload_size(message: &Message) -> u64 {
     }
 }
 
+/// What the plugin reads with `config(name)`: its config values and its secrets (a name is
+/// one or the other).
+fn plugin_config(
+    settings: &crate::storage::ConsumerRecord,
+) -> std::collections::BTreeMap<String, String> {
+    let mut values = settings.config.clone();
+    values.extend(settings.secrets.clone());
+    values
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -335,14 +345,4 @@ mod tests {
         assert_eq!(fault_backoff_ms(10), 60_000);
         assert_eq!(fault_backoff_ms(u32::MAX), 60_000);
     }
-}
-
-/// What the plugin reads with `config(name)`: its config values and its secrets (a name is
-/// one or the other).
-fn plugin_config(
-    settings: &crate::storage::ConsumerRecord,
-) -> std::collections::BTreeMap<String, String> {
-    let mut values = settings.config.clone();
-    values.extend(settings.secrets.clone());
-    values
 }

@@ -1,7 +1,9 @@
 //! API tokens (only a hash of each secret), the audit log, and the server's own keys.
 //! Written through the same group commit as everything else.
 
-use redb::{ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition, WriteTransaction};
+use redb::{
+    ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition, WriteTransaction,
+};
 use serde::{Deserialize, Serialize};
 use switchyard_client::PublishRate;
 
@@ -129,15 +131,14 @@ impl Storage {
     pub fn receipt_key(&self) -> Result<[u8; 32], StorageError> {
         let txn = self.db()?.begin_read()?;
         let table = txn.open_table(SERVER_KEYS)?;
-        let value = table.get(RECEIPT_KEY)?.ok_or_else(|| StorageError::Corrupt {
-            what: "the receipt key is missing".into(),
-        })?;
-        value
-            .value()
-            .try_into()
-            .map_err(|_| StorageError::Corrupt {
-                what: "the receipt key is not 32 bytes".into(),
-            })
+        let value = table
+            .get(RECEIPT_KEY)?
+            .ok_or_else(|| StorageError::Corrupt {
+                what: "the receipt key is missing".into(),
+            })?;
+        value.value().try_into().map_err(|_| StorageError::Corrupt {
+            what: "the receipt key is not 32 bytes".into(),
+        })
     }
 
     /// Audit entries after sequence number `after`, oldest first, at most `limit`

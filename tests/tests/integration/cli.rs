@@ -406,7 +406,8 @@ async fn cli_replays_an_archive_with_progress_and_previews_a_filter() -> anyhow:
 }
 
 #[tokio::test]
-async fn cli_creates_lists_and_revokes_tokens_and_finds_a_local_admin_token() -> anyhow::Result<()> {
+async fn cli_creates_lists_and_revokes_tokens_and_finds_a_local_admin_token() -> anyhow::Result<()>
+{
     let dir = tempfile::tempdir()?;
     let data = dir.path().join("switchyard-data");
     let child = ChildServer::spawn_generating_token(SERVER_BIN, &data).await?;
@@ -427,18 +428,32 @@ async fn cli_creates_lists_and_revokes_tokens_and_finds_a_local_admin_token() ->
         dir.path(),
         url,
         None,
-        &["token", "create", "ci", "--scope", "publish:topic:signups", "--publish-per-second", "100"],
+        &[
+            "token",
+            "create",
+            "ci",
+            "--scope",
+            "publish:topic:signups",
+            "--publish-per-second",
+            "100",
+        ],
     )
     .await?;
     assert!(created.status.success(), "{created:?}");
     let secret = String::from_utf8(created.stdout)?.trim().to_string();
-    assert!(secret.starts_with("sy_"), "the secret alone on stdout: {secret}");
+    assert!(
+        secret.starts_with("sy_"),
+        "the secret alone on stdout: {secret}"
+    );
     let published = run_as(url, Some(&secret), &["publish", "signups", "{}"]).await?;
     assert!(published.status.success(), "{published:?}");
     let refused = run_as(url, Some(&secret), &["topic", "create", "other"]).await?;
     assert_eq!(refused.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&refused.stderr);
-    assert!(stderr.contains("manage:topic:") && stderr.contains("forbidden"), "{stderr}");
+    assert!(
+        stderr.contains("manage:topic:") && stderr.contains("forbidden"),
+        "{stderr}"
+    );
 
     let list = run_json(url, &["token", "list"]).await;
     assert!(list.is_err(), "the harness's token is not this server's");
@@ -468,7 +483,13 @@ async fn serve_refuses_to_turn_auth_off_off_loopback() -> anyhow::Result<()> {
     let (_dir, data) = temp_data_dir()?;
     let mut command = Command::new(SERVER_BIN);
     command
-        .args(["serve", "--listen", "0.0.0.0:0", "--insecure-no-auth", "--data-dir"])
+        .args([
+            "serve",
+            "--listen",
+            "0.0.0.0:0",
+            "--insecure-no-auth",
+            "--data-dir",
+        ])
         .arg(&data)
         .env_remove("SWITCHYARD_ADMIN_TOKEN")
         .kill_on_drop(true);
@@ -477,7 +498,9 @@ async fn serve_refuses_to_turn_auth_off_off_loopback() -> anyhow::Result<()> {
         .context("serve --insecure-no-auth on 0.0.0.0 did not exit")??;
     assert!(!output.status.success(), "{output:?}");
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("insecure_no_auth") && stderr.contains("loopback"), "stderr: {stderr}");
+    assert!(
+        stderr.contains("insecure_no_auth") && stderr.contains("loopback"),
+        "stderr: {stderr}"
+    );
     Ok(())
 }
-

@@ -178,7 +178,8 @@ mod tests {
     #[test]
     fn only_plain_http_is_spoken() {
         assert!(Http1Sender::post_json("https://x", None, "/", b"{}", 201).is_err());
-        let sender = Http1Sender::post_json("http://127.0.0.1:7700/", None, "/v1/x", b"{}", 201).unwrap();
+        let sender =
+            Http1Sender::post_json("http://127.0.0.1:7700/", None, "/v1/x", b"{}", 201).unwrap();
         assert_eq!(sender.addr, "127.0.0.1:7700");
         assert!(
             sender

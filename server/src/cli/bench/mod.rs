@@ -249,7 +249,11 @@ async fn stop_on_ctrl_c(stop: Arc<AtomicBool>) {
     }
 }
 
-pub(super) async fn create_fixture(client: &Client, name: &str, archive: bool) -> anyhow::Result<()> {
+pub(super) async fn create_fixture(
+    client: &Client,
+    name: &str,
+    archive: bool,
+) -> anyhow::Result<()> {
     let created = if archive {
         let settings = switchyard_client::ArchiveSettings::default();
         client.create_archived_topic(name, settings).await
@@ -340,8 +344,14 @@ async fn drive_plan(
         Plan::Single { size } | Plan::Serial { size } => {
             let path = format!("/v1/topics/{name}/messages");
             let body = load::single_body(size)?;
-            let template = Http1Sender::post_json(client.base_url(), client.authorization(), &path, &body, 201)
-                .map_err(anyhow::Error::msg)?;
+            let template = Http1Sender::post_json(
+                client.base_url(),
+                client.authorization(),
+                &path,
+                &body,
+                201,
+            )
+            .map_err(anyhow::Error::msg)?;
             template
                 .fresh()
                 .exchange_once()

@@ -11,9 +11,9 @@ use anyhow::Context as _;
 use serde::Serialize;
 use switchyard_client::{Client, CreateToken, PublishRate};
 
+use super::super::output::{Output, Table};
 use super::http1::Http1Sender;
 use super::load::{self, Budget, Measured};
-use super::super::output::{Output, Table};
 use super::{BenchArgs, create_fixture, delete_fixture};
 
 /// What the quota scenario measured.
@@ -67,7 +67,10 @@ pub(super) async fn run(client: &Client, out: Output, args: &BenchArgs) -> anyho
         return out.print_json(&report);
     }
     let mut table = Table::new(&["VICTIM (SERIAL 256 B)", "REQUESTS", "P50", "P99", "MAX"]);
-    for (label, latency) in [("alone", &report.alone), ("during the flood", &report.during_flood)] {
+    for (label, latency) in [
+        ("alone", &report.alone),
+        ("during the flood", &report.during_flood),
+    ] {
         table.row(vec![
             label.into(),
             latency.requests.to_string(),
@@ -137,7 +140,11 @@ async fn flood_and_time(
     };
     let victim = sender(victim)?;
     let flooder = sender(flooder)?;
-    victim.fresh().exchange_once().await.map_err(anyhow::Error::msg)?;
+    victim
+        .fresh()
+        .exchange_once()
+        .await
+        .map_err(anyhow::Error::msg)?;
     let half = Duration::from_secs(args.seconds.max(2)) / 2;
     let budget = Budget {
         duration: half,
@@ -183,10 +190,7 @@ async fn flood_and_time(
     if alone.errors + during.errors > 0 {
         anyhow::bail!(
             "the victim's publishes failed: {}",
-            alone
-                .first_error
-                .or(during.first_error)
-                .unwrap_or_default()
+            alone.first_error.or(during.first_error).unwrap_or_default()
         );
     }
     Ok(QuotaReport {

@@ -15,7 +15,12 @@ use tokio::net::TcpStream;
 async fn a_body_that_is_not_sent_as_json_is_refused_and_changes_nothing() -> anyhow::Result<()> {
     let server = TestServer::start().await?;
     let before = snapshot(&server.client).await?;
-    for content_type in ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x", ""] {
+    for content_type in [
+        "text/plain",
+        "application/x-www-form-urlencoded",
+        "multipart/form-data; boundary=x",
+        "",
+    ] {
         let raw = Raw {
             body: Some(r#"{"name":"planted"}"#),
             content_type,
@@ -29,7 +34,12 @@ async fn a_body_that_is_not_sent_as_json_is_refused_and_changes_nothing() -> any
         content_type: "application/json; charset=utf-8",
         ..Raw::default()
     };
-    assert_eq!(raw_request_with(server.url(), Method::POST, "/v1/topics", raw).await.status, 201);
+    assert_eq!(
+        raw_request_with(server.url(), Method::POST, "/v1/topics", raw)
+            .await
+            .status,
+        201
+    );
     server.client.delete_topic("fine").await?;
     assert_eq!(snapshot(&server.client).await?, before);
     Ok(())
@@ -79,20 +89,29 @@ async fn exchange(addr: &str, request: &[u8], limit: Duration) -> anyhow::Result
     stream.write_all(request).await?;
     let mut answer = Vec::new();
     let read = tokio::time::timeout(limit, stream.read_to_end(&mut answer)).await;
-    anyhow::ensure!(read.is_ok(), "the server kept the connection open for {limit:?}");
+    anyhow::ensure!(
+        read.is_ok(),
+        "the server kept the connection open for {limit:?}"
+    );
     Ok(String::from_utf8_lossy(&answer).into_owned())
 }
 
 #[tokio::test]
 async fn a_host_the_server_does_not_go_by_is_refused() -> anyhow::Result<()> {
-    let server = TestServer::start_with(|config| config.public_hosts = vec!["bus.example.com".into()]).await?;
+    let server =
+        TestServer::start_with(|config| config.public_hosts = vec!["bus.example.com".into()])
+            .await?;
     let addr = server.url().trim_start_matches("http://").to_string();
     let request = |host: &str| {
         format!(
             "GET /v1/queues HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {ADMIN_TOKEN}\r\nConnection: close\r\n\r\n"
         )
     };
-    for host in ["evil.example", "evil.example:7700", "127.0.0.1.evil.example"] {
+    for host in [
+        "evil.example",
+        "evil.example:7700",
+        "127.0.0.1.evil.example",
+    ] {
         let answer = exchange(&addr, request(host).as_bytes(), PATIENCE).await?;
         assert!(answer.starts_with("HTTP/1.1 403"), "{host}: {answer}");
         assert!(answer.contains("host_not_allowed"), "{host}: {answer}");
@@ -109,8 +128,16 @@ async fn a_half_sent_request_is_disconnected_after_the_header_timeout() -> anyho
     let server = TestServer::start_with(|config| config.header_timeout_ms = 300).await?;
     let addr = server.url().trim_start_matches("http://").to_string();
     let started = Instant::now();
-    let answer = exchange(&addr, b"POST /v1/topics HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Le", PATIENCE).await?;
-    assert!(started.elapsed() >= Duration::from_millis(300), "closed before the timeout");
+    let answer = exchange(
+        &addr,
+        b"POST /v1/topics HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Le",
+        PATIENCE,
+    )
+    .await?;
+    assert!(
+        started.elapsed() >= Duration::from_millis(300),
+        "closed before the timeout"
+    );
     assert!(!answer.contains("201"), "{answer}");
     // A connection that never sends a byte goes the same way, and the server still serves.
     exchange(&addr, b"", PATIENCE).await?;
@@ -119,7 +146,8 @@ async fn a_half_sent_request_is_disconnected_after_the_header_timeout() -> anyho
 }
 
 #[tokio::test]
-async fn past_the_concurrency_limit_requests_are_shed_while_healthz_answers() -> anyhow::Result<()> {
+async fn past_the_concurrency_limit_requests_are_shed_while_healthz_answers() -> anyhow::Result<()>
+{
     let server = TestServer::start_with(|config| config.max_concurrent_requests = 2).await?;
     server.client.create_queue(&queue("idle")).await?;
     let polls: Vec<_> = (0..2)
@@ -151,7 +179,8 @@ async fn past_the_concurrency_limit_requests_are_shed_while_healthz_answers() ->
 }
 
 #[tokio::test]
-async fn every_refusal_has_the_error_shape_and_pages_carry_security_headers() -> anyhow::Result<()> {
+async fn every_refusal_has_the_error_shape_and_pages_carry_security_headers() -> anyhow::Result<()>
+{
     let server = TestServer::start_with(|config| {
         config.max_message_bytes = 1024;
         config.max_request_bytes = 2048;
@@ -159,7 +188,9 @@ async fn every_refusal_has_the_error_shape_and_pages_carry_security_headers() ->
     .await?;
     let answer = server.raw(Method::PUT, "/v1/topics", None).await;
     answer.assert_error(405, "method_not_allowed");
-    let answer = server.raw(Method::DELETE, "/v1/queues/q/receive", None).await;
+    let answer = server
+        .raw(Method::DELETE, "/v1/queues/q/receive", None)
+        .await;
     answer.assert_error(405, "method_not_allowed");
     // Over the body limit: the larger of max_request_bytes and a base64 message plus 64 KiB.
     let big = json!({"name": "x".repeat(128 << 10)}).to_string();
@@ -174,12 +205,19 @@ async fn every_refusal_has_the_error_shape_and_pages_carry_security_headers() ->
         ("x-content-type-options", "nosniff"),
         ("referrer-policy", "no-referrer"),
     ] {
-        assert_eq!(headers.get(name).and_then(|v| v.to_str().ok()), Some(value), "{name}");
+        assert_eq!(
+            headers.get(name).and_then(|v| v.to_str().ok()),
+            Some(value),
+            "{name}"
+        );
     }
     let policy = headers
         .get("content-security-policy")
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default();
-    assert!(policy.contains("frame-ancestors 'none'") && policy.contains("script-src 'self'"), "{policy}");
+    assert!(
+        policy.contains("frame-ancestors 'none'") && policy.contains("script-src 'self'"),
+        "{policy}"
+    );
     Ok(())
 }

@@ -44,7 +44,12 @@ fn concrete(path: &str, value: &str) -> String {
 }
 
 /// A raw request with `token` (or none) and a JSON body for methods that take one.
-async fn call(server: &TestServer, token: Option<&str>, method: &Method, path: &str) -> RawResponse {
+async fn call(
+    server: &TestServer,
+    token: Option<&str>,
+    method: &Method,
+    path: &str,
+) -> RawResponse {
     let body = (*method != Method::GET && *method != Method::DELETE).then_some("{}");
     let raw = Raw {
         body,

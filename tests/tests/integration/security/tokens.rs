@@ -11,7 +11,8 @@ use super::scoped;
 use crate::SERVER_BIN;
 
 #[tokio::test]
-async fn a_token_is_shown_once_listed_without_its_secret_and_revoked_at_once() -> anyhow::Result<()> {
+async fn a_token_is_shown_once_listed_without_its_secret_and_revoked_at_once() -> anyhow::Result<()>
+{
     let server = TestServer::start().await?;
     let (client, secret) = scoped(&server, &["read:*:*"]).await?;
     assert!(secret.len() >= 40, "a long random secret: {secret}");
@@ -27,7 +28,11 @@ async fn a_token_is_shown_once_listed_without_its_secret_and_revoked_at_once() -
     server.client.revoke_token(&me.id).await?;
     assert_api_error(client.whoami().await, 401, "unauthenticated");
     assert_api_error(client.list_queues().await, 401, "unauthenticated");
-    assert_api_error(server.client.revoke_token(&me.id).await, 404, "token_not_found");
+    assert_api_error(
+        server.client.revoke_token(&me.id).await,
+        404,
+        "token_not_found",
+    );
     // Nothing of the secret reached the data directory.
     let restarted = server.restart().await?;
     let client = switchyard_client::Client::new(restarted.url()).with_token(&secret);
@@ -61,7 +66,10 @@ async fn an_expired_token_is_refused_from_its_expiry_on() -> anyhow::Result<()> 
     loop {
         let asked_at = now_ms();
         match client.whoami().await {
-            Ok(_) => assert!(asked_at < expires_at_ms + 1000, "still accepted after expiry"),
+            Ok(_) => assert!(
+                asked_at < expires_at_ms + 1000,
+                "still accepted after expiry"
+            ),
             Err(error) => {
                 assert_eq!(error.code(), Some("unauthenticated"), "{error}");
                 assert!(now_ms() >= expires_at_ms, "refused before its expiry");
@@ -77,7 +85,11 @@ async fn an_expired_token_is_refused_from_its_expiry_on() -> anyhow::Result<()> 
         expires_at_ms: Some(1),
         ..Default::default()
     };
-    assert_api_error(server.client.create_token(&past).await, 400, "invalid_token");
+    assert_api_error(
+        server.client.create_token(&past).await,
+        400,
+        "invalid_token",
+    );
     Ok(())
 }
 
@@ -98,7 +110,11 @@ async fn bad_token_requests_are_refused_and_create_nothing() -> anyhow::Result<(
         answer.assert_error(400, "invalid_token");
     }
     let answer = server
-        .raw(reqwest::Method::POST, "/v1/tokens", Some(r#"{"name":"x","scopes":["read:*:*"],"admin":true}"#))
+        .raw(
+            reqwest::Method::POST,
+            "/v1/tokens",
+            Some(r#"{"name":"x","scopes":["read:*:*"],"admin":true}"#),
+        )
         .await;
     answer.assert_error(400, "invalid_body");
     assert_eq!(server.client.list_tokens().await?.len(), 1);
@@ -113,15 +129,29 @@ async fn a_fresh_data_directory_gets_its_admin_token_from_a_private_file() -> an
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt as _;
-        assert_eq!(std::fs::metadata(&file)?.permissions().mode() & 0o777, 0o600);
+        assert_eq!(
+            std::fs::metadata(&file)?.permissions().mode() & 0o777,
+            0o600
+        );
     }
     let token = std::fs::read_to_string(&file)?.trim().to_string();
     let me = server.client.whoami().await?;
-    assert_eq!((me.name.as_str(), me.scopes.as_slice()), ("admin", ["admin:*:*".to_string()].as_slice()));
+    assert_eq!(
+        (me.name.as_str(), me.scopes.as_slice()),
+        ("admin", ["admin:*:*".to_string()].as_slice())
+    );
     let link = format!("console login link: {}/#token={token}", server.url());
-    assert!(server.output().contains(&link), "no login link in:\n{}", server.output());
+    assert!(
+        server.output().contains(&link),
+        "no login link in:\n{}",
+        server.output()
+    );
     // The harness's own admin token was not given: it is not a token here.
-    assert_api_error(admin_client(server.url()).whoami().await, 401, "unauthenticated");
+    assert_api_error(
+        admin_client(server.url()).whoami().await,
+        401,
+        "unauthenticated",
+    );
     server.kill_9().await?;
     // A restart finds the token and makes no other; the link is printed only once.
     let again = ChildServer::spawn_generating_token(SERVER_BIN, &data).await?;
@@ -137,7 +167,10 @@ async fn the_first_admin_token_can_come_from_the_environment() -> anyhow::Result
     let (_dir, data) = temp_data_dir()?;
     let server = ChildServer::spawn(SERVER_BIN, &data).await?;
     assert_eq!(server.client.whoami().await?.name, "admin");
-    assert!(!data.join("admin-token").exists(), "no file when the token was given");
+    assert!(
+        !data.join("admin-token").exists(),
+        "no file when the token was given"
+    );
     Ok(())
 }
 
@@ -169,7 +202,8 @@ async fn a_publish_quota_refuses_with_429_and_stores_nothing() -> anyhow::Result
             token: Some(&created.token),
             ..Raw::default()
         };
-        let answer = raw_request_with(&url, reqwest::Method::POST, "/v1/topics/t/messages", raw).await;
+        let answer =
+            raw_request_with(&url, reqwest::Method::POST, "/v1/topics/t/messages", raw).await;
         match answer.status.as_u16() {
             201 => passed += 1,
             429 => {
@@ -181,7 +215,10 @@ async fn a_publish_quota_refuses_with_429_and_stores_nothing() -> anyhow::Result
         }
     }
     assert!(refused.is_some(), "never rate limited");
-    assert!((3..=4).contains(&passed), "{passed} passed a burst of 3 at 1/s");
+    assert!(
+        (3..=4).contains(&passed),
+        "{passed} passed a burst of 3 at 1/s"
+    );
     let stats = server.client.get_queue("q").await?.stats.expect("stats");
     assert_eq!(stats.ready, passed, "only what passed is stored");
     // A batch counts every message; the admin (no quota) is not limited.
@@ -211,7 +248,10 @@ async fn a_rate_limited_answer_says_when_to_retry() -> anyhow::Result<()> {
     let client = switchyard_client::Client::new(server.url()).with_token(&created.token);
     client.send("q", &json_message(json!(1))).await?;
     let response = client
-        .request(reqwest::Method::POST, &format!("{}/v1/queues/q/messages", server.url()))
+        .request(
+            reqwest::Method::POST,
+            &format!("{}/v1/queues/q/messages", server.url()),
+        )
         .json(&json!({"payload": 2}))
         .send()
         .await?;
@@ -223,7 +263,16 @@ async fn a_rate_limited_answer_says_when_to_retry() -> anyhow::Result<()> {
         .to_str()?
         .parse()?;
     assert!((1..=2).contains(&retry), "Retry-After {retry}");
-    assert_eq!(server.client.get_queue("q").await?.stats.expect("stats").ready, 1);
+    assert_eq!(
+        server
+            .client
+            .get_queue("q")
+            .await?
+            .stats
+            .expect("stats")
+            .ready,
+        1
+    );
     Ok(())
 }
 
@@ -232,8 +281,16 @@ async fn changes_are_audited_with_who_what_and_how_it_went() -> anyhow::Result<(
     let server = TestServer::start().await?;
     server.client.create_queue(&queue("audited")).await?;
     let (reader, _) = scoped(&server, &["read:*:*"]).await?;
-    assert_api_error(reader.create_queue(&queue("sneaky")).await, 403, "forbidden");
-    assert_api_error(server.client.create_queue(&queue("audited")).await, 409, "queue_exists");
+    assert_api_error(
+        reader.create_queue(&queue("sneaky")).await,
+        403,
+        "forbidden",
+    );
+    assert_api_error(
+        server.client.create_queue(&queue("audited")).await,
+        409,
+        "queue_exists",
+    );
     server.client.purge("audited").await?;
     // Reads and data-plane calls are not changes.
     server.client.list_queues().await?;

@@ -9,7 +9,7 @@ pub mod api;
 pub mod broker;
 pub mod cli;
 pub mod config;
-mod connections;
+pub mod connections;
 pub mod dispatcher;
 pub mod runtime;
 pub mod server;

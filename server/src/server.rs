@@ -19,6 +19,7 @@ pub struct Server {
     broker: Arc<Broker>,
     dispatcher: Arc<Dispatcher>,
     bootstrap: Option<Bootstrap>,
+    tls: bool,
     stop: Option<oneshot::Sender<()>>,
     http: JoinHandle<()>,
     housekeeping: JoinHandle<()>,
@@ -36,6 +37,9 @@ pub enum StartError {
     /// Tokens could not be loaded, or the first admin token could not be made.
     #[error("cannot load the API tokens: {0}")]
     Access(#[from] AccessError),
+    /// The TLS certificate or key could not be used.
+    #[error(transparent)]
+    Tls(#[from] crate::connections::TlsError),
     /// Plugins or consumers could not be loaded.
     #[error("cannot load plugins and consumers: {0}")]
     Dispatcher(#[from] DispatcherError),
@@ -58,6 +62,10 @@ pub async fn start(config: Config) -> Result<Server, StartError> {
         tokio::task::spawn_blocking(move || Broker::open(&config))
             .await
             .expect("opening the broker does not panic")?
+    };
+    let tls = match (&config.tls_cert, &config.tls_key) {
+        (Some(cert), Some(key)) => Some(crate::connections::tls_acceptor(cert, key)?),
+        _ => None,
     };
     let (access, bootstrap) = Access::open(
         broker.storage().clone(),
@@ -87,6 +95,7 @@ pub async fn start(config: Config) -> Result<Server, StartError> {
     let limits = crate::connections::Limits {
         max_connections: config.max_connections,
         header_timeout: std::time::Duration::from_millis(config.header_timeout_ms),
+        tls,
     };
     let http = tokio::spawn(crate::connections::serve(listener, app, limits, stopped));
     tracing::info!(%addr, data_dir = %config.data_dir.display(), "switchyard serving");
@@ -95,6 +104,7 @@ pub async fn start(config: Config) -> Result<Server, StartError> {
         broker,
         dispatcher,
         bootstrap,
+        tls: config.tls_cert.is_some(),
         stop: Some(stop),
         http,
         housekeeping,
@@ -107,9 +117,10 @@ impl Server {
         self.addr
     }
 
-    /// `http://<addr>`.
+    /// `http://<addr>`, or `https://<addr>` with TLS.
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        let scheme = if self.tls { "https" } else { "http" };
+        format!("{scheme}://{}", self.addr)
     }
 
     /// The first admin token, when this start made it (a data directory without tokens).

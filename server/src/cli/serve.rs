@@ -33,8 +33,8 @@ pub(super) async fn run(args: ServeArgs) -> anyhow::Result<()> {
         .context("cannot start the server")?;
     // Tests read this line to learn the port when listening on port 0: keep its prefix.
     println!(
-        "switchyard listening on http://{} (data dir {})",
-        server.addr(),
+        "switchyard listening on {} (data dir {})",
+        server.url(),
         data_dir.display()
     );
     if let Some(bootstrap) = server.bootstrap() {
@@ -48,8 +48,8 @@ pub(super) async fn run(args: ServeArgs) -> anyhow::Result<()> {
             None => println!("first admin token: the value of SWITCHYARD_ADMIN_TOKEN"),
         }
         println!(
-            "console login link: http://{}/#token={}",
-            server.addr(),
+            "console login link: {}/#token={}",
+            server.url(),
             bootstrap.token
         );
     } else if config_insecure {

@@ -8,6 +8,7 @@
 mod edge;
 mod scopes;
 mod secrets;
+mod tls;
 mod tokens;
 
 use reqwest::Method;

@@ -1,10 +1,12 @@
-//! Calls to the REST API from the browser (fetch), and API errors turned into sentences a
-//! user understands, keyed by the API's stable error codes.
+//! Calls to the REST API from the browser (fetch), each as the session's token, and API
+//! errors turned into sentences a user understands, keyed by the API's stable error codes.
 
 use gloo_net::http::{Request, RequestBuilder, Response};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use switchyard_client::ErrorBody;
+use switchyard_client::{ErrorBody, Identity};
+
+use crate::session;
 
 /// A request the API refused or that got no answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -71,6 +73,13 @@ impl ApiFailure {
             "unsupported_media_type" => "Choose a .wasm file to upload.".into(),
             "consumer_exists" => "A consumer with that name already exists. Pick another name.".into(),
             "consumer_not_found" => "That consumer no longer exists.".into(),
+            "unauthenticated" => format!("The server did not accept the token: {detail}"),
+            "forbidden" => format!(
+                "Your token may not do that. {} Ask an admin for a token with that scope.",
+                sentence(detail)
+            ),
+            "token_not_found" => "That token no longer exists (it may have been revoked already).".into(),
+            "invalid_token" => sentence(detail),
             "internal" => {
                 "The server could not apply the request, and nothing was changed. Its log says why."
                     .into()
@@ -95,7 +104,7 @@ fn sentence(text: &str) -> String {
 
 /// `GET path`, answered with JSON.
 pub(crate) async fn get<T: DeserializeOwned>(path: &str) -> Result<T, ApiFailure> {
-    json(send(Request::get(path)).await?).await
+    json(call(Request::get(path), RequestBuilder::build).await?).await
 }
 
 /// `POST path` with a JSON body, answered with JSON.
@@ -103,7 +112,7 @@ pub(crate) async fn post<B: Serialize, T: DeserializeOwned>(
     path: &str,
     body: &B,
 ) -> Result<T, ApiFailure> {
-    json(send_json(Request::post(path), body).await?).await
+    json(call(Request::post(path), |r| r.json(body)).await?).await
 }
 
 /// `PATCH path` with a JSON body, answered with JSON.
@@ -111,12 +120,14 @@ pub(crate) async fn patch<B: Serialize, T: DeserializeOwned>(
     path: &str,
     body: &B,
 ) -> Result<T, ApiFailure> {
-    json(send_json(Request::patch(path), body).await?).await
+    json(call(Request::patch(path), |r| r.json(body)).await?).await
 }
 
 /// `DELETE path`, answered with no body.
 pub(crate) async fn delete(path: &str) -> Result<(), ApiFailure> {
-    send(Request::delete(path)).await.map(drop)
+    call(Request::delete(path), RequestBuilder::build)
+        .await
+        .map(drop)
 }
 
 /// `POST path` with a file as the body (its bytes, as `content_type`), answered with JSON.
@@ -125,9 +136,15 @@ pub(crate) async fn upload<T: DeserializeOwned>(
     file: web_sys::File,
     content_type: &str,
 ) -> Result<T, ApiFailure> {
-    let request = Request::post(path)
-        .header("Content-Type", content_type)
-        .body(file)
+    let request = Request::post(path).header("Content-Type", content_type);
+    json(call(request, |r| r.body(file)).await?).await
+}
+
+/// `GET /v1/whoami` as `token` (none: as nobody, which a server without authentication
+/// accepts). A refusal is only returned: it does not end the session.
+pub(crate) async fn whoami(token: Option<&str>) -> Result<Identity, ApiFailure> {
+    let request = with_token(Request::get("/v1/whoami"), token)
+        .build()
         .map_err(|e| ApiFailure::new("unexpected_answer", e.to_string()))?;
     json(answered(request.send().await).await?).await
 }
@@ -137,18 +154,31 @@ pub(crate) fn segment(text: &str) -> String {
     String::from(js_sys::encode_uri_component(text.trim()))
 }
 
-async fn send_json<B: Serialize>(
-    request: RequestBuilder,
-    body: &B,
-) -> Result<Response, ApiFailure> {
-    let request = request
-        .json(body)
-        .map_err(|e| ApiFailure::new("unexpected_answer", e.to_string()))?;
-    answered(request.send().await).await
+/// `request` as the bearer of `token`. Never with cookies: the token is the only credential.
+fn with_token(request: RequestBuilder, token: Option<&str>) -> RequestBuilder {
+    let request = request.credentials(web_sys::RequestCredentials::Omit);
+    match token {
+        Some(token) => request.header("Authorization", &format!("Bearer {token}")),
+        None => request,
+    }
 }
 
-async fn send(request: RequestBuilder) -> Result<Response, ApiFailure> {
-    answered(request.send().await).await
+/// Sends a request as the session's token (`body` finishes it); the server refusing that
+/// token ends the session.
+async fn call(
+    request: RequestBuilder,
+    body: impl FnOnce(RequestBuilder) -> Result<Request, gloo_net::Error>,
+) -> Result<Response, ApiFailure> {
+    let token = session::token();
+    let request = body(with_token(request, token.as_deref()))
+        .map_err(|e| ApiFailure::new("unexpected_answer", e.to_string()))?;
+    let answer = answered(request.send().await).await;
+    if let Err(failure) = &answer
+        && failure.code == "unauthenticated"
+    {
+        session::refused(token.as_deref(), failure);
+    }
+    answer
 }
 
 /// A 2xx response, or the API's error body as an [`ApiFailure`].

@@ -5,6 +5,7 @@ use leptos::prelude::*;
 use leptos::task::spawn_local;
 
 use crate::api;
+use crate::permit::{Permit, ScopedButton};
 
 /// Sends a create request; on success clears the form and reloads the page's data, on
 /// failure puts the API's error, in words, into `error`.
@@ -124,12 +125,16 @@ pub(crate) fn CheckField(
     }
 }
 
-/// An edit form's buttons: save (submits the form) and cancel.
+/// An edit form's buttons: save (submits the form, if `permit` allows) and cancel.
 #[component]
-pub(crate) fn SaveOrCancel(save: &'static str, cancel: Callback<()>) -> impl IntoView {
+pub(crate) fn SaveOrCancel(
+    save: &'static str,
+    permit: Permit,
+    cancel: Callback<()>,
+) -> impl IntoView {
     view! {
         <div class="actions">
-            <button type="submit">{save}</button>
+            <ScopedButton permit=permit submit=true hint=true>{save}</ScopedButton>
             <button type="button" class="secondary" on:click=move |_| cancel.run(())>
                 "Cancel"
             </button>

@@ -147,6 +147,29 @@ impl Browser {
             .with_context(|| format!("opening {url}"))
     }
 
+    /// Logs in to the console at `base_url` by its login link (`#token=...`), as the server
+    /// prints it: waits until the header shows the token's name, and checks that the token
+    /// left the address bar.
+    pub async fn log_in(&self, base_url: &str, token: &str) -> anyhow::Result<()> {
+        let name = switchyard_client::Client::new(base_url)
+            .with_token(token)
+            .whoami()
+            .await
+            .context("asking the server whose token this is")?
+            .name;
+        self.open(&format!("{base_url}/#token={token}")).await?;
+        self.wait_for_text(".identity", &name).await?;
+        let address = self
+            .client
+            .current_url()
+            .await
+            .context("reading the address bar")?;
+        if address.as_str().contains(token) {
+            bail!("the token is still in the address bar: {address}");
+        }
+        Ok(())
+    }
+
     /// Waits until an element matching `css` exists and its text contains `text`; returns
     /// that text.
     pub async fn wait_for_text(&self, css: &str, text: &str) -> anyhow::Result<String> {

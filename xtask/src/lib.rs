@@ -1,6 +1,7 @@
 //! Build tasks that cargo alone does not do: compile the console (`switchyard-console`) for
 //! `wasm32-unknown-unknown` and bind it with wasm-bindgen (the library, pinned to the
-//! `wasm-bindgen` version the console links), next to its `index.html` and `style.css`.
+//! `wasm-bindgen` version the console links), next to its `index.html`, `boot.js` and
+//! `style.css`.
 //! Used by `cargo xtask` and by the browser tests' harness.
 
 use std::path::{Path, PathBuf};
@@ -19,9 +20,10 @@ pub fn workspace_root() -> PathBuf {
         .to_path_buf()
 }
 
-/// Builds the console into `out_dir` (`index.html`, `style.css`, `switchyard-console.js`,
-/// `switchyard-console_bg.wasm`), compiling with its own cargo target directory
-/// `wasm_target_dir` so it never waits on, or invalidates, the caller's build.
+/// Builds the console into `out_dir` (`index.html`, `boot.js`, `style.css`,
+/// `switchyard-console.js`, `switchyard-console_bg.wasm`), compiling with its own cargo
+/// target directory `wasm_target_dir` so it never waits on, or invalidates, the caller's
+/// build.
 pub fn build_console(wasm_target_dir: &Path, out_dir: &Path) -> anyhow::Result<()> {
     let root = workspace_root();
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
@@ -79,7 +81,7 @@ pub fn build_console(wasm_target_dir: &Path, out_dir: &Path) -> anyhow::Result<(
         .omit_default_module_path(false)
         .generate(out_dir)
         .with_context(|| format!("wasm-bindgen could not bind {}", wasm.display()))?;
-    for file in ["index.html", "style.css"] {
+    for file in ["index.html", "boot.js", "style.css"] {
         let from = root.join("console").join(file);
         std::fs::copy(&from, out_dir.join(file))
             .with_context(|| format!("cannot copy {} to {}", from.display(), out_dir.display()))?;

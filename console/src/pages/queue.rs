@@ -6,13 +6,14 @@ use std::time::Duration;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 use switchyard_client::{
-    Message, PeekResponse, PurgeResponse, Queue, QueueList as QueueListBody, RedriveRequest,
-    RedriveResponse,
+    Action, Kind, Message, PeekResponse, PurgeResponse, Queue, QueueList as QueueListBody,
+    RedriveRequest, RedriveResponse,
 };
 
 use super::queue_settings::QueueSettingsForm;
 use crate::api::{self, ApiFailure};
 use crate::format;
+use crate::permit::{Permit, ScopedButton};
 use crate::widgets::{
     DataTable, EmptyState, ErrorBanner, MessageIdCell, Notice, PayloadCell, StateBadge,
 };
@@ -78,6 +79,7 @@ pub(crate) fn QueuePage(name: String) -> impl IntoView {
     let confirm_purge = RwSignal::new(false);
     let editing = RwSignal::new(false);
     let base = StoredValue::new(format!("/v1/queues/{name}"));
+    let manage = Permit::to(Action::Manage, Kind::Queue, &name);
 
     let refresh_stats = move || {
         spawn_local(async move {
@@ -122,7 +124,7 @@ pub(crate) fn QueuePage(name: String) -> impl IntoView {
         on_cleanup(move || interval.clear());
     }
 
-    let redrive = move |_| {
+    let redrive = Callback::new(move |()| {
         spawn_local(async move {
             let path = format!("{}/redrive", base.get_value());
             match api::post::<_, RedriveResponse>(&path, &RedriveRequest::default()).await {
@@ -134,7 +136,7 @@ pub(crate) fn QueuePage(name: String) -> impl IntoView {
                 Err(e) => error.set(Some(e)),
             }
         });
-    };
+    });
     let purge = move |_| {
         confirm_purge.set(false);
         spawn_local(async move {
@@ -161,10 +163,17 @@ pub(crate) fn QueuePage(name: String) -> impl IntoView {
             </h1>
             <div class="actions">
                 <button class="secondary" on:click=move |_| reload()>"Refresh"</button>
-                <button class="secondary" id="edit-settings" on:click=move |_| editing.update(|e| *e = !*e)>
+                <ScopedButton
+                    permit=manage
+                    class="secondary"
+                    id="edit-settings"
+                    on_click=Callback::new(move |()| editing.update(|e| *e = !*e))
+                >
                     "Settings…"
-                </button>
-                <button class="secondary" id="redrive" on:click=redrive>"Redrive dead letters"</button>
+                </ScopedButton>
+                <ScopedButton permit=manage class="secondary" id="redrive" on_click=redrive>
+                    "Redrive dead letters"
+                </ScopedButton>
                 {move || if confirm_purge.get() {
                     view! {
                         <span class="confirm">
@@ -176,9 +185,15 @@ pub(crate) fn QueuePage(name: String) -> impl IntoView {
                         .into_any()
                 } else {
                     view! {
-                        <button class="danger" id="purge" on:click=move |_| confirm_purge.set(true)>
+                        <ScopedButton
+                            permit=manage
+                            class="danger"
+                            id="purge"
+                            hint=true
+                            on_click=Callback::new(move |()| confirm_purge.set(true))
+                        >
                             "Purge…"
-                        </button>
+                        </ScopedButton>
                     }
                         .into_any()
                 }}

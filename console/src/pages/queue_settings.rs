@@ -3,10 +3,11 @@
 
 use leptos::prelude::*;
 use leptos::task::spawn_local;
-use switchyard_client::{PatchQueue, Queue, QueueList};
+use switchyard_client::{Action, Kind, PatchQueue, Queue, QueueList};
 
 use crate::api;
 use crate::fields::{Choice, SaveOrCancel, TextField, form_error, optional_number, send_patch};
+use crate::permit::{Permit, need};
 
 const MS_PER_SECOND: u64 = 1_000;
 const MS_PER_HOUR: u64 = 3_600_000;
@@ -53,6 +54,16 @@ pub(crate) fn QueueSettingsForm(
     let others = RwSignal::new(Vec::<String>::new());
     let error = RwSignal::new(None::<String>);
     let name = queue.name.clone();
+    // A dead-letter queue newly chosen is changed too: it needs manage as well.
+    let permit = Permit::new(move || {
+        let was = original.get_value();
+        let mut needs = vec![need(Action::Manage, Kind::Queue, was.name.clone())];
+        let dlq = dead_letter_queue.get();
+        if !dlq.is_empty() && Some(dlq.as_str()) != was.dead_letter_queue.as_deref() {
+            needs.push(need(Action::Manage, Kind::Queue, dlq));
+        }
+        needs
+    });
     spawn_local(async move {
         match api::get::<QueueList>("/v1/queues").await {
             Ok(list) => others.set(
@@ -101,7 +112,7 @@ pub(crate) fn QueueSettingsForm(
                 <TextField label="Max receives (with a dead-letter queue)" name="max-receives" placeholder="5" value=max_receives />
             </div>
             {form_error(error)}
-            <SaveOrCancel save="Save settings" cancel=cancel />
+            <SaveOrCancel save="Save settings" permit=permit cancel=cancel />
         </form>
     }
 }

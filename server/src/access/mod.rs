@@ -659,6 +659,32 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn the_audit_log_keeps_only_its_newest_entries() {
+        let dir = tempfile::tempdir().unwrap();
+        let (storage, _) = Storage::open(dir.path(), 64).unwrap();
+        let (access, _) = Access::open(Arc::new(storage), dir.path(), None, true, 3)
+            .await
+            .unwrap();
+        for n in 0..10 {
+            let entry = AuditRecord {
+                at_ms: n,
+                token_id: "t".into(),
+                token: "admin".into(),
+                method: "POST".into(),
+                path: format!("/v1/topics/{n}"),
+                targets: vec![],
+                status: 201,
+                error: None,
+            };
+            access.record(entry).await.unwrap();
+        }
+        let kept = access.audit(0, 100).await.unwrap();
+        let seqs: Vec<u64> = kept.iter().map(|e| e.seq).collect();
+        assert_eq!(seqs, [8, 9, 10]);
+        assert_eq!(access.audit(8, 100).await.unwrap().len(), 2);
+    }
+
+    #[tokio::test]
     async fn a_revoked_token_is_refused_at_once_and_after_a_restart() {
         let dir = tempfile::tempdir().unwrap();
         let (access, _) = open(dir.path(), Some("a-long-enough-admin-secret")).await;

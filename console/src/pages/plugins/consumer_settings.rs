@@ -2,10 +2,11 @@
 //! runs, its batch size and wait, concurrency and deadline. Only changed fields are sent.
 
 use leptos::prelude::*;
-use switchyard_client::{BatchSettings, Consumer, PatchConsumer};
+use switchyard_client::{Action, BatchSettings, Consumer, Kind, PatchConsumer};
 
 use crate::api;
 use crate::fields::{Choice, SaveOrCancel, TextField, form_error, optional_number, send_patch};
+use crate::permit::{Permit, need};
 
 /// The edit form; `saved` runs once the server stored the change.
 #[component]
@@ -22,6 +23,16 @@ pub(crate) fn ConsumerSettingsForm(
     let concurrency = RwSignal::new(consumer.concurrency.to_string());
     let timeout = RwSignal::new(consumer.timeout_ms.to_string());
     let error = RwSignal::new(None::<String>);
+    // Switching to another plugin needs deploy on that plugin too.
+    let permit = Permit::new(move || {
+        let was = original.get_value();
+        let mut needs = vec![need(Action::Deploy, Kind::Consumer, was.name.clone())];
+        let chosen = plugin.get();
+        if chosen != was.plugin {
+            needs.push(need(Action::Deploy, Kind::Plugin, chosen));
+        }
+        needs
+    });
     let save = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
         let was = original.get_value();
@@ -53,7 +64,7 @@ pub(crate) fn ConsumerSettingsForm(
                 <TextField label="Deadline per invocation (ms)" name="timeout" placeholder="5000" value=timeout />
             </div>
             {form_error(error)}
-            <SaveOrCancel save="Save consumer" cancel=cancel />
+            <SaveOrCancel save="Save consumer" permit=permit cancel=cancel />
         </form>
     }
 }

@@ -3,11 +3,12 @@
 
 use leptos::prelude::*;
 use leptos::task::spawn_local;
-use switchyard_client::{BatchSettings, Consumer, ConsumerState, CreateConsumer};
+use switchyard_client::{Action, BatchSettings, Consumer, ConsumerState, CreateConsumer, Kind};
 
 use crate::api::{self, ApiFailure};
 use crate::fields::{Choice, TextField, form_error, optional_number, submit};
 use crate::format;
+use crate::permit::{Permit, ScopedButton, need};
 use crate::widgets::{DataTable, EmptyState};
 
 /// Every consumer with its live counts and last error.
@@ -63,6 +64,7 @@ fn ConsumerRow(
 ) -> impl IntoView {
     let editable = consumer.clone();
     let log_name = consumer.name.clone();
+    let deploy = Permit::to(Action::Deploy, Kind::Consumer, &consumer.name);
     let base = format!("/v1/consumers/{}", api::segment(&consumer.name));
     let (state_class, state_label, toggle_label, toggle_path) = match consumer.state {
         ConsumerState::Running => ("badge ready", "running", "pause", format!("{base}/pause")),
@@ -73,7 +75,7 @@ fn ConsumerRow(
             format!("{base}/resume"),
         ),
     };
-    let toggle = move |_| {
+    let toggle = Callback::new(move |()| {
         let path = toggle_path.clone();
         spawn_local(async move {
             match api::post::<_, Consumer>(&path, &serde_json::json!({})).await {
@@ -81,8 +83,8 @@ fn ConsumerRow(
                 Err(e) => error.set(Some(e)),
             }
         });
-    };
-    let remove = move |_| {
+    });
+    let remove = Callback::new(move |()| {
         let path = base.clone();
         spawn_local(async move {
             match api::delete(&path).await {
@@ -90,7 +92,7 @@ fn ConsumerRow(
                 Err(e) => error.set(Some(e)),
             }
         });
-    };
+    });
     let stats = consumer.stats;
     let faults: u64 = stats.faults.values().sum();
     let last_error = stats.last_error.map_or_else(
@@ -113,12 +115,19 @@ fn ConsumerRow(
                     " · batch " {consumer.batch.max_messages} " · ×" {consumer.concurrency}
                 </span>
                 <span class="row-actions">
-                    <button class="link" on:click=toggle>{toggle_label}</button>
-                    <button class="link" on:click=move |_| edit.run(editable.clone())>"edit"</button>
+                    <ScopedButton permit=deploy class="link" on_click=toggle>{toggle_label}</ScopedButton>
+                    <ScopedButton permit=deploy class="link" on_click=Callback::new(move |()| edit.run(editable.clone()))>
+                        "edit"
+                    </ScopedButton>
                     <button class="link" on:click=move |_| show_log.run(log_name.clone())>"log"</button>
-                    <button class="link danger" title="Stop and remove this consumer (its queue keeps its messages)" on:click=remove>
+                    <ScopedButton
+                        permit=deploy
+                        class="link danger"
+                        title="Stop and remove this consumer (its queue keeps its messages)"
+                        on_click=remove
+                    >
                         "delete"
-                    </button>
+                    </ScopedButton>
                 </span>
             </td>
             <td>{consumer.plugin.clone()}</td>
@@ -146,6 +155,13 @@ pub(super) fn NewConsumerForm(
     let batch = RwSignal::new(String::new());
     let concurrency = RwSignal::new(String::new());
     let error = RwSignal::new(None::<String>);
+    let permit = Permit::new(move || {
+        vec![
+            need(Action::Deploy, Kind::Consumer, name.get()),
+            need(Action::Deploy, Kind::Plugin, plugin.get()),
+            need(Action::Consume, Kind::Queue, queue.get()),
+        ]
+    });
     let create = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
         let (queue_name, plugin_name) = (queue.get_untracked(), plugin.get_untracked());
@@ -190,7 +206,7 @@ pub(super) fn NewConsumerForm(
                 <TextField label="Concurrency (invocations at once)" name="concurrency" placeholder="1" value=concurrency />
             </div>
             {form_error(error)}
-            <button type="submit">"Create consumer"</button>
+            <ScopedButton permit=permit submit=true hint=true>"Create consumer"</ScopedButton>
         </form>
     }
 }

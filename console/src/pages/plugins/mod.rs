@@ -7,12 +7,14 @@ use std::time::Duration;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 use switchyard_client::{
-    ActivateVersion, Consumer, ConsumerList, DeployedVersion, Plugin, PluginList, QueueList,
+    Action, ActivateVersion, Consumer, ConsumerList, DeployedVersion, Kind, Plugin, PluginList,
+    QueueList,
 };
 
 use crate::api::{self, ApiFailure};
 use crate::fields::{CheckField, TextField, form_error};
 use crate::format;
+use crate::permit::{Permit, ScopedButton, need};
 use crate::widgets::{DataTable, EmptyState, ErrorBanner, Notice};
 use consumer_settings::ConsumerSettingsForm;
 use consumers::{ConsumerTable, NewConsumerForm};
@@ -138,6 +140,7 @@ fn UploadForm(reload: Callback<()>, notice: RwSignal<Option<String>>) -> impl In
     let file_input = NodeRef::<leptos::html::Input>::new();
     let error = RwSignal::new(None::<String>);
     let busy = RwSignal::new(false);
+    let permit = Permit::new(move || vec![need(Action::Deploy, Kind::Plugin, name.get())]);
     let upload = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
         let plugin = name.get_untracked().trim().to_string();
@@ -188,9 +191,9 @@ fn UploadForm(reload: Callback<()>, notice: RwSignal<Option<String>>) -> impl In
                 value=activate
             />
             {form_error(error)}
-            <button type="submit" prop:disabled=move || busy.get()>
+            <ScopedButton permit=permit submit=true hint=true busy=busy>
                 {move || if busy.get() { "Uploading…" } else { "Upload" }}
-            </button>
+            </ScopedButton>
         </form>
     }
 }
@@ -289,6 +292,7 @@ fn VersionTable(
 ) -> impl IntoView {
     let active_index = plugin.versions.iter().position(|v| v.active);
     let name = plugin.name.clone();
+    let deploy = Permit::to(Action::Deploy, Kind::Plugin, &name);
     let rows = plugin
         .versions
         .into_iter()
@@ -302,7 +306,7 @@ fn VersionTable(
                 let path = format!("/v1/plugins/{}/activate", api::segment(&name));
                 let body = ActivateVersion { version: version.version.clone() };
                 let done = format!("{name} now runs version {short}.");
-                let activate = move |_| {
+                let activate = Callback::new(move |()| {
                     let (path, body, done) = (path.clone(), body.clone(), done.clone());
                     spawn_local(async move {
                         match api::post::<_, Plugin>(&path, &body).await {
@@ -313,8 +317,13 @@ fn VersionTable(
                             Err(e) => error.set(Some(e)),
                         }
                     });
-                };
-                view! { <button class="secondary small-button" on:click=activate>{label}</button> }.into_any()
+                });
+                view! {
+                    <ScopedButton permit=deploy class="secondary small-button" on_click=activate>
+                        {label}
+                    </ScopedButton>
+                }
+                .into_any()
             };
             view! {
                 <tr data-version=version.version.clone()>

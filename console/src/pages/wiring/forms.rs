@@ -2,12 +2,14 @@
 
 use leptos::prelude::*;
 use switchyard_client::{
-    ArchiveSettings, CreateQueue, CreateSubscription, CreateTopic, Queue, Subscription, Topic,
+    Action, ArchiveSettings, CreateQueue, CreateSubscription, CreateTopic, Kind, Queue,
+    Subscription, Topic,
 };
 
 use super::Wiring;
 use super::filter_editor::{FilterCheck, FilterEditor};
 use crate::fields::{CheckField, Choice, TextField, form_error, optional_number, submit};
+use crate::permit::{Permit, ScopedButton, need};
 
 /// Create a topic.
 #[component]
@@ -15,6 +17,7 @@ pub(crate) fn NewTopicForm(reload: Callback<()>) -> impl IntoView {
     let name = RwSignal::new(String::new());
     let archive = RwSignal::new(false);
     let error = RwSignal::new(None::<String>);
+    let permit = Permit::new(move || vec![need(Action::Manage, Kind::Topic, name.get())]);
     let create = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
         let body = CreateTopic {
@@ -42,7 +45,7 @@ pub(crate) fn NewTopicForm(reload: Callback<()>) -> impl IntoView {
                 value=archive
             />
             {form_error(error)}
-            <button type="submit">"Create topic"</button>
+            <ScopedButton permit=permit submit=true hint=true>"Create topic"</ScopedButton>
         </form>
     }
 }
@@ -59,6 +62,14 @@ pub(crate) fn NewQueueForm(wiring: RwSignal<Wiring>, reload: Callback<()>) -> im
     let max_receives = RwSignal::new(String::new());
     let dead_letter_queue = RwSignal::new(String::new());
     let error = RwSignal::new(None::<String>);
+    let permit = Permit::new(move || {
+        let mut needs = vec![need(Action::Manage, Kind::Queue, name.get())];
+        let dlq = dead_letter_queue.get();
+        if !dlq.is_empty() {
+            needs.push(need(Action::Manage, Kind::Queue, dlq));
+        }
+        needs
+    });
     let create = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
         let settings = optional_number::<u64>(&visibility_s.get_untracked(), "Visibility timeout")
@@ -101,7 +112,7 @@ pub(crate) fn NewQueueForm(wiring: RwSignal<Wiring>, reload: Callback<()>) -> im
                 options=Signal::derive(move || queue_names(&wiring.read()))
             />
             {form_error(error)}
-            <button type="submit">"Create queue"</button>
+            <ScopedButton permit=permit submit=true hint=true>"Create queue"</ScopedButton>
         </form>
     }
 }
@@ -114,6 +125,12 @@ pub(crate) fn NewSubscriptionForm(wiring: RwSignal<Wiring>, reload: Callback<()>
     let filter_text = RwSignal::new(String::new());
     let check = RwSignal::new(FilterCheck::Empty);
     let error = RwSignal::new(None::<String>);
+    let permit = Permit::new(move || {
+        vec![
+            need(Action::Manage, Kind::Topic, topic.get()),
+            need(Action::Manage, Kind::Queue, queue.get()),
+        ]
+    });
     let create = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
         let (topic_name, queue_name) = (topic.get_untracked(), queue.get_untracked());
@@ -157,7 +174,7 @@ pub(crate) fn NewSubscriptionForm(wiring: RwSignal<Wiring>, reload: Callback<()>
             <label for="new-filter">"Filter (optional, EventBridge-style pattern)"</label>
             <FilterEditor text=filter_text check=check id="new-filter" topic=topic />
             {form_error(error)}
-            <button type="submit">"Create subscription"</button>
+            <ScopedButton permit=permit submit=true hint=true>"Create subscription"</ScopedButton>
         </form>
     }
 }

@@ -8,11 +8,12 @@ mod forms;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 use switchyard_client::{
-    ConsumerList, PatchSubscription, Queue, QueueList, Subscription, SubscriptionList, Topic,
-    TopicList,
+    Action, ConsumerList, Kind, PatchSubscription, Queue, QueueList, Subscription,
+    SubscriptionList, Topic, TopicList,
 };
 
 use crate::api::{self, ApiFailure};
+use crate::permit::{Permit, ScopedButton, need};
 use crate::widgets::{EmptyState, ErrorBanner, Notice};
 use filter_editor::{FilterCheck, FilterEditor};
 use forms::{NewQueueForm, NewSubscriptionForm, NewTopicForm};
@@ -102,16 +103,18 @@ pub(crate) fn WiringPage() -> impl IntoView {
     }
 }
 
-/// A small button that deletes `path`, then reloads (or shows why it could not).
+/// A small button that deletes `path`, then reloads (or shows why it could not); disabled
+/// without `permit`.
 #[component]
 fn DeleteButton(
     path: String,
     label: &'static str,
     title: &'static str,
+    permit: Permit,
     error: RwSignal<Option<ApiFailure>>,
     reload: Callback<()>,
 ) -> impl IntoView {
-    let remove = move |_| {
+    let remove = Callback::new(move |()| {
         let path = path.clone();
         spawn_local(async move {
             match api::delete(&path).await {
@@ -119,12 +122,21 @@ fn DeleteButton(
                 Err(e) => error.set(Some(e)),
             }
         });
-    };
+    });
     view! {
-        <button class="link danger" title=title on:click=remove>
+        <ScopedButton permit=permit class="link danger" title=title on_click=remove>
             {label}
-        </button>
+        </ScopedButton>
     }
+}
+
+/// What changing a subscription needs: manage on its topic and on its queue.
+fn subscription_permit(subscription: &Subscription) -> Permit {
+    let needs = vec![
+        need(Action::Manage, Kind::Topic, subscription.topic.clone()),
+        need(Action::Manage, Kind::Queue, subscription.queue.clone()),
+    ];
+    Permit::new(move || needs.clone())
 }
 
 /// Topics on the left, each subscription (with its filter) in the middle, queues on the
@@ -196,6 +208,7 @@ fn Picture(
                                 path=delete_path
                                 label="delete"
                                 title="Delete this topic and its subscriptions (queues stay)"
+                                permit=Permit::to(Action::Manage, Kind::Topic, &topic.name)
                                 error=error
                                 reload=reload
                             />
@@ -277,6 +290,7 @@ fn QueueNode(
                 path=delete_path
                 label="delete"
                 title="Delete this queue and its messages"
+                permit=Permit::to(Action::Manage, Kind::Queue, &queue)
                 error=error
                 reload=reload
             />
@@ -327,6 +341,7 @@ fn SubscriptionLane(
         .map_or_else(|| "every message".to_string(), |f| f.to_string());
     let delete_path = format!("/v1/subscriptions/{}", subscription.id);
     let editor_id = format!("filter-{}", subscription.id);
+    let permit = subscription_permit(&subscription);
     view! {
         <div class="lane" data-subscription=subscription.id.clone()>
             <span class="arrow">"→"</span>
@@ -334,13 +349,18 @@ fn SubscriptionLane(
                 <span class="kind">"filter"</span>
                 <code class="filter-summary" title=summary.clone()>{summary.clone()}</code>
                 <span class="actions">
-                    <button class="link" on:click=move |_| editing.update(|e| *e = !*e)>
+                    <ScopedButton
+                        permit=permit
+                        class="link"
+                        on_click=Callback::new(move |()| editing.update(|e| *e = !*e))
+                    >
                         {move || if editing.get() { "cancel" } else { "edit filter" }}
-                    </button>
+                    </ScopedButton>
                     <DeleteButton
                         path=delete_path
                         label="unsubscribe"
                         title="Stop copying this topic's messages into the queue"
+                        permit=permit
                         error=error
                         reload=reload
                     />

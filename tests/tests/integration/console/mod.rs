@@ -1,9 +1,11 @@
 //! The web console in a real headless Chromium (Debian's `chromium` + `chromium-driver`):
 //! wiring through the forms, a filter refused as it is typed, the overview following
 //! publishes, a draft filter previewed on the archive, dead letters with their reasons,
-//! redrive, purge and message lookup; the Plugins page in `plugins`. Each test saves a
-//! screenshot of the pages it visits under `<target>/console-screenshots/`.
+//! redrive, purge and message lookup; the Plugins page in `plugins`; logging in, scopes and
+//! the Tokens and Audit pages in `access`. Each test logs in first (by the login link) and
+//! saves a screenshot of the pages it visits under `<target>/console-screenshots/`.
 
+mod access;
 mod plugins;
 mod serving;
 
@@ -17,6 +19,7 @@ async fn wiring_creates_topic_queues_and_a_filtered_subscription_and_refuses_bad
     let server = console_server().await?;
     let client = &server.client;
     let browser = Browser::start().await?;
+    browser.log_in(server.url(), ADMIN_TOKEN).await?;
     browser.open(&format!("{}/#/wiring", server.url())).await?;
     browser
         .wait_for_text(".empty", "Nothing is wired yet")
@@ -146,6 +149,7 @@ async fn overview_follows_queue_depth_and_topic_publishes_live() -> anyhow::Resu
     client.subscribe("orders", "billing", None).await?;
     client.subscribe("orders", "shipping", None).await?;
     let browser = Browser::start().await?;
+    browser.log_in(server.url(), ADMIN_TOKEN).await?;
     browser.open(&format!("{}/#/", server.url())).await?;
     let ready = "tr[data-queue=billing] td[data-col=ready]";
     browser.wait_for_text(ready, "0").await?;
@@ -215,6 +219,7 @@ async fn queue_page_shows_dead_letters_with_reasons_redrives_and_purges() -> any
             .await?;
     }
     let browser = Browser::start().await?;
+    browser.log_in(server.url(), ADMIN_TOKEN).await?;
     let base = server.url();
 
     browser.open(&format!("{base}/#/queues")).await?;
@@ -309,6 +314,7 @@ async fn filter_editor_previews_a_draft_on_the_topics_archive() -> anyhow::Resul
     let client = &server.client;
     client.create_queue(&queue("pro-signups")).await?;
     let browser = Browser::start().await?;
+    browser.log_in(server.url(), ADMIN_TOKEN).await?;
     browser.open(&format!("{}/#/wiring", server.url())).await?;
     browser
         .fill("#new-topic input[name=topic-name]", "signups")

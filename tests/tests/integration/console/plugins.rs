@@ -13,6 +13,7 @@ async fn plugins_page_uploads_activates_rolls_back_and_shows_consumer_errors() -
     let client = &server.client;
     client.create_queue(&queue("work")).await?;
     let browser = Browser::start().await?;
+    browser.log_in(server.url(), ADMIN_TOKEN).await?;
     browser.open(&format!("{}/#/plugins", server.url())).await?;
     browser.wait_for_text(".empty", "No plugins yet").await?;
 

@@ -128,6 +128,7 @@ fn broker_status(error: &BrokerError) -> StatusCode {
         | BrokerError::QueueExists { .. }
         | BrokerError::SubscriptionExists { .. }
         | BrokerError::QueueInUse { .. }
+        | BrokerError::QueueHasConsumers { .. }
         | BrokerError::ArchiveNotEnabled { .. }
         | BrokerError::ReplayNotRunning { .. } => StatusCode::CONFLICT,
         BrokerError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,

@@ -92,10 +92,49 @@ impl Broker {
         Ok(queue_view(&record, Some(state.stats(now_ms()))))
     }
 
-    /// Deletes a queue, its messages and the subscriptions that feed it.
+    /// Records that `consumer` leases from `queue`, which must exist: from now on the queue
+    /// is not deleted until [`Broker::release_queue`]. Decided under the catalog's change
+    /// lock, so a queue being deleted is never claimed.
+    pub async fn claim_queue(&self, queue: &str, consumer: &str) -> Result<(), BrokerError> {
+        let _admin = self.admin.lock().await;
+        self.queue(queue)?;
+        self.consumers
+            .lock()
+            .expect("consumers lock")
+            .entry(queue.to_string())
+            .or_default()
+            .insert(consumer.to_string());
+        Ok(())
+    }
+
+    /// Forgets that `consumer` leases from `queue`.
+    pub fn release_queue(&self, queue: &str, consumer: &str) {
+        let mut consumers = self.consumers.lock().expect("consumers lock");
+        if let Some(names) = consumers.get_mut(queue) {
+            names.remove(consumer);
+            if names.is_empty() {
+                consumers.remove(queue);
+            }
+        }
+    }
+
+    /// Deletes a queue, its messages and the subscriptions that feed it; refused while
+    /// consumers lease from it or another queue dead-letters into it.
     pub async fn delete_queue(&self, name: &str) -> Result<(), BrokerError> {
         let _admin = self.admin.lock().await;
         let queue = self.queue(name)?;
+        if let Some(consumers) = self
+            .consumers
+            .lock()
+            .expect("consumers lock")
+            .get(name)
+            .filter(|c| !c.is_empty())
+        {
+            return Err(BrokerError::QueueHasConsumers {
+                name: name.into(),
+                consumers: consumers.iter().cloned().collect(),
+            });
+        }
         let (subscriptions, topics) = {
             let catalog = self.catalog();
             for other in catalog.queues.values() {

@@ -90,6 +90,14 @@ pub enum BrokerError {
         /// The queue that points at it.
         by: String,
     },
+    /// Consumers lease from this queue.
+    #[error("queue {name:?} has consumers ({}); delete them first", consumers.join(", "))]
+    QueueHasConsumers {
+        /// The queue.
+        name: String,
+        /// The consumers that lease from it.
+        consumers: Vec<String>,
+    },
     /// A message's payload or attributes are malformed.
     #[error("{location}{reason}")]
     InvalidPayload {
@@ -187,7 +195,9 @@ impl BrokerError {
             BrokerError::InvalidName { .. } => "invalid_name",
             BrokerError::InvalidSetting { .. } => "invalid_setting",
             BrokerError::DeadLetterQueueNotFound { .. } => "dead_letter_queue_not_found",
-            BrokerError::QueueInUse { .. } => "queue_in_use",
+            BrokerError::QueueInUse { .. } | BrokerError::QueueHasConsumers { .. } => {
+                "queue_in_use"
+            }
             BrokerError::InvalidPayload { .. } => "invalid_payload",
             BrokerError::PayloadTooLarge { .. } => "payload_too_large",
             BrokerError::EmptyBatch => "empty_batch",

@@ -66,6 +66,9 @@ pub struct Broker {
     limits: Limits,
     /// Authenticates the receipts this broker hands out.
     receipt_key: receipt::ReceiptKey,
+    /// Per queue, the consumers that lease from it (a queue with consumers is not
+    /// deleted); changed under `admin`.
+    consumers: Mutex<HashMap<String, std::collections::BTreeSet<String>>>,
     /// Set when the server shuts down: long polls return at once.
     closing: AtomicBool,
 }
@@ -209,6 +212,7 @@ impl Broker {
                 status_retention_ms: config.status_retention_ms,
             },
             receipt_key,
+            consumers: Mutex::default(),
             closing: AtomicBool::new(false),
         }))
     }

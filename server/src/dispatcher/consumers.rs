@@ -156,7 +156,6 @@ impl Dispatcher {
         if self.registry().consumers.contains_key(&request.name) {
             return Err(DispatcherError::ConsumerExists { name: request.name });
         }
-        self.broker.get_queue(&request.queue)?;
         self.plugin_record(&request.plugin)?;
         let mut record = ConsumerRecord {
             name: request.name,
@@ -189,9 +188,16 @@ impl Dispatcher {
                 allowed_hosts: Some(request.allowed_hosts),
             },
         )?;
-        self.storage()
+        // The queue must exist, and is kept from deletion from here on.
+        self.broker.claim_queue(&record.queue, &record.name).await?;
+        let written = self
+            .storage()
             .write(vec![Op::Plugin(PluginOp::PutConsumer(record.clone()))])
-            .await?;
+            .await;
+        if let Err(error) = written {
+            self.broker.release_queue(&record.queue, &record.name);
+            return Err(error.into());
+        }
         let handle = Arc::new(ConsumerHandle::new(record));
         self.registry_mut()
             .consumers
@@ -246,6 +252,7 @@ impl Dispatcher {
             })])
             .await?;
         self.registry_mut().consumers.remove(name);
+        self.broker.release_queue(&handle.settings().queue, name);
         handle.deleted.store(true, Ordering::Release);
         handle.wake.notify_waiters();
         tracing::info!(consumer = name, "consumer deleted");

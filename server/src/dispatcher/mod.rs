@@ -66,6 +66,10 @@ impl Dispatcher {
             );
         }
         for record in recovered.consumers {
+            if let Err(error) = broker.claim_queue(&record.queue, &record.name).await {
+                // A queue deleted under a consumer before deletes were refused for it.
+                tracing::warn!(consumer = %record.name, %error, "a consumer's queue is gone");
+            }
             registry
                 .consumers
                 .insert(record.name.clone(), Arc::new(ConsumerHandle::new(record)));

@@ -194,3 +194,53 @@ async fn subscriptions_can_be_listed_by_topic() -> anyhow::Result<()> {
     assert_eq!(subs.subscriptions, [on_a]);
     Ok(())
 }
+
+#[tokio::test]
+async fn a_queue_with_consumers_is_not_deleted_until_they_are() -> anyhow::Result<()> {
+    let server = TestServer::start().await?;
+    let client = &server.client;
+    client.create_queue(&queue("jobs")).await?;
+    client
+        .deploy_plugin("ack-all", plugin_wasm("ack-all")?, true)
+        .await?;
+    for name in ["worker-a", "worker-b"] {
+        let consumer = switchyard_client::CreateConsumer {
+            name: name.into(),
+            queue: "jobs".into(),
+            plugin: "ack-all".into(),
+            ..Default::default()
+        };
+        client.create_consumer(&consumer).await?;
+    }
+    let message = assert_api_error(client.delete_queue("jobs").await, 409, "queue_in_use");
+    assert!(
+        message.contains("worker-a") && message.contains("worker-b"),
+        "{message}"
+    );
+    // The claim is rebuilt at start.
+    let server = server.restart().await?;
+    let client = &server.client;
+    assert_api_error(client.delete_queue("jobs").await, 409, "queue_in_use");
+    client.delete_consumer("worker-a").await?;
+    let message = assert_api_error(client.delete_queue("jobs").await, 409, "queue_in_use");
+    assert!(
+        !message.contains("worker-a") && message.contains("worker-b"),
+        "{message}"
+    );
+    client.delete_consumer("worker-b").await?;
+    client.delete_queue("jobs").await?;
+    // A consumer of a queue that does not exist is refused and stored nowhere.
+    let orphan = switchyard_client::CreateConsumer {
+        name: "orphan".into(),
+        queue: "jobs".into(),
+        plugin: "ack-all".into(),
+        ..Default::default()
+    };
+    assert_api_error(
+        client.create_consumer(&orphan).await,
+        404,
+        "queue_not_found",
+    );
+    assert!(client.list_consumers().await?.is_empty());
+    Ok(())
+}

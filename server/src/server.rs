@@ -145,11 +145,23 @@ impl Server {
             .expect("closing the broker does not panic");
     }
 
-    /// Serves until Ctrl-C or SIGTERM, then shuts down gracefully.
-    pub async fn run_until_signal(self) {
-        shutdown_signal().await;
-        tracing::info!("shutting down");
+    /// Serves until Ctrl-C or SIGTERM, or until storage stops taking writes, then shuts
+    /// down gracefully. Returns why storage failed, if it did (the binary then exits with
+    /// an error, for its supervisor to restart it).
+    pub async fn run_until_signal(self) -> Option<String> {
+        let health = self.broker.storage().health().clone();
+        let failure = tokio::select! {
+            () = shutdown_signal() => None,
+            reason = health.failed() => Some(reason),
+        };
+        match &failure {
+            None => tracing::info!("shutting down"),
+            Some(reason) => {
+                tracing::error!(%reason, "storage stopped taking writes; shutting down");
+            }
+        }
         self.shutdown().await;
+        failure
     }
 }
 

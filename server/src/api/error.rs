@@ -106,6 +106,9 @@ impl ApiError {
 
     fn code(&self) -> &'static str {
         match self {
+            ApiError::Broker(BrokerError::Storage(
+                crate::storage::StorageError::WriterFailed { .. },
+            )) => "storage_failed",
             ApiError::Broker(error) => error.code(),
             ApiError::Dispatcher(error) => error.code(),
             ApiError::InvalidBody { code, .. } => code,
@@ -132,6 +135,9 @@ fn broker_status(error: &BrokerError) -> StatusCode {
         | BrokerError::ArchiveNotEnabled { .. }
         | BrokerError::ReplayNotRunning { .. } => StatusCode::CONFLICT,
         BrokerError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+        BrokerError::Storage(crate::storage::StorageError::WriterFailed { .. }) => {
+            StatusCode::SERVICE_UNAVAILABLE
+        }
         BrokerError::Storage(_) => StatusCode::INTERNAL_SERVER_ERROR,
         _ => StatusCode::BAD_REQUEST,
     }

@@ -22,6 +22,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::DefaultBodyLimit;
+use axum::extract::State;
 use axum::http::{HeaderValue, Request, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -107,6 +108,7 @@ pub fn app(
         .max(config.max_message_bytes / 3 * 4 + (64 << 10));
     let request_id = axum::http::HeaderName::from_static("x-request-id");
     let (broker_routes, dispatcher_routes, access_routes) = declared();
+    let broker_for_health = broker.clone();
     let (v1, _) = broker_routes.finish::<()>(broker.clone(), "");
     let (plugins, _) = dispatcher_routes.finish::<()>(dispatcher, "");
     let (tokens, _) = access_routes.finish::<()>(access.clone(), "");
@@ -137,7 +139,7 @@ pub fn app(
         ));
     let policy = Arc::new(edge::Policy::new(config));
     Router::new()
-        .route("/healthz", get(health))
+        .route("/healthz", get(health).with_state(broker_for_health))
         .merge(served)
         .layer(axum::middleware::from_fn_with_state(
             policy,
@@ -167,10 +169,21 @@ async fn run_to_completion(request: Request<Body>, next: Next) -> Response {
     }
 }
 
-async fn health() -> ApiJson<Health> {
-    ApiJson(Health {
-        status: "ok".into(),
-    })
+/// `200 {"status":"ok"}` while the writer commits; `503 storage_failed` once a commit
+/// failed on I/O (the server takes no more writes and should be restarted).
+async fn health(State(broker): State<AppState>) -> Result<ApiJson<Health>, ApiError> {
+    match broker.storage().health().failure() {
+        None => Ok(ApiJson(Health {
+            status: "ok".into(),
+        })),
+        Some(reason) => Err(ApiError::InvalidBody {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            code: "storage_failed",
+            message: format!(
+                "storage stopped taking writes after a failed commit ({reason}); restart the server"
+            ),
+        }),
+    }
 }
 
 /// Request ids: a process-unique counter.
@@ -252,6 +265,63 @@ mod tests {
         abandon(app, "POST", "/v1/topics/t/messages", r#"{"payload":1}"#).await;
         let ready = || broker.get_queue("q").unwrap().stats.unwrap().ready;
         eventually("the committed message to be ready", || ready() == 1).await;
+    }
+
+    #[tokio::test]
+    async fn after_a_failed_commit_healthz_and_every_write_answer_503() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = Config::for_data_dir(dir.path());
+        let disk = crate::storage::failure_tests::FailingBackend::default();
+        let (storage, recovered) = disk.open();
+        let broker = Broker::with_storage(storage, recovered, &config).unwrap();
+        let queue = switchyard_client::CreateQueue {
+            name: "q".into(),
+            ..Default::default()
+        };
+        broker.create_queue(queue).await.unwrap();
+        let access = open_access(&broker, dir.path()).await;
+        let app = app(broker.clone(), dispatcher(&broker).await, access, &config);
+        let call = |method: &str, path: &str| {
+            let request = Request::builder()
+                .method(method)
+                .uri(path)
+                .header("content-type", "application/json")
+                .body(Body::from(r#"{"payload":1}"#))
+                .unwrap();
+            let app = app.clone();
+            async move {
+                let response = app.oneshot(request).await.unwrap();
+                let status = response.status();
+                let body = axum::body::to_bytes(response.into_body(), 1 << 20)
+                    .await
+                    .unwrap();
+                (status, String::from_utf8_lossy(&body).into_owned())
+            }
+        };
+        assert_eq!(call("GET", "/healthz").await.0, StatusCode::OK);
+        assert_eq!(
+            call("POST", "/v1/queues/q/messages").await.0,
+            StatusCode::CREATED
+        );
+        disk.broken.store(true, Ordering::SeqCst);
+        let (status, _) = call("POST", "/v1/queues/q/messages").await;
+        assert_eq!(
+            status,
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "the failing commit"
+        );
+        disk.broken.store(false, Ordering::SeqCst);
+        let (status, body) = call("GET", "/healthz").await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+        assert!(body.contains("storage_failed"), "{body}");
+        let (status, body) = call("POST", "/v1/queues/q/messages").await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+        assert!(body.contains("storage_failed"), "{body}");
+        assert_eq!(
+            broker.get_queue("q").unwrap().stats.unwrap().ready,
+            1,
+            "only the committed message"
+        );
     }
 
     #[tokio::test]

@@ -444,7 +444,10 @@ fn decode_receipts(
             reason: format!("{} receipts; the limit is {MAX_RECEIPTS}", receipts.len()),
         });
     }
-    receipts.iter().map(|r| Receipt::decode(r, queue, key)).collect()
+    receipts
+        .iter()
+        .map(|r| Receipt::decode(r, queue, key))
+        .collect()
 }
 
 fn failure(receipt: &str, problem: ReceiptProblem) -> ReceiptFailure {

@@ -154,6 +154,16 @@ impl Broker {
     /// Replay jobs that were running wait for [`Broker::resume_replays`].
     pub fn open(config: &Config) -> Result<Arc<Self>, BrokerError> {
         let (storage, recovered) = Storage::open(&config.data_dir, config.max_group_commit)?;
+        Self::with_storage(storage, recovered, config)
+    }
+
+    /// A broker over storage already opened (on another backend, in tests), with what it
+    /// recovered.
+    pub(crate) fn with_storage(
+        storage: Storage,
+        recovered: crate::storage::Recovered,
+        config: &Config,
+    ) -> Result<Arc<Self>, BrokerError> {
         let receipt_key = receipt::ReceiptKey::new(&storage.receipt_key()?);
         let now = now_ms();
         let mut catalog = Catalog::default();

@@ -57,16 +57,17 @@ pub(super) async fn run(args: ServeArgs) -> anyhow::Result<()> {
     } else {
         let file = data_dir.join(crate::access::ADMIN_TOKEN_FILE);
         if file.is_file() {
-            println!(
-                "log in to the console with the token in {}",
-                file.display()
-            );
+            println!("log in to the console with the token in {}", file.display());
         }
     }
     std::io::stdout()
         .flush()
         .context("cannot write to stdout")?;
-    server.run_until_signal().await;
+    if let Some(reason) = server.run_until_signal().await {
+        anyhow::bail!(
+            "storage stopped taking writes after a failed commit ({reason}); exiting so that a supervisor restarts the server"
+        );
+    }
     Ok(())
 }
 

@@ -5,6 +5,8 @@
 mod access;
 mod archive;
 mod codec;
+#[cfg(test)]
+pub(crate) mod failure_tests;
 mod pending;
 mod plugins;
 #[cfg(test)]
@@ -28,7 +30,7 @@ pub use plugins::{ConsumerRecord, PluginOp, PluginRecord, PluginVersionRecord, R
 pub use records::*;
 /// Where a replay job is (the wire's states are stored as they are).
 pub use switchyard_client::ReplayState;
-pub use writer::{DedupEntry, EncodedMessage, Op, OpOutcome, WriteCounters};
+pub use writer::{DedupEntry, EncodedMessage, Op, OpOutcome, WriteCounters, WriterHealth};
 
 /// A message id: a ULID as a number (its top 48 bits are the publish time in ms).
 pub type MessageId = u128;
@@ -143,6 +145,13 @@ pub enum StorageError {
     /// The storage was closed (the server is shutting down).
     #[error("storage is closed")]
     WriterStopped,
+    /// An earlier commit failed on I/O; the writer takes no more writes until the server
+    /// is restarted.
+    #[error("storage stopped taking writes after a failed commit ({reason}); restart the server")]
+    WriterFailed {
+        /// The failure that stopped it.
+        reason: String,
+    },
     /// The group commit this request was part of failed; nothing of it is durable.
     #[error("group commit failed: {source}")]
     GroupFailed {
@@ -152,6 +161,19 @@ pub enum StorageError {
     },
 }
 
+impl StorageError {
+    /// Whether this is a failure of the disk or of redb's file (after which redb takes no
+    /// more writes), not a refusal of one request.
+    pub fn is_io(&self) -> bool {
+        match self {
+            StorageError::Io(_) | StorageError::Commit(_) | StorageError::Transaction(_) => true,
+            StorageError::Table(redb::TableError::Storage(_)) => true,
+            StorageError::GroupFailed { source } => source.is_io(),
+            _ => false,
+        }
+    }
+}
+
 /// The database, its writer thread, and blocking reads.
 pub struct Storage {
     /// Taken out at [`Storage::close`], so that the file is released even while other
@@ -159,6 +181,7 @@ pub struct Storage {
     db: RwLock<Option<Arc<Database>>>,
     writer: RwLock<Option<writer::Writer>>,
     counters: Arc<WriteCounters>,
+    health: Arc<WriterHealth>,
     archive_heads: archive::SharedHeads,
 }
 
@@ -192,6 +215,7 @@ impl Storage {
         let db = Arc::new(db);
         let live_queues = recovered.queues.iter().map(|q| q.id).collect();
         let counters = Arc::new(WriteCounters::default());
+        let health = Arc::new(WriterHealth::default());
         let archive_heads = Arc::new(RwLock::new(heads));
         let writer = writer::Writer::start(
             db.clone(),
@@ -200,11 +224,13 @@ impl Storage {
             live_queues,
             archive_heads.clone(),
             counters.clone(),
+            health.clone(),
         );
         let storage = Storage {
             db: RwLock::new(Some(db)),
             writer: RwLock::new(Some(writer)),
             counters,
+            health,
             archive_heads,
         };
         Ok((storage, recovered))
@@ -290,6 +316,11 @@ impl Storage {
     /// Counters of the write path.
     pub fn counters(&self) -> &WriteCounters {
         &self.counters
+    }
+
+    /// Whether the writer still commits.
+    pub fn health(&self) -> &Arc<WriterHealth> {
+        &self.health
     }
 
     /// How many message bodies are stored (for tests and stats).

@@ -55,6 +55,42 @@ pub struct WriteCounters {
     pub commit_micros: AtomicU64,
 }
 
+/// Whether the writer can still commit. After an I/O failure redb refuses later writes,
+/// so the first such failure stops the writer for good: every later request is refused at
+/// once, `/healthz` says so, and the binary exits for its supervisor to restart it.
+#[derive(Debug, Default)]
+pub struct WriterHealth {
+    failure: Mutex<Option<String>>,
+    changed: tokio::sync::Notify,
+}
+
+impl WriterHealth {
+    /// Why the writer stopped, once it has.
+    pub fn failure(&self) -> Option<String> {
+        self.failure.lock().expect("health lock").clone()
+    }
+
+    /// Resolves once the writer has stopped on a failure.
+    pub async fn failed(&self) -> String {
+        loop {
+            let changed = self.changed.notified();
+            if let Some(reason) = self.failure() {
+                return reason;
+            }
+            changed.await;
+        }
+    }
+
+    fn fail(&self, error: &StorageError) {
+        let mut failure = self.failure.lock().expect("health lock");
+        if failure.is_none() {
+            *failure = Some(error.to_string());
+            drop(failure);
+            self.changed.notify_waiters();
+        }
+    }
+}
+
 impl Writer {
     pub(super) fn start(
         db: Arc<Database>,
@@ -63,6 +99,7 @@ impl Writer {
         live_queues: HashSet<QueueId>,
         heads: SharedHeads,
         counters: Arc<WriteCounters>,
+        health: Arc<WriterHealth>,
     ) -> Self {
         let (sender, receiver) = mpsc::channel();
         let archives = heads.read().expect("archive heads lock").clone();
@@ -74,6 +111,7 @@ impl Writer {
             touched: HashMap::new(),
             shared_heads: heads,
             counters,
+            health,
         };
         let thread = std::thread::Builder::new()
             .name("switchyard-writer".into())
@@ -116,6 +154,7 @@ struct WriterState {
     /// Where readers see archive heads: updated after each commit.
     shared_heads: SharedHeads,
     counters: Arc<WriteCounters>,
+    health: Arc<WriterHealth>,
 }
 
 enum Undo {
@@ -142,6 +181,14 @@ impl WriterState {
             if group.is_empty() {
                 continue;
             }
+            if let Some(reason) = self.health.failure() {
+                for (_, reply) in group {
+                    let _ = reply.send(Err(StorageError::WriterFailed {
+                        reason: reason.clone(),
+                    }));
+                }
+                continue;
+            }
             match self.commit_group(db, &mut group) {
                 Ok(outcomes) => {
                     for ((_, reply), outcome) in group.into_iter().zip(outcomes) {
@@ -150,6 +197,9 @@ impl WriterState {
                 }
                 Err(error) => {
                     tracing::error!(%error, requests = group.len(), "group commit failed");
+                    if error.is_io() {
+                        self.health.fail(&error);
+                    }
                     self.rollback();
                     let error = Arc::new(error);
                     for (_, reply) in group {

@@ -221,3 +221,32 @@ async fn every_refusal_has_the_error_shape_and_pages_carry_security_headers() ->
     );
     Ok(())
 }
+
+#[tokio::test]
+async fn past_the_connection_cap_a_connection_waits_until_one_closes() -> anyhow::Result<()> {
+    let server = TestServer::start_with(|config| config.max_connections = 2).await?;
+    let addr = server.url().trim_start_matches("http://").to_string();
+    // Two connections that send nothing hold both slots.
+    let first = TcpStream::connect(&addr).await?;
+    let _second = TcpStream::connect(&addr).await?;
+    let mut third = TcpStream::connect(&addr).await?;
+    third
+        .write_all(
+            format!("GET /healthz HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n")
+                .as_bytes(),
+        )
+        .await?;
+    let mut answer = Vec::new();
+    let early =
+        tokio::time::timeout(Duration::from_millis(200), third.read_to_end(&mut answer)).await;
+    assert!(
+        early.is_err(),
+        "answered past the cap: {}",
+        String::from_utf8_lossy(&answer)
+    );
+    drop(first);
+    tokio::time::timeout(PATIENCE, third.read_to_end(&mut answer)).await??;
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    Ok(())
+}

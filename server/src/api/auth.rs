@@ -290,18 +290,21 @@ pub(super) async fn authorize(
             .require_full_admin()
             .map_err(ApiError::from),
     };
-    let method = request.method().clone();
-    // Under `nest` the URI is the nested one; the audit log names the path as sent.
-    let path = request
-        .extensions()
-        .get::<axum::extract::OriginalUri>()
-        .map_or_else(|| request.uri().path(), |original| original.path())
-        .to_string();
+    // Only changes are audited: reads and the data plane (publish, consume) pay nothing.
+    let audited = (need.is_change() && request.method() != Method::GET).then(|| {
+        // Under `nest` the URI is the nested one; the audit log names the path as sent.
+        let path = request
+            .extensions()
+            .get::<axum::extract::OriginalUri>()
+            .map_or_else(|| request.uri().path(), |original| original.path())
+            .to_string();
+        (request.method().clone(), path)
+    });
     let response = match checked {
         Ok(()) => next.run(request).await,
         Err(error) => error.into_response(),
     };
-    if need.is_change() && method != Method::GET {
+    if let Some((method, path)) = audited {
         let status = response.status();
         let code = response
             .extensions()

@@ -123,9 +123,20 @@ impl Catalog {
             .filter(|s| s.topic == topic)
             .filter_map(|s| {
                 let queue = self.queues.get(&s.queue)?.clone();
-                let filter = s.filter.as_ref().map(|pattern| {
-                    Arc::new(Filter::compile(pattern).expect("stored filters were validated"))
-                });
+                let filter = match s.filter.as_ref().map(Filter::compile) {
+                    None => None,
+                    Some(Ok(filter)) => Some(Arc::new(filter)),
+                    Some(Err(error)) => {
+                        // Stored under older, looser rules: delivering everything would be
+                        // as wrong as guessing, so it delivers nothing until it is changed.
+                        tracing::error!(
+                            subscription = %s.id,
+                            %error,
+                            "a stored filter is no longer valid; the subscription delivers nothing until its filter is changed"
+                        );
+                        return None;
+                    }
+                };
                 Some(Route { queue, filter })
             })
             .collect();

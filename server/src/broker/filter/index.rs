@@ -6,8 +6,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use super::Filter;
-use super::matcher::Path;
+use super::{Filter, Flat};
 
 /// Candidate subscriptions of one topic, by position in its route list.
 #[derive(Debug, Default)]
@@ -24,13 +23,13 @@ impl FilterIndex {
         let mut index = FilterIndex::default();
         for (position, filter) in filters.into_iter().enumerate() {
             match filter.and_then(Filter::anchor) {
-                Some((Path::Attribute(name), values)) => {
+                Some((Flat::Attribute(name), values)) => {
                     let by_value = index.by_attribute.entry(name.clone()).or_default();
                     for value in values {
                         by_value.entry(value.clone()).or_default().push(position);
                     }
                 }
-                Some((Path::Key, values)) => {
+                Some((Flat::Key, values)) => {
                     for value in values {
                         index
                             .by_key

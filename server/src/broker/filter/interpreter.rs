@@ -1,6 +1,11 @@
-//! A plain interpreter over the raw pattern JSON, for tests only: it walks the pattern and
-//! the envelope as `serde_json::Value`s and re-reads every operand on each call. The
-//! property test checks the compiled matcher against it.
+//! A plain interpreter over the raw pattern JSON, for tests only, that states the semantics
+//! the other way round from the matcher: it expands `$or` into conjunctions of (path, leaf
+//! list) conditions, lists every value at each path with the array elements it lies in,
+//! and searches for one value per condition, or its absence, such that no two of them lie
+//! in different elements of one array (event-ruler's array consistency). An absence holds
+//! when no value at its path lies in elements the chosen values agree with. Nested arrays
+//! read as one flat array, and only objects in an array pin an element. It re-reads every
+//! operand on each call. The property test checks the compiled matcher against it.
 
 use std::net::IpAddr;
 
@@ -28,36 +33,95 @@ pub(super) fn envelope_json(envelope: &Envelope<'_>) -> Value {
 
 /// Whether `event` matches `pattern`, a pattern that `Filter::compile` accepts.
 pub(super) fn interpret(pattern: &Value, event: &Value) -> bool {
-    object(
-        pattern.as_object().expect("a pattern is an object"),
-        &[event],
-    )
+    let pattern = pattern.as_object().expect("a pattern is an object");
+    conjunctions(pattern, &[])
+        .iter()
+        .any(|conditions| satisfiable(conditions, event))
 }
 
-/// `values` are everything found at this level, arrays already flattened.
-fn object(pattern: &Map<String, Value>, values: &[&Value]) -> bool {
-    pattern.iter().all(|(name, sub)| {
-        if name == "$or" {
+/// A condition: the names from the envelope down, and the leaf list there.
+type Condition<'p> = (Vec<&'p str>, &'p [Value]);
+
+/// The pattern as alternatives (`$or` multiplied out), each a list of conditions that must
+/// all hold.
+fn conjunctions<'p>(pattern: &'p Map<String, Value>, path: &[&'p str]) -> Vec<Vec<Condition<'p>>> {
+    let mut all = vec![Vec::new()];
+    for (name, sub) in pattern {
+        let options: Vec<Vec<Condition<'p>>> = if name == "$or" {
             let members = sub.as_array().expect("$or is a list");
-            return members
+            members
                 .iter()
-                .any(|member| object(member.as_object().expect("an object"), values));
-        }
-        let mut found = Vec::new();
-        for value in values {
-            if let Some(inner) = value.as_object().and_then(|o| o.get(name)) {
-                flatten(inner, &mut found);
+                .flat_map(|m| conjunctions(m.as_object().expect("an object"), path))
+                .collect()
+        } else {
+            let mut inner = path.to_vec();
+            inner.push(name);
+            match sub {
+                Value::Object(nested) => conjunctions(nested, &inner),
+                Value::Array(alternatives) => vec![vec![(inner, alternatives.as_slice())]],
+                _ => panic!("a leaf is a list"),
+            }
+        };
+        all = all
+            .iter()
+            .flat_map(|so_far| {
+                options.iter().map(move |option| {
+                    let mut joined = so_far.clone();
+                    joined.extend(option.iter().cloned());
+                    joined
+                })
+            })
+            .collect();
+    }
+    all
+}
+
+/// An array element a value lies in: the array (by address) and the element's index.
+type Pin = (usize, usize);
+
+/// A value at a path, with the array elements it lies in.
+struct Occurrence<'e> {
+    value: &'e Value,
+    pins: Vec<Pin>,
+}
+
+fn occurrences<'e>(
+    value: &'e Value,
+    path: &[&str],
+    pins: &mut Vec<Pin>,
+    out: &mut Vec<Occurrence<'e>>,
+) {
+    match value {
+        Value::Array(_) => {
+            let mut items = Vec::new();
+            flatten(value, &mut items);
+            let array = value as *const Value as usize;
+            for (index, item) in items.into_iter().enumerate() {
+                if item.is_object() {
+                    pins.push((array, index));
+                    occurrences(item, path, pins, out);
+                    pins.pop();
+                } else if path.is_empty() {
+                    out.push(Occurrence {
+                        value: item,
+                        pins: pins.clone(),
+                    });
+                }
             }
         }
-        match sub {
-            Value::Object(nested) => object(nested, &found),
-            Value::Array(alternatives) => {
-                let leaves: Vec<&Value> = found.into_iter().filter(|v| !v.is_object()).collect();
-                alternatives.iter().any(|a| alternative(a, &leaves))
+        Value::Object(fields) => {
+            if let Some((head, rest)) = path.split_first()
+                && let Some(inner) = fields.get(*head)
+            {
+                occurrences(inner, rest, pins, out);
             }
-            _ => panic!("a leaf is a list"),
         }
-    })
+        scalar if path.is_empty() => out.push(Occurrence {
+            value: scalar,
+            pins: pins.clone(),
+        }),
+        _ => {}
+    }
 }
 
 fn flatten<'a>(value: &'a Value, out: &mut Vec<&'a Value>) {
@@ -67,15 +131,76 @@ fn flatten<'a>(value: &'a Value, out: &mut Vec<&'a Value>) {
     }
 }
 
-fn alternative(alternative: &Value, leaves: &[&Value]) -> bool {
-    let Value::Object(operator) = alternative else {
-        return leaves.iter().any(|v| equal(alternative, v));
+/// Two sets of pins agree when they name no array with different elements.
+fn agree(a: &[Pin], b: &[Pin]) -> bool {
+    a.iter()
+        .all(|(array, index)| b.iter().all(|(other, at)| other != array || at == index))
+}
+
+fn satisfiable(conditions: &[Condition<'_>], event: &Value) -> bool {
+    let candidates: Vec<(Vec<Occurrence<'_>>, &[Value])> = conditions
+        .iter()
+        .map(|(path, alternatives)| {
+            let mut found = Vec::new();
+            occurrences(event, path, &mut Vec::new(), &mut found);
+            (found, *alternatives)
+        })
+        .collect();
+    search(&candidates, 0, &mut Vec::new(), &mut Vec::new())
+}
+
+/// Picks a value, or absence, for condition `next` and on, backtracking; the absences are
+/// checked once every condition is decided.
+fn search(
+    conditions: &[(Vec<Occurrence<'_>>, &[Value])],
+    next: usize,
+    pins: &mut Vec<Pin>,
+    absent: &mut Vec<usize>,
+) -> bool {
+    let Some((found, alternatives)) = conditions.get(next) else {
+        return absent
+            .iter()
+            .all(|&i| conditions[i].0.iter().all(|o| !agree(&o.pins, pins)));
     };
-    let (name, operand) = operator.iter().next().expect("one operator");
-    if name == "exists" {
-        return operand.as_bool() == Some(!leaves.is_empty());
+    for occurrence in found {
+        if agree(&occurrence.pins, pins) && accepts(alternatives, occurrence.value) {
+            let before = pins.len();
+            for pin in &occurrence.pins {
+                if !pins.contains(pin) {
+                    pins.push(*pin);
+                }
+            }
+            if search(conditions, next + 1, pins, absent) {
+                return true;
+            }
+            pins.truncate(before);
+        }
     }
-    leaves.iter().any(|value| apply(name, operand, value))
+    let takes_absence = alternatives
+        .iter()
+        .any(|a| a.get("exists") == Some(&Value::Bool(false)));
+    if takes_absence {
+        absent.push(next);
+        if search(conditions, next + 1, pins, absent) {
+            return true;
+        }
+        absent.pop();
+    }
+    false
+}
+
+/// Whether one of the alternatives (`exists: false` aside) accepts the value.
+fn accepts(alternatives: &[Value], value: &Value) -> bool {
+    alternatives.iter().any(|alternative| {
+        let Value::Object(operator) = alternative else {
+            return equal(alternative, value);
+        };
+        let (name, operand) = operator.iter().next().expect("one operator");
+        match name.as_str() {
+            "exists" => operand.as_bool() == Some(true),
+            _ => apply(name, operand, value),
+        }
+    })
 }
 
 fn equal(a: &Value, b: &Value) -> bool {
@@ -117,24 +242,24 @@ fn apply(name: &str, operand: &Value, value: &Value) -> bool {
 }
 
 fn anything_but(operand: &Value, value: &Value) -> bool {
-    let text = value.as_str();
     match operand {
         Value::Array(items) => !items.iter().any(|item| equal(item, value)),
         Value::Object(o) => {
             let (name, inner) = o.iter().next().unwrap();
-            let Some(text) = text else { return true };
-            !match name.as_str() {
-                "prefix" => text.starts_with(inner.as_str().unwrap()),
-                "suffix" => text.ends_with(inner.as_str().unwrap()),
-                "wildcard" => glob(inner.as_str().unwrap(), text),
-                "equals-ignore-case" => match inner {
-                    Value::Array(items) => items
-                        .iter()
-                        .any(|i| lower(i.as_str().unwrap()) == lower(text)),
-                    _ => lower(inner.as_str().unwrap()) == lower(text),
-                },
+            let Some(text) = value.as_str() else {
+                return true;
+            };
+            let operands: Vec<&str> = match inner {
+                Value::Array(items) => items.iter().map(|i| i.as_str().unwrap()).collect(),
+                single => vec![single.as_str().unwrap()],
+            };
+            !operands.iter().any(|operand| match name.as_str() {
+                "prefix" => text.starts_with(operand),
+                "suffix" => text.ends_with(operand),
+                "wildcard" => glob(operand, text),
+                "equals-ignore-case" => lower(operand) == lower(text),
                 _ => panic!("unknown anything-but {name}"),
-            }
+            })
         }
         scalar => !equal(scalar, value),
     }

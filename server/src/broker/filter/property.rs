@@ -1,5 +1,8 @@
-//! Property test: on generated patterns and envelopes, the compiled matcher agrees with the
-//! plain interpreter in `interpreter.rs`.
+//! Property tests: on generated patterns and envelopes, the compiled matcher agrees with
+//! the plain interpreter in `interpreter.rs`, and the filter index never drops a match.
+//! One generator covers every operator; the other aims at arrays of objects, with
+//! several fields per pattern object and `$or` branches over the same fields, on a small
+//! set of values so that elements often half-match.
 
 use std::collections::BTreeMap;
 
@@ -8,7 +11,7 @@ use proptest::sample::select;
 use serde_json::{Map, Value, json};
 
 use super::interpreter::{envelope_json, interpret};
-use super::{Envelope, Filter};
+use super::{Envelope, Filter, FilterIndex};
 
 const FIELDS: [&str; 3] = ["a", "b", "c"];
 const STRINGS: [&str; 16] = [
@@ -40,7 +43,7 @@ const CIDRS: [&str; 7] = [
 ];
 const WILDCARDS: [&str; 9] = ["*", "a*", "*b", "a*b", "\\**", "*\\\\", "a*b*c", "", "\\*"];
 
-fn string() -> impl Strategy<Value = Value> {
+fn string() -> impl Strategy<Value = Value> + Clone {
     select(&STRINGS[..]).prop_map(Value::from)
 }
 
@@ -66,20 +69,46 @@ fn ignore_case_or_plain() -> impl Strategy<Value = Value> {
     ]
 }
 
+/// Strings an `anything-but` prefix or suffix may take (not the empty one).
+fn affix() -> impl Strategy<Value = Value> + Clone {
+    select(&STRINGS[1..]).prop_map(Value::from)
+}
+
+/// One string or a list of them.
+fn one_or_list<S: Strategy<Value = Value> + Clone + 'static>(text: S) -> BoxedStrategy<Value> {
+    prop_oneof![
+        text.clone(),
+        proptest::collection::vec(text, 1..3).prop_map(Value::from),
+    ]
+    .boxed()
+}
+
 fn anything_but(strings_only: bool) -> BoxedStrategy<Value> {
+    // A plain list holds values of one type.
+    let list = if strings_only {
+        proptest::collection::vec(string(), 1..4).boxed()
+    } else {
+        prop_oneof![
+            proptest::collection::vec(string(), 1..4),
+            proptest::collection::vec(number(), 1..4),
+            proptest::collection::vec(any::<bool>().prop_map(Value::from), 1..3),
+            Just(vec![Value::Null]),
+        ]
+        .boxed()
+    };
     let value = if strings_only {
         string().boxed()
     } else {
         scalar().boxed()
     };
     prop_oneof![
-        value.clone(),
-        proptest::collection::vec(value, 1..4).prop_map(Value::from),
-        string().prop_map(|s| json!({"prefix": s})),
-        string().prop_map(|s| json!({"suffix": s})),
-        string().prop_map(|s| json!({"equals-ignore-case": s})),
-        proptest::collection::vec(string(), 1..3).prop_map(|l| json!({"equals-ignore-case": l})),
-        select(&WILDCARDS[..]).prop_map(|w| json!({"wildcard": w})),
+        value,
+        list.prop_map(Value::from),
+        one_or_list(affix()).prop_map(|s| json!({"prefix": s})),
+        one_or_list(affix()).prop_map(|s| json!({"suffix": s})),
+        one_or_list(string()).prop_map(|s| json!({"equals-ignore-case": s})),
+        one_or_list(select(&WILDCARDS[..]).prop_map(Value::from))
+            .prop_map(|w| json!({"wildcard": w})),
     ]
     .prop_map(|operand| json!({"anything-but": operand}))
     .boxed()
@@ -161,13 +190,15 @@ fn leaf(strings_only: bool) -> BoxedStrategy<Value> {
         .boxed()
 }
 
+/// An object of 1 or 2 fields and, with probability `or_weight`, a `$or` of 2 or 3.
 fn object_of(
     fields: BoxedStrategy<(String, Value)>,
     or: BoxedStrategy<Value>,
+    or_weight: f64,
 ) -> BoxedStrategy<Value> {
     (
         proptest::collection::vec(fields, 1..3),
-        proptest::option::weighted(0.25, proptest::collection::vec(or, 1..3)),
+        proptest::option::weighted(or_weight, proptest::collection::vec(or, 2..4)),
     )
         .prop_map(|(fields, or)| {
             let mut object: Map<String, Value> = fields.into_iter().collect();
@@ -191,7 +222,7 @@ fn payload_pattern(depth: u32) -> BoxedStrategy<Value> {
     } else {
         payload_pattern(depth - 1)
     };
-    object_of(fields, or)
+    object_of(fields, or, 0.25)
 }
 
 fn leaf_object() -> impl Strategy<Value = Value> {
@@ -203,7 +234,7 @@ fn attributes_pattern() -> BoxedStrategy<Value> {
     let or = (select(&["k", "m"][..]), leaf(true))
         .prop_map(|(name, leaf)| json!({ name: leaf }))
         .boxed();
-    object_of(fields, or)
+    object_of(fields, or, 0.25)
 }
 
 fn root_field() -> BoxedStrategy<(String, Value)> {
@@ -220,7 +251,7 @@ fn pattern() -> BoxedStrategy<Value> {
     let member = root_field()
         .prop_map(|(name, value)| json!({ name: value }))
         .boxed();
-    object_of(root_field(), member)
+    object_of(root_field(), member, 0.25)
 }
 
 type Event = (Option<Value>, BTreeMap<String, String>, Option<String>);
@@ -249,6 +280,108 @@ fn event() -> impl Strategy<Value = Event> {
     )
 }
 
+/// Checks the matcher against the interpreter, and the index against the matcher.
+fn agrees(pattern: &Value, events: &[Event]) -> Result<(), TestCaseError> {
+    let filter =
+        Filter::compile(pattern).map_err(|e| TestCaseError::fail(format!("{pattern}: {e}")))?;
+    let index = FilterIndex::build([Some(&filter)]);
+    let mut candidates = Vec::new();
+    for (payload, attributes, key) in events {
+        let envelope = Envelope {
+            payload: payload.as_ref(),
+            attributes,
+            key: key.as_deref(),
+        };
+        let event = envelope_json(&envelope);
+        let matches = filter.matches(&envelope);
+        prop_assert_eq!(
+            matches,
+            interpret(pattern, &event),
+            "pattern {} event {}",
+            pattern,
+            event
+        );
+        index.candidates(attributes, key.as_deref(), &mut candidates);
+        prop_assert!(
+            !matches || candidates == [0],
+            "the index skips a match: pattern {} event {}",
+            pattern,
+            event
+        );
+    }
+    Ok(())
+}
+
+/// Values of the array-focused generator: few, so that elements often half-match.
+const SMALL: [&str; 3] = ["\"x\"", "\"y\"", "1"];
+
+fn small() -> impl Strategy<Value = Value> {
+    select(&SMALL[..]).prop_map(|text| serde_json::from_str(text).expect("a JSON value"))
+}
+
+fn small_alternative() -> impl Strategy<Value = Value> {
+    prop_oneof![
+        6 => small(),
+        2 => any::<bool>().prop_map(|b| json!({"exists": b})),
+        1 => prop_oneof![
+            select(&["x", "y"][..]).prop_map(|s| json!([s])),
+            one_or_list(select(&["x", "y", "z"][..]).prop_map(Value::from))
+                .prop_map(|p| json!({"prefix": p})),
+        ]
+        .prop_map(|operand| json!({"anything-but": operand})),
+        1 => select(&[">", "<="][..]).prop_map(|op| json!({"numeric": [op, 1]})),
+    ]
+}
+
+/// A payload pattern over fields `a` and `b`, nested up to `depth`, with `$or` groups whose
+/// branches often test the fields beside them.
+fn nested_pattern(depth: u32) -> BoxedStrategy<Value> {
+    let leaf = proptest::collection::vec(small_alternative(), 1..3)
+        .prop_map(Value::from)
+        .boxed();
+    let value = if depth == 0 {
+        leaf.clone()
+    } else {
+        prop_oneof![2 => leaf.clone(), 3 => nested_pattern(depth - 1)].boxed()
+    };
+    let fields = (
+        select(&["a", "b"][..]).prop_map(String::from),
+        value.clone(),
+    )
+        .boxed();
+    // A branch tests one field, as often a field beside it as not.
+    let or = (select(&["a", "b"][..]), value)
+        .prop_map(|(name, value)| json!({ name: value }))
+        .boxed();
+    object_of(fields, or, if depth == 0 { 0.05 } else { 0.5 })
+}
+
+/// An object over `a` and `b`, `depth` levels deep, with arrays of objects most of all
+/// (nested arrays and arrays mixing scalars and objects too).
+fn nested_object(depth: u32) -> BoxedStrategy<Value> {
+    let value = if depth == 0 {
+        prop_oneof![3 => small(), 1 => proptest::collection::vec(small(), 1..3).prop_map(Value::from)]
+            .boxed()
+    } else {
+        let object = || nested_object(depth - 1);
+        let array = |element: BoxedStrategy<Value>| {
+            proptest::collection::vec(element, 1..4).prop_map(Value::from)
+        };
+        prop_oneof![
+            2 => small(),
+            1 => object(),
+            4 => array(object()),
+            1 => array(array(object()).boxed()),
+            1 => array(prop_oneof![small(), object()].boxed()),
+            1 => Just(json!([])),
+        ]
+        .boxed()
+    };
+    proptest::collection::btree_map(select(&["a", "b"][..]).prop_map(String::from), value, 1..3)
+        .prop_map(|fields| Value::Object(fields.into_iter().collect()))
+        .boxed()
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 384, ..ProptestConfig::default() })]
 
@@ -257,20 +390,24 @@ proptest! {
         pattern in pattern(),
         events in proptest::collection::vec(event(), 1..8),
     ) {
-        let filter = Filter::compile(&pattern)
-            .map_err(|e| TestCaseError::fail(format!("{pattern}: {e}")))?;
-        for (payload, attributes, key) in &events {
-            let envelope = Envelope {
-                payload: payload.as_ref(),
-                attributes,
-                key: key.as_deref(),
-            };
-            let event = envelope_json(&envelope);
-            prop_assert_eq!(
-                filter.matches(&envelope),
-                interpret(&pattern, &event),
-                "pattern {} event {}", pattern, event
-            );
-        }
+        agrees(&pattern, &events)?;
+    }
+}
+
+proptest! {
+    // Patterns that half-match an element are rarer: more cases.
+    #![proptest_config(ProptestConfig { cases: 1024, ..ProptestConfig::default() })]
+
+    #[test]
+    fn arrays_of_objects_are_matched_consistently(
+        pattern in nested_pattern(2),
+        payloads in proptest::collection::vec(nested_object(2), 1..8),
+    ) {
+        let pattern = json!({"payload": pattern});
+        let events: Vec<Event> = payloads
+            .into_iter()
+            .map(|payload| (Some(payload), BTreeMap::new(), None))
+            .collect();
+        agrees(&pattern, &events)?;
     }
 }

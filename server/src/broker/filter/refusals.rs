@@ -3,7 +3,7 @@
 
 use serde_json::{Value, json};
 
-use super::{Filter, MAX_DEPTH, MAX_LEAF_VALUES, MAX_PATTERN_BYTES};
+use super::{Filter, MAX_CONDITIONS, MAX_DEPTH, MAX_LEAF_VALUES, MAX_PATTERN_BYTES};
 use crate::broker::BrokerError;
 
 #[track_caller]
@@ -157,6 +157,18 @@ fn numeric_operands_form_a_valid_range() {
     refused(at(json!([">", 5, "<", 1])), path, "empty");
     refused(at(json!([">", 5, "<=", 5])), path, "empty");
     assert!(Filter::compile(&at(json!([">=", 5, "<=", 5]))).is_ok());
+    // As in event-ruler, the lower bound comes first.
+    refused(
+        at(json!(["<", 1, ">", 0])),
+        &format!("{path}[0]"),
+        "lower bound first",
+    );
+    refused(
+        at(json!(["<=", 9, ">=", 2])),
+        &format!("{path}[0]"),
+        "lower bound first",
+    );
+    assert!(Filter::compile(&at(json!([">", 0, "<", 1]))).is_ok());
 }
 
 #[test]
@@ -194,6 +206,66 @@ fn anything_but_takes_values_or_one_inner_operator() {
 }
 
 #[test]
+fn anything_but_lists_hold_one_type_and_no_empty_prefix_or_suffix() {
+    let at = |operand: Value| json!({"payload": {"v": [{"anything-but": operand}]}});
+    let path = "$.payload.v[0].anything-but";
+    refused(at(json!(["a", 1, "b"])), &format!("{path}[1]"), "one type");
+    refused(at(json!([1, 2, "3"])), &format!("{path}[2]"), "one type");
+    refused(at(json!([true, null])), &format!("{path}[1]"), "one type");
+    assert!(Filter::compile(&at(json!([1, 2.5, -3]))).is_ok());
+    assert!(Filter::compile(&at(json!([false, true]))).is_ok());
+
+    refused(
+        at(json!({"prefix": ""})),
+        &format!("{path}.prefix"),
+        "empty prefix",
+    );
+    refused(
+        at(json!({"suffix": ""})),
+        &format!("{path}.suffix"),
+        "empty suffix",
+    );
+    refused(
+        at(json!({"prefix": ["x", ""]})),
+        &format!("{path}.prefix[1]"),
+        "empty prefix",
+    );
+    refused(
+        at(json!({"suffix": []})),
+        &format!("{path}.suffix"),
+        "at least one",
+    );
+    refused(
+        at(json!({"prefix": [1, 2]})),
+        &format!("{path}.prefix[0]"),
+        "a string",
+    );
+    refused(
+        at(json!({"suffix": 3})),
+        &format!("{path}.suffix"),
+        "a string or a list of strings",
+    );
+    refused(
+        at(json!({"wildcard": ["a*", "b**"]})),
+        &format!("{path}.wildcard[1]"),
+        "consecutive",
+    );
+    refused(
+        at(json!({"wildcard": [7]})),
+        &format!("{path}.wildcard[0]"),
+        "a string",
+    );
+    refused(
+        at(json!({"equals-ignore-case": []})),
+        &format!("{path}.equals-ignore-case"),
+        "at least one",
+    );
+    // An empty wildcard or equals-ignore-case only excludes the empty string.
+    assert!(Filter::compile(&at(json!({"wildcard": ""}))).is_ok());
+    assert!(Filter::compile(&at(json!({"equals-ignore-case": [""]}))).is_ok());
+}
+
+#[test]
 fn or_takes_a_list_of_pattern_objects() {
     refused(
         json!({"payload": {"$or": {"a": [1]}}}),
@@ -203,20 +275,26 @@ fn or_takes_a_list_of_pattern_objects() {
     refused(
         json!({"payload": {"$or": []}}),
         "$.payload.$or",
-        "at least one",
+        "at least two",
     );
+    refused(
+        json!({"payload": {"$or": [{"a": [1]}]}}),
+        "$.payload.$or",
+        "at least two",
+    );
+    refused(json!({"$or": [{"key": ["k"]}]}), "$.$or", "at least two");
     refused(
         json!({"payload": {"$or": [1]}}),
         "$.payload.$or[0]",
         "pattern object",
     );
     refused(
-        json!({"payload": {"$or": [{}]}}),
+        json!({"payload": {"$or": [{}, {"a": [1]}]}}),
         "$.payload.$or[0]",
         "at least one field",
     );
     refused(
-        json!({"$or": [{"body": ["x"]}]}),
+        json!({"$or": [{"body": ["x"]}, {"key": ["k"]}]}),
         "$.$or[0].body",
         "unknown field",
     );
@@ -251,4 +329,25 @@ fn patterns_are_bounded_in_depth_values_and_size() {
 
     let long = "x".repeat(MAX_PATTERN_BYTES);
     refused(json!({"payload": {"s": [long]}}), "$", "bytes serialized");
+}
+
+#[test]
+fn or_groups_may_not_expand_past_the_condition_limit() {
+    // 600 conditions beside a 20-branch $or that tests the same field: each branch gets
+    // its own copy of them.
+    let shared: serde_json::Map<String, Value> =
+        (0..600).map(|i| (format!("f{i}"), json!([0]))).collect();
+    let mut branches = vec![json!({"a": {"g": [1]}})];
+    branches.extend((0..19).map(|i| json!({ format!("b{i}"): [1] })));
+    let pattern = json!({"payload": {"a": shared, "$or": branches}});
+    refused(
+        pattern,
+        "$.payload",
+        &format!("more than {MAX_CONDITIONS} conditions"),
+    );
+    // With fewer branches it fits.
+    let shared: serde_json::Map<String, Value> =
+        (0..600).map(|i| (format!("f{i}"), json!([0]))).collect();
+    let pattern = json!({"payload": {"a": shared, "$or": [{"a": {"g": [1]}}, {"b": [1]}]}});
+    assert!(Filter::compile(&pattern).is_ok());
 }

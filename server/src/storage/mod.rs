@@ -313,6 +313,20 @@ impl Storage {
         Ok(out)
     }
 
+    /// A replay job as last committed (blocking).
+    pub fn read_replay(&self, id: &str) -> Result<Option<ReplayRecord>, StorageError> {
+        let txn = self.db()?.begin_read()?;
+        let table = txn.open_table(tables::REPLAYS)?;
+        let Some(value) = table.get(id)? else {
+            return Ok(None);
+        };
+        serde_json::from_slice(value.value())
+            .map(Some)
+            .map_err(|e| StorageError::Corrupt {
+                what: format!("replay {id:?}: {e}"),
+            })
+    }
+
     /// Counters of the write path.
     pub fn counters(&self) -> &WriteCounters {
         &self.counters

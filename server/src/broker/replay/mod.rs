@@ -159,6 +159,20 @@ impl Broker {
                 state: replay.state.name(),
             });
         }
+        // A batch committed just before the cancel may not have updated memory yet: answer
+        // with the committed progress, which is final from now on.
+        let storage = self.storage.clone();
+        let key = id.to_string();
+        let stored = tokio::task::spawn_blocking(move || storage.read_replay(&key))
+            .await
+            .expect("reading a replay does not panic")?;
+        if let Some(stored) = stored
+            && let Some(record) = self.replays.lock().expect("replays lock").get_mut(id)
+        {
+            record.cursor = record.cursor.max(stored.cursor);
+            record.scanned = record.scanned.max(stored.scanned);
+            record.matched = record.matched.max(stored.matched);
+        }
         tracing::info!(replay = id, "replay cancelled");
         self.get_replay(id)
     }

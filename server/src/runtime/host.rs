@@ -3,13 +3,14 @@
 //! and `wasi:http` gated by the consumer's allow-list.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
 use wasmtime::component::{HasSelf, Linker, ResourceTable};
 use wasmtime::{ResourceLimiter, Trap};
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
-use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks, WasiHttpView};
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
+
+use super::http::HttpGate;
 
 use super::{Fault, FaultKind, Invocation, InvocationContext, Outcome, PluginMessage, Publication};
 
@@ -68,53 +69,6 @@ pub struct LogLine {
     pub level: &'static str,
     /// The text.
     pub text: String,
-}
-
-/// Denies outbound HTTP to hosts off the allow-list and remembers each denial.
-struct HttpGate {
-    allowed: Arc<Vec<String>>,
-    denied: Vec<String>,
-}
-
-impl HttpGate {
-    fn allows(&self, authority: &str) -> bool {
-        let authority = authority.to_ascii_lowercase();
-        let name = match authority.rsplit_once(':') {
-            Some((name, port)) if port.bytes().all(|b| b.is_ascii_digit()) => name,
-            _ => authority.as_str(),
-        };
-        self.allowed.iter().any(|entry| {
-            let entry = entry.to_ascii_lowercase();
-            entry == authority || entry == name
-        })
-    }
-}
-
-impl WasiHttpHooks for HttpGate {
-    fn send_request(
-        &mut self,
-        request: http::Request<wasmtime_wasi_http::WasiBody>,
-        options: Option<wasmtime_wasi_http::RequestOptions>,
-        fut: Box<dyn Future<Output = Result<(), wasmtime_wasi_http::Error>> + Send>,
-    ) -> Box<
-        dyn Future<
-                Output = wasmtime_wasi_http::Result<(
-                    http::Response<wasmtime_wasi_http::WasiBody>,
-                    Box<dyn Future<Output = Result<(), wasmtime_wasi_http::Error>> + Send>,
-                )>,
-            > + Send,
-    > {
-        let authority = request
-            .uri()
-            .authority()
-            .map(|a| a.as_str().to_string())
-            .unwrap_or_default();
-        if self.allows(&authority) {
-            return wasmtime_wasi_http::default_hooks().send_request(request, options, fut);
-        }
-        self.denied.push(authority);
-        Box::new(async { Err(wasmtime_wasi_http::Error::HttpRequestDenied) })
-    }
 }
 
 /// Caps linear memory growth and remembers when the cap stopped it.
@@ -176,10 +130,7 @@ impl InvocationState {
         Self {
             wasi,
             http: WasiHttpCtx::new(),
-            gate: HttpGate {
-                allowed: context.allowed_hosts.clone(),
-                denied: Vec::new(),
-            },
+            gate: HttpGate::new(context.allowed_hosts.clone()),
             table: ResourceTable::new(),
             memory: MemoryCap {
                 cap: memory_cap,

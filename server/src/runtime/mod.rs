@@ -5,6 +5,7 @@
 //! It knows nothing of queues: the dispatcher hands it a batch and applies what comes back.
 
 mod host;
+mod http;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

@@ -219,11 +219,13 @@ mod backend {
     }
 
     pub(super) fn kv_get(key: &str) -> Result<Option<Vec<u8>>, Error> {
+        crate::limits::check_key(key)?;
         with_host(|host| Ok(host.kv.get(key).cloned()))
     }
 
     pub(super) fn kv_set(key: &str, value: &[u8]) -> Result<(), Error> {
         with_host(|host| {
+            host.check_call(|ledger| ledger.kv_write(key, Some(value)))?;
             host.kv.insert(key.to_string(), value.to_vec());
             Ok(())
         })
@@ -231,6 +233,7 @@ mod backend {
 
     pub(super) fn kv_delete(key: &str) -> Result<(), Error> {
         with_host(|host| {
+            host.check_call(|ledger| ledger.kv_write(key, None))?;
             host.kv.remove(key);
             Ok(())
         })

@@ -3,6 +3,7 @@
 
 mod host;
 pub mod http;
+pub mod limits;
 mod message;
 
 #[doc(hidden)]

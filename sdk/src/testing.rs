@@ -26,6 +26,7 @@ use std::cell::RefCell;
 use std::collections::BTreeMap;
 
 use crate::http::{Request, Response};
+use crate::limits::{DEFAULT_MEMORY_BYTES, Ledger, Refusal};
 use crate::{Batch, Error, Level, Message, Outcome, Publication};
 
 type Responder = Box<dyn FnMut(&Request) -> Result<Response, Error>>;
@@ -35,6 +36,8 @@ pub struct TestHost {
     pub(crate) kv: BTreeMap<String, Vec<u8>>,
     pub(crate) config: BTreeMap<String, String>,
     pub(crate) now_ms: u64,
+    memory_bytes: u64,
+    ledger: Ledger,
     allowed_hosts: Vec<String>,
     published: Vec<Publication>,
     logs: Vec<(Level, String)>,
@@ -48,6 +51,8 @@ impl Default for TestHost {
             kv: BTreeMap::new(),
             config: BTreeMap::new(),
             now_ms: 1_700_000_000_000,
+            memory_bytes: DEFAULT_MEMORY_BYTES,
+            ledger: Ledger::new(DEFAULT_MEMORY_BYTES),
             allowed_hosts: Vec::new(),
             published: Vec::new(),
             logs: Vec::new(),
@@ -113,6 +118,14 @@ impl TestHost {
         self
     }
 
+    /// Sets the consumer's `memory_bytes`, which is also the byte budget of what one
+    /// invocation may make the host hold (see [`crate::limits`]); default
+    /// [`DEFAULT_MEMORY_BYTES`].
+    pub fn memory_bytes(mut self, memory_bytes: u64) -> Self {
+        self.memory_bytes = memory_bytes;
+        self
+    }
+
     /// Allows outbound HTTP to `host` (`name` or `name:port`), as `allowed_hosts` does.
     pub fn allow_host(mut self, host: &str) -> Self {
         self.allowed_hosts.push(host.to_string());
@@ -129,13 +142,16 @@ impl TestHost {
     }
 
     /// Calls `handler` with a batch of `messages`, as the server would, and checks that it
-    /// returned one outcome per message.
+    /// returned one outcome per message. The server's limits apply (see [`crate::limits`]):
+    /// a call past a size or count limit fails with the server's error, and going over the
+    /// byte budget panics with `budget fault`, as the invocation would fault when deployed.
     pub fn run(
         &mut self,
         handler: fn(Batch) -> Vec<Outcome>,
         messages: Vec<Message>,
     ) -> Vec<Outcome> {
         let count = messages.len();
+        self.ledger = Ledger::new(self.memory_bytes);
         CURRENT.with(|current| *current.borrow_mut() = Some(std::mem::take(self)));
         let result = std::panic::catch_unwind(|| handler(Batch::new(messages)));
         *self = CURRENT
@@ -148,6 +164,36 @@ impl TestHost {
             "the handler must return one outcome per message"
         );
         outcomes
+            .into_iter()
+            .map(|outcome| match outcome {
+                Outcome::DeadLetter { reason } => Outcome::DeadLetter {
+                    reason: self.account(|ledger| ledger.reason(&reason)),
+                },
+                other => other,
+            })
+            .collect()
+    }
+
+    /// Runs a ledger check: a budget refusal panics (the invocation would fault).
+    fn account<T>(&mut self, check: impl FnOnce(&mut Ledger) -> Result<T, Refusal>) -> T {
+        match check(&mut self.ledger) {
+            Ok(value) => value,
+            Err(Refusal::Budget(message)) => panic!("budget fault: {message}"),
+            Err(Refusal::Call(error)) => panic!("unexpected refusal: {error}"),
+        }
+    }
+
+    /// Runs a ledger check of a call: a size or count refusal is the call's error, a budget
+    /// refusal panics (the invocation would fault).
+    pub(crate) fn check_call(
+        &mut self,
+        check: impl FnOnce(&mut Ledger) -> Result<(), Refusal>,
+    ) -> Result<(), Error> {
+        match check(&mut self.ledger) {
+            Ok(()) => Ok(()),
+            Err(Refusal::Call(error)) => Err(error),
+            Err(Refusal::Budget(message)) => panic!("budget fault: {message}"),
+        }
     }
 
     /// What the handler published, in order.
@@ -171,13 +217,22 @@ impl TestHost {
     }
 
     pub(crate) fn record_log(&mut self, level: Level, text: &str) {
-        self.logs.push((level, text.to_string()));
+        if let Some(text) = self.ledger.log(text) {
+            self.logs.push((level, text));
+        }
     }
 
     pub(crate) fn record_publish(&mut self, publication: Publication) -> Result<(), Error> {
         if publication.topic.is_empty() {
             return Err(Error::new("invalid_name", "a topic name cannot be empty"));
         }
+        let bytes = crate::limits::publication_bytes(
+            &publication.topic,
+            &publication.payload,
+            &publication.attributes,
+            publication.key.as_deref(),
+        );
+        self.check_call(|ledger| ledger.publish(bytes))?;
         self.published.push(publication);
         Ok(())
     }
@@ -241,5 +296,67 @@ impl Message {
     pub fn with_attempt(mut self, attempt: u32) -> Self {
         self.attempt = attempt;
         self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::limits::{MAX_LOG_LINES, MAX_PUBLICATIONS};
+
+    fn write_forty_kib(batch: Batch) -> Vec<Outcome> {
+        batch.map(|m| {
+            for i in 0..40 {
+                crate::kv::set(&format!("{}:{i}", m.id), [0u8; 1024]).unwrap();
+            }
+            Outcome::Ack
+        })
+    }
+
+    #[test]
+    fn a_handler_within_its_budget_passes() {
+        let mut host = TestHost::new().memory_bytes(64 << 10);
+        assert_eq!(host.run(write_forty_kib, vec![message("{}")]), [Outcome::Ack]);
+    }
+
+    #[test]
+    #[should_panic(expected = "budget fault")]
+    fn a_handler_over_its_budget_faults_as_deployed() {
+        let mut host = TestHost::new().memory_bytes(32 << 10);
+        host.run(write_forty_kib, vec![message("{}")]);
+    }
+
+    #[test]
+    fn publications_past_the_count_fail_as_on_the_server() {
+        fn publish_too_many(batch: Batch) -> Vec<Outcome> {
+            batch.map(|_| {
+                for _ in 0..MAX_PUBLICATIONS {
+                    crate::publish("t", "{}").unwrap();
+                }
+                match crate::publish("t", "{}") {
+                    Err(error) => Outcome::dead_letter(error.code),
+                    Ok(()) => Outcome::Ack,
+                }
+            })
+        }
+        let mut host = TestHost::new();
+        let outcomes = host.run(publish_too_many, vec![message("{}")]);
+        assert_eq!(outcomes, [Outcome::dead_letter("too_many_publications")]);
+        assert_eq!(host.published().len(), MAX_PUBLICATIONS);
+    }
+
+    #[test]
+    fn log_lines_past_the_cap_are_dropped() {
+        fn chatty(batch: Batch) -> Vec<Outcome> {
+            batch.map(|_| {
+                for i in 0..10 * MAX_LOG_LINES {
+                    crate::info(&format!("line {i}"));
+                }
+                Outcome::Ack
+            })
+        }
+        let mut host = TestHost::new();
+        assert_eq!(host.run(chatty, vec![message("{}")]), [Outcome::Ack]);
+        assert_eq!(host.logs().len(), MAX_LOG_LINES);
     }
 }

@@ -58,6 +58,10 @@ public_hosts = []
 # How many changes the audit log keeps (100 to 10 000 000); the oldest go first.
 audit_max_entries = 100000
 
+# Plugin invocations running at once across all consumers (1 to 4096): each holds one
+# pooled WebAssembly instance; more wait for a free one.
+max_plugin_instances = 256
+
 # Open connections at once (1 to 1 000 000); more wait to be accepted.
 max_connections = 10000
 
@@ -111,6 +115,8 @@ pub struct Config {
     pub public_hosts: Vec<String>,
     /// How many changes the audit log keeps.
     pub audit_max_entries: u64,
+    /// Plugin invocations running at once (pooled instances).
+    pub max_plugin_instances: u32,
     /// Open connections at once.
     pub max_connections: usize,
     /// Requests in progress at once before shedding with 503.
@@ -290,6 +296,13 @@ impl Config {
             60_000,
             14 * DAY_MS,
             "ms (1 minute to 14 days)",
+        )?;
+        within(
+            "max_plugin_instances",
+            u64::from(self.max_plugin_instances),
+            1,
+            4096,
+            "instances",
         )?;
         within(
             "audit_max_entries",

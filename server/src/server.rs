@@ -2,6 +2,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
@@ -12,6 +13,9 @@ use crate::broker::{Broker, BrokerError};
 use crate::config::Config;
 use crate::dispatcher::{Dispatcher, DispatcherError};
 use crate::runtime::{PluginError, Runtime, RuntimeConfig};
+
+/// How long a shutdown waits for plugin invocations in flight before closing storage.
+const DRAIN_INVOCATIONS: Duration = Duration::from_secs(30);
 
 /// A running server.
 pub struct Server {
@@ -87,7 +91,10 @@ pub async fn start(config: Config) -> Result<Server, StartError> {
         addr: config.listen,
         source,
     })?;
-    let runtime = Arc::new(Runtime::new(RuntimeConfig::default())?);
+    let runtime = Arc::new(Runtime::new(RuntimeConfig {
+        max_instances: config.max_plugin_instances,
+        ..RuntimeConfig::default()
+    })?);
     let dispatcher = Dispatcher::start(broker.clone(), runtime).await?;
     let housekeeping = tokio::spawn(crate::broker::housekeeping(broker.clone()));
     let app = crate::api::app(broker.clone(), dispatcher.clone(), access, &config);
@@ -136,6 +143,13 @@ impl Server {
         self.dispatcher.shutdown();
         self.broker.begin_shutdown();
         let _ = (&mut self.http).await;
+        if !self.dispatcher.drain(DRAIN_INVOCATIONS).await {
+            tracing::warn!(
+                "plugin invocations still running after {} s; closing storage without them \
+                 (their messages are delivered again once their leases end)",
+                DRAIN_INVOCATIONS.as_secs()
+            );
+        }
         self.broker.stop_replays().await;
         self.housekeeping.abort();
         let _ = (&mut self.housekeeping).await;

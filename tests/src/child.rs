@@ -124,6 +124,22 @@ impl ChildServer {
         Ok(server)
     }
 
+    /// The most memory the process has held at once (its peak resident set), in bytes.
+    pub fn peak_rss_bytes(&self) -> anyhow::Result<u64> {
+        let pid = self.child.id().context("the child has exited")?;
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+        let line = status
+            .lines()
+            .find(|line| line.starts_with("VmHWM:"))
+            .context("no VmHWM in /proc/<pid>/status")?;
+        let kib: u64 = line
+            .split_whitespace()
+            .nth(1)
+            .context("VmHWM without a figure")?
+            .parse()?;
+        Ok(kib * 1024)
+    }
+
     /// `http://127.0.0.1:<port>`.
     pub fn url(&self) -> &str {
         self.client.base_url()

@@ -28,6 +28,13 @@ pub enum BatchOutcome {
         /// Why.
         reason: String,
     },
+    /// Give it back without counting this delivery: the server, not the consumer, could
+    /// not handle it (e.g. the plugin could not be instantiated), so it must not move the
+    /// message towards its dead-letter queue.
+    Return {
+        /// Delay before it is visible again.
+        delay_ms: Option<u64>,
+    },
 }
 
 /// What completing a batch did.
@@ -43,6 +50,10 @@ pub struct BatchSummary {
     pub lost_leases: u64,
     /// Messages published.
     pub published: u64,
+    /// Whether the batch's publications and other writes were discarded because a lease of
+    /// the batch had ended (another consumer may be handling that message now): its other
+    /// messages were retried instead of taking their outcomes.
+    pub voided: bool,
 }
 
 /// A message's change, kept to undo it when the write fails.
@@ -68,7 +79,10 @@ impl Broker {
 
     /// Applies a batch's outcomes (by receipt), publishes `publications` and applies
     /// `extra` (e.g. key-value writes) in one durable write. Outcomes whose lease ended
-    /// meanwhile are skipped (the message is delivered again anyway).
+    /// meanwhile are skipped (the message is delivered again anyway). When any lease ended
+    /// and the batch has publications or writes, none of those commit and every message
+    /// still leased is retried: effects commit only with all of the batch's leases, so two
+    /// workers can never both commit effects for the same message.
     pub async fn complete_batch(
         &self,
         queue: &str,
@@ -79,6 +93,9 @@ impl Broker {
         let handle = self.queue(queue)?;
         for (_, outcome) in &outcomes {
             if let BatchOutcome::Retry {
+                delay_ms: Some(delay),
+            }
+            | BatchOutcome::Return {
                 delay_ms: Some(delay),
             } = outcome
                 && *delay > MAX_VISIBILITY_MS
@@ -128,12 +145,26 @@ impl Broker {
         let mut ops = Vec::with_capacity(outcomes.len() + plans.len() + extra.len());
         let (pending, plans) = {
             let mut state = handle.lock();
+            let all_leased = receipts
+                .iter()
+                .all(|receipt| state.check_receipt(receipt.id, receipt.lease, now).is_ok());
+            let (plans, extra) = if all_leased || (plans.is_empty() && extra.is_empty()) {
+                (plans, extra)
+            } else {
+                summary.voided = true;
+                (Vec::new(), Vec::new())
+            };
             for (receipt, (_, outcome)) in receipts.iter().zip(outcomes) {
                 if state.check_receipt(receipt.id, receipt.lease, now).is_err() {
                     summary.lost_leases += 1;
                     continue;
                 }
                 let id = receipt.id;
+                let outcome = if summary.voided {
+                    BatchOutcome::Retry { delay_ms: None }
+                } else {
+                    outcome
+                };
                 match outcome {
                     BatchOutcome::Ack => {
                         let entry = state.remove(id).expect("checked above");
@@ -144,6 +175,17 @@ impl Broker {
                     BatchOutcome::Retry { delay_ms } => {
                         let until = now.saturating_add(delay_ms.unwrap_or(0));
                         let (record, change) = rollback::reschedule(&mut state, id, until, true);
+                        ops.push(Op::UpdateDelivery {
+                            queue: handle.id,
+                            id,
+                            record,
+                        });
+                        changes.push(Change::Rescheduled(change));
+                        summary.retried += 1;
+                    }
+                    BatchOutcome::Return { delay_ms } => {
+                        let until = now.saturating_add(delay_ms.unwrap_or(0));
+                        let (record, change) = rollback::give_back(&mut state, id, until);
                         ops.push(Op::UpdateDelivery {
                             queue: handle.id,
                             id,
@@ -267,5 +309,145 @@ fn undo(handle: &Arc<QueueHandle>, changes: Vec<Change>, sequence: u64, now: u64
                 state.revert(id, &changed, &before, sequence, now)
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use switchyard_client::{CreateQueue, Message, PublishMessage, ReceiveRequest};
+
+    use super::*;
+    use crate::config::Config;
+
+    /// A broker with a queue `q` (dead letters to `dlq` after `max_receive_count`
+    /// deliveries), a topic `effects` → queue `sink`, and `count` messages sent to `q`.
+    async fn broker(dir: &std::path::Path, count: usize, max_receive_count: u32) -> Arc<Broker> {
+        let broker = Broker::open(&Config::for_data_dir(dir)).unwrap();
+        for (name, dlq) in [("dlq", None), ("q", Some("dlq")), ("sink", None)] {
+            let queue = CreateQueue {
+                name: name.into(),
+                max_receive_count: dlq.map(|_| max_receive_count),
+                dead_letter_queue: dlq.map(str::to_string),
+                ..Default::default()
+            };
+            broker.create_queue(queue).await.unwrap();
+        }
+        broker.create_topic("effects", None).await.unwrap();
+        let subscription = switchyard_client::CreateSubscription {
+            topic: "effects".into(),
+            queue: "sink".into(),
+            filter: None,
+            start: None,
+        };
+        broker.create_subscription(subscription).await.unwrap();
+        let messages = (0..count)
+            .map(|n| PublishMessage::json(&n).unwrap())
+            .collect();
+        broker.send("q", messages, false).await.unwrap();
+        broker
+    }
+
+    async fn lease(broker: &Broker, visibility_ms: u64) -> Vec<Message> {
+        let request = ReceiveRequest {
+            max_messages: Some(10),
+            wait_ms: Some(1_000),
+            visibility_timeout_ms: Some(visibility_ms),
+        };
+        broker.receive("q", request).await.unwrap()
+    }
+
+    fn stats(broker: &Broker, queue: &str) -> switchyard_client::QueueStats {
+        broker.get_queue(queue).unwrap().stats.unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_returned_delivery_does_not_count_towards_the_dead_letter_queue() {
+        let dir = tempfile::tempdir().unwrap();
+        let broker = broker(dir.path(), 1, 2).await;
+        for _ in 0..5 {
+            let leased = lease(&broker, 30_000).await;
+            assert_eq!(leased.len(), 1, "the message is back each time");
+            assert_eq!(leased[0].receive_count, 1, "no delivery was counted before");
+            let receipt = leased[0].receipt.clone().unwrap();
+            let outcome = BatchOutcome::Return { delay_ms: None };
+            let summary = broker
+                .complete_batch("q", vec![(receipt, outcome)], Vec::new(), Vec::new())
+                .await
+                .unwrap();
+            assert_eq!(summary.retried, 1);
+        }
+        assert_eq!(stats(&broker, "dlq").ready, 0);
+    }
+
+    #[tokio::test]
+    async fn effects_commit_only_with_every_lease_of_the_batch() {
+        let dir = tempfile::tempdir().unwrap();
+        let broker = broker(dir.path(), 2, 10).await;
+        let first = lease(&broker, 1).await;
+        assert_eq!(first.len(), 2);
+        // The leases end; another consumer leases both messages again.
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        let second = lease(&broker, 30_000).await;
+        assert_eq!(second.len(), 2, "the first leases have ended");
+        let publish = || vec![("effects".to_string(), PublishMessage::json(&"e").unwrap())];
+        let acks = |batch: &[Message]| {
+            batch
+                .iter()
+                .map(|m| (m.receipt.clone().unwrap(), BatchOutcome::Ack))
+                .collect::<Vec<_>>()
+        };
+        // The late first worker completes one message of its batch: nothing of it lands.
+        let late = broker
+            .complete_batch("q", acks(&first[..1]), publish(), Vec::new())
+            .await
+            .unwrap();
+        assert!(late.voided, "{late:?}");
+        assert_eq!((late.acked, late.lost_leases, late.published), (0, 1, 0));
+        // A batch mixing a held lease and a lost one: none of its effects, and the held
+        // message is retried rather than acked.
+        let mixed = vec![
+            (second[0].receipt.clone().unwrap(), BatchOutcome::Ack),
+            (first[1].receipt.clone().unwrap(), BatchOutcome::Ack),
+        ];
+        let summary = broker
+            .complete_batch("q", mixed, publish(), Vec::new())
+            .await
+            .unwrap();
+        assert!(summary.voided, "{summary:?}");
+        assert_eq!((summary.acked, summary.retried), (0, 1), "{summary:?}");
+        assert_eq!(stats(&broker, "sink").ready, 0, "no effect committed");
+        // The holder of the current lease commits its effects.
+        let held = lease(&broker, 30_000).await;
+        assert_eq!(held.len(), 1, "the retried message");
+        let mut batch = acks(&held);
+        batch.extend(acks(&second[1..]));
+        let summary = broker
+            .complete_batch("q", batch, publish(), Vec::new())
+            .await
+            .unwrap();
+        assert!(!summary.voided, "{summary:?}");
+        assert_eq!((summary.acked, summary.published), (2, 1), "{summary:?}");
+        assert_eq!(stats(&broker, "sink").ready, 1);
+    }
+
+    #[tokio::test]
+    async fn extending_a_batch_reports_which_leases_still_held() {
+        let dir = tempfile::tempdir().unwrap();
+        let broker = broker(dir.path(), 2, 10).await;
+        let first = lease(&broker, 30_000).await;
+        let receipt = first[0].receipt.clone().unwrap();
+        broker
+            .complete_batch(
+                "q",
+                vec![(receipt, BatchOutcome::Ack)],
+                Vec::new(),
+                Vec::new(),
+            )
+            .await
+            .unwrap();
+        let receipts: Vec<String> = first.iter().map(|m| m.receipt.clone().unwrap()).collect();
+        let held = broker.extend_all("q", &receipts, 60_000).await.unwrap();
+        assert_eq!(held, [false, true]);
+        assert_eq!(stats(&broker, "q").in_flight, 1);
     }
 }

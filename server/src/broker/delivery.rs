@@ -277,6 +277,50 @@ impl Broker {
         Ok(until)
     }
 
+    /// Extends every lease of `receipts` that still holds to `visibility_ms` from now, in
+    /// one write; answers, per receipt, whether its lease still held (and now lasts).
+    pub async fn extend_all(
+        &self,
+        queue: &str,
+        receipts: &[String],
+        visibility_ms: u64,
+    ) -> Result<Vec<bool>, BrokerError> {
+        if visibility_ms > MAX_VISIBILITY_MS {
+            return Err(setting(
+                "visibility_timeout_ms",
+                format!("{visibility_ms} is over the maximum of {MAX_VISIBILITY_MS} (12 h)"),
+            ));
+        }
+        let handle = self.queue(queue)?;
+        let decoded = decode_receipts(receipts, handle.id, &self.receipt_key)?;
+        let now = now_ms();
+        let until = now + visibility_ms;
+        let mut held = Vec::with_capacity(decoded.len());
+        let mut ops = Vec::new();
+        let mut changes = Vec::new();
+        let pending = {
+            let mut state = handle.lock();
+            for receipt in &decoded {
+                let holds = state.check_receipt(receipt.id, receipt.lease, now).is_ok();
+                if holds {
+                    let (record, change) = reschedule(&mut state, receipt.id, until, false);
+                    changes.push(change);
+                    ops.push(Op::UpdateDelivery {
+                        queue: handle.id,
+                        id: receipt.id,
+                        record,
+                    });
+                }
+                held.push(holds);
+            }
+            (!ops.is_empty()).then(|| self.storage.submit(ops))
+        };
+        if let Some(pending) = pending {
+            revert_on_failure(&handle, pending, changes, now).await?;
+        }
+        Ok(held)
+    }
+
     /// Browses a queue in id order without leasing anything.
     pub async fn peek(
         &self,

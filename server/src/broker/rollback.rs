@@ -25,6 +25,22 @@ pub(crate) fn reschedule(
     (record, (id, changed, before))
 }
 
+/// Ends a checked lease without counting its delivery (see
+/// [`super::queue::QueueState::forget_delivery`]), visible again at `visible_at_ms`.
+pub(crate) fn give_back(
+    state: &mut QueueState,
+    id: MessageId,
+    visible_at_ms: u64,
+) -> (DeliveryRecord, Change) {
+    let before = state.get(id).cloned().expect("the receipt was checked");
+    state.forget_delivery(id);
+    let record = state
+        .reschedule(id, visible_at_ms, true)
+        .expect("the receipt was checked");
+    let changed = state.get(id).cloned().expect("rescheduled");
+    (record, (id, changed, before))
+}
+
 /// Waits for `pending`; when it fails, memory goes back to how it was before `changes`
 /// (also when the caller stops waiting: see [`PendingWrite::then`]).
 pub(crate) async fn revert_on_failure(

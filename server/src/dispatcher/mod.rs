@@ -42,6 +42,10 @@ pub struct Dispatcher {
     /// Serializes changes to plugins and consumers across their durable write.
     admin: tokio::sync::Mutex<()>,
     stopping: AtomicBool,
+    /// Workers holding a leased batch (invoking, completing or giving it back).
+    busy: std::sync::atomic::AtomicUsize,
+    /// Woken when `busy` drops to zero.
+    idle: tokio::sync::Notify,
 }
 
 impl Dispatcher {
@@ -81,6 +85,8 @@ impl Dispatcher {
             registry: RwLock::new(registry),
             admin: tokio::sync::Mutex::new(()),
             stopping: AtomicBool::new(false),
+            busy: std::sync::atomic::AtomicUsize::new(0),
+            idle: tokio::sync::Notify::new(),
         });
         let consumers: Vec<_> = dispatcher.registry().consumers.values().cloned().collect();
         for consumer in consumers {
@@ -97,6 +103,24 @@ impl Dispatcher {
         for consumer in self.registry().consumers.values() {
             consumer.wake.notify_waiters();
         }
+    }
+
+    /// After [`Self::shutdown`]: waits, at most `limit`, until no worker holds a batch
+    /// (invocations in flight finish and their outcomes commit; pieces not started are
+    /// given back). Returns whether all finished in time.
+    pub async fn drain(&self, limit: std::time::Duration) -> bool {
+        let drained = async {
+            loop {
+                let idle = self.idle.notified();
+                tokio::pin!(idle);
+                idle.as_mut().enable();
+                if self.busy.load(Ordering::Acquire) == 0 {
+                    return;
+                }
+                idle.await;
+            }
+        };
+        tokio::time::timeout(limit, drained).await.is_ok()
     }
 
     fn me(&self) -> Option<Arc<Self>> {

@@ -1,9 +1,14 @@
 //! A consumer's worker: lease a batch (gathering up to `max_wait_ms` for a fuller one),
 //! split it by `max_bytes`, invoke the plugin's active version, and complete the batch.
-//! A fault (trap, deadline, memory) retries the batch's messages with the fault recorded,
-//! and dead-letters those that reached the queue's `max_receive_count`.
+//! A fault (trap, deadline, memory, budget) retries the batch's messages with the fault
+//! recorded, and dead-letters those that reached the queue's `max_receive_count`. A failure
+//! of the server itself (no instance, no compiled version, a failed write) gives the
+//! messages back without counting the delivery. Each piece of a split batch runs only
+//! under a lease that outlasts its deadline (the rest of the batch is extended when
+//! needed); a pause, a delete or a shutdown stops between pieces and gives the rest back.
 
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use switchyard_client::{Message, ReceiveRequest};
@@ -11,7 +16,7 @@ use switchyard_client::{Message, ReceiveRequest};
 use super::Dispatcher;
 use super::consumers::ConsumerHandle;
 use super::services::{BrokerServices, plugin_message, publish_message};
-use crate::broker::{BatchOutcome, BatchSummary, BrokerError, MAX_VISIBILITY_MS, MAX_WAIT_MS};
+use crate::broker::{BatchOutcome, BatchSummary, BrokerError, MAX_VISIBILITY_MS, now_ms};
 use crate::runtime::{CompiledPlugin, Fault, Invocation, InvocationContext, Outcome};
 use crate::storage::{ConsumerRecord, Op, PluginOp};
 
@@ -19,7 +24,9 @@ use crate::storage::{ConsumerRecord, Op, PluginOp};
 const POLL_MS: u64 = 2_000;
 /// Lease headroom beyond the batch window and the invocation deadline.
 const LEASE_MARGIN_MS: u64 = 10_000;
-/// Delay before messages are retried when the server (not the plugin) failed.
+/// How long each long poll of the gather window waits at most.
+const GATHER_POLL_MS: u64 = 500;
+/// Delay before messages are given back when the server (not the plugin) failed.
 const SERVER_RETRY_MS: u64 = 1_000;
 /// A message whose invocation faulted waits this long before its second delivery, twice as
 /// long before each further one, up to [`MAX_FAULT_BACKOFF_MS`]: a plugin that panics on a
@@ -45,7 +52,7 @@ impl Dispatcher {
             let notified = consumer.wake.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
-            if consumer.deleted.load(std::sync::atomic::Ordering::Acquire) || self.is_stopping() {
+            if consumer.deleted.load(Ordering::Acquire) || self.is_stopping() {
                 return;
             }
             let settings = consumer.settings();
@@ -57,21 +64,19 @@ impl Dispatcher {
                 let _ = tokio::time::timeout(Duration::from_secs(1), notified).await;
                 continue;
             }
-            match self.lease(&settings).await {
-                Ok(messages) if messages.is_empty() => {}
-                Ok(messages) => {
+            match self.lease(&consumer, &settings).await {
+                Ok(leased) if leased.messages.is_empty() => {}
+                Ok(leased) => {
+                    let _busy = Busy::new(&self);
                     // Settings and the active version may have changed during the long
                     // poll: the batch runs with the ones current now.
                     let settings = consumer.settings();
                     let Some((_version, compiled)) = self.active(&settings.plugin) else {
-                        self.retry_all(&settings, &messages, Some(SERVER_RETRY_MS))
-                            .await;
+                        self.give_back(&settings, &leased.messages).await;
                         continue;
                     };
-                    for batch in split_by_bytes(messages, settings.max_bytes) {
-                        self.run_batch(&consumer, &settings, &compiled, services.clone(), batch)
-                            .await;
-                    }
+                    self.run_pieces(&consumer, &settings, &compiled, &services, leased)
+                        .await;
                 }
                 Err(error) => {
                     consumer.record_failure(
@@ -84,11 +89,86 @@ impl Dispatcher {
         }
     }
 
+    /// Runs a leased batch split by `max_bytes`, piece after piece. Before a piece, leases
+    /// that would end before its deadline (plus a margin) are extended; messages whose lease
+    /// was lost meanwhile are left to whoever holds them now. A pause, a delete or a
+    /// shutdown gives the pieces not yet run back.
+    async fn run_pieces(
+        &self,
+        consumer: &ConsumerHandle,
+        settings: &ConsumerRecord,
+        compiled: &CompiledPlugin,
+        services: &Arc<BrokerServices>,
+        leased: Leased,
+    ) {
+        let Leased {
+            messages,
+            mut until_ms,
+        } = leased;
+        let mut pieces = split_by_bytes(messages, settings.max_bytes).into_iter();
+        while let Some(mut piece) = pieces.next() {
+            if self.should_stop(consumer) {
+                let rest: Vec<Message> = std::iter::once(piece).chain(pieces).flatten().collect();
+                self.give_back(settings, &rest).await;
+                return;
+            }
+            let needed = now_ms() + settings.timeout_ms + LEASE_MARGIN_MS / 2;
+            if needed > until_ms {
+                let rest: Vec<Message> = std::iter::once(piece)
+                    .chain(pieces.by_ref())
+                    .flatten()
+                    .collect();
+                let visibility = (settings.timeout_ms + LEASE_MARGIN_MS).min(MAX_VISIBILITY_MS);
+                let started = now_ms();
+                let receipts: Vec<String> = receipts(&rest).collect();
+                let held = match self
+                    .broker
+                    .extend_all(&settings.queue, &receipts, visibility)
+                    .await
+                {
+                    Ok(held) => held,
+                    Err(error) => {
+                        consumer.record_failure(
+                            "error",
+                            format!("extending the batch's leases failed: {error}"),
+                        );
+                        return;
+                    }
+                };
+                until_ms = started + visibility;
+                let kept: Vec<Message> = rest
+                    .into_iter()
+                    .zip(held)
+                    .filter_map(|(message, held)| held.then_some(message))
+                    .collect();
+                let mut regrouped = split_by_bytes(kept, settings.max_bytes).into_iter();
+                let Some(first) = regrouped.next() else {
+                    return;
+                };
+                piece = first;
+                pieces = regrouped.collect::<Vec<_>>().into_iter();
+            }
+            self.run_batch(consumer, settings, compiled, services.clone(), piece)
+                .await;
+        }
+    }
+
+    /// Whether the worker should stop before its next piece: its consumer was paused or
+    /// deleted, or the server is stopping.
+    fn should_stop(&self, consumer: &ConsumerHandle) -> bool {
+        self.is_stopping() || consumer.deleted.load(Ordering::Acquire) || consumer.settings().paused
+    }
+
     /// Leases up to `max_messages`, waiting for the first, then up to `max_wait_ms` more
-    /// for a fuller batch.
-    async fn lease(&self, settings: &ConsumerRecord) -> Result<Vec<Message>, BrokerError> {
+    /// for a fuller batch (stopping early on a pause, a delete or a shutdown).
+    async fn lease(
+        &self,
+        consumer: &ConsumerHandle,
+        settings: &ConsumerRecord,
+    ) -> Result<Leased, BrokerError> {
         let visibility =
             (settings.max_wait_ms + settings.timeout_ms + LEASE_MARGIN_MS).min(MAX_VISIBILITY_MS);
+        let until_ms = now_ms() + visibility;
         let request = |max: u32, wait_ms: u64| ReceiveRequest {
             max_messages: Some(max),
             wait_ms: Some(wait_ms),
@@ -100,15 +180,16 @@ impl Dispatcher {
             .receive(&settings.queue, request(max, POLL_MS))
             .await?;
         if messages.is_empty() || settings.max_wait_ms == 0 {
-            return Ok(messages);
+            return Ok(Leased { messages, until_ms });
         }
         let deadline = tokio::time::Instant::now() + Duration::from_millis(settings.max_wait_ms);
-        while (messages.len() as u32) < max && !self.is_stopping() {
+        while (messages.len() as u32) < max && !self.should_stop(consumer) {
             let left = deadline.saturating_duration_since(tokio::time::Instant::now());
             if left.is_zero() {
                 break;
             }
-            let wait = (left.as_millis() as u64).clamp(1, MAX_WAIT_MS);
+            // Short polls, so a pause, a delete or a shutdown ends the gathering promptly.
+            let wait = (left.as_millis() as u64).clamp(1, GATHER_POLL_MS);
             let wanted = max - messages.len() as u32;
             match self
                 .broker
@@ -120,7 +201,7 @@ impl Dispatcher {
                 Err(_) => break,
             }
         }
-        Ok(messages)
+        Ok(Leased { messages, until_ms })
     }
 
     async fn run_batch(
@@ -157,8 +238,7 @@ impl Dispatcher {
             Ok(invocation) => self.complete(consumer, settings, &batch, invocation).await,
             Err(error) => {
                 consumer.record_failure("error", error.to_string());
-                self.retry_all(settings, &batch, Some(SERVER_RETRY_MS))
-                    .await
+                self.give_back(settings, &batch).await
             }
         };
         if let Some(summary) = summary {
@@ -212,10 +292,24 @@ impl Dispatcher {
             .complete_batch(&settings.queue, outcomes, publications, writes)
             .await
         {
-            Ok(summary) => Some(summary),
+            Ok(summary) => {
+                if summary.voided {
+                    consumer.record_failure(
+                        "warn",
+                        format!(
+                            "{} of the batch's {} leases ended before it completed: its \
+                             publications and key-value writes were discarded and its other \
+                             messages retried",
+                            summary.lost_leases,
+                            batch.len()
+                        ),
+                    );
+                }
+                Some(summary)
+            }
             Err(error) => {
                 consumer.record_failure("error", format!("completing the batch failed: {error}"));
-                self.retry_all(settings, batch, Some(SERVER_RETRY_MS)).await
+                self.give_back(settings, batch).await
             }
         }
     }
@@ -262,20 +356,46 @@ impl Dispatcher {
             .ok()
     }
 
-    async fn retry_all(
+    /// Gives the messages back without counting their delivery: the server, not the plugin,
+    /// failed (or the worker is stopping), so they must not move towards a dead letter.
+    async fn give_back(
         &self,
         settings: &ConsumerRecord,
         batch: &[Message],
-        delay_ms: Option<u64>,
     ) -> Option<BatchSummary> {
+        let delay_ms = (!self.is_stopping()).then_some(SERVER_RETRY_MS);
         let outcomes = receipts(batch)
-            .map(|receipt| (receipt, BatchOutcome::Retry { delay_ms }))
+            .map(|receipt| (receipt, BatchOutcome::Return { delay_ms }))
             .collect();
         self.broker
             .complete_batch(&settings.queue, outcomes, Vec::new(), Vec::new())
             .await
             .ok()
     }
+}
+
+/// Counts a worker as holding a batch while it lives (see [`Dispatcher::drain`]).
+struct Busy<'a>(&'a Dispatcher);
+
+impl<'a> Busy<'a> {
+    fn new(dispatcher: &'a Dispatcher) -> Self {
+        dispatcher.busy.fetch_add(1, Ordering::AcqRel);
+        Self(dispatcher)
+    }
+}
+
+impl Drop for Busy<'_> {
+    fn drop(&mut self) {
+        if self.0.busy.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.0.idle.notify_waiters();
+        }
+    }
+}
+
+/// A leased batch and when its leases end at the earliest (Unix ms).
+struct Leased {
+    messages: Vec<Message>,
+    until_ms: u64,
 }
 
 fn receipts(batch: &[Message]) -> impl Iterator<Item = String> + '_ {

@@ -1,23 +1,30 @@
 //! The store's data for one invocation and the host side of the plugin contract: logging,
 //! buffered publishes and key-value writes, config, the clock, WASI with captured stdio,
-//! and `wasi:http` gated by the consumer's allow-list.
+//! and `wasi:http` gated by the consumer's allow-list. What the plugin makes the host hold
+//! is accounted by the SDK's [`Ledger`] (one definition of the limits for the server and
+//! the native test kit): over its byte budget the invocation faults.
 
 use std::collections::BTreeMap;
 
 use wasmtime::component::{HasSelf, Linker, ResourceTable};
 use wasmtime::{ResourceLimiter, Trap};
-use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
+use switchyard_sdk::limits::{self, Ledger, MAX_STDIO_BYTES, Refusal};
+
 use super::http::HttpGate;
+use super::stdio::CappedPipe;
 
 use super::{Fault, FaultKind, Invocation, InvocationContext, Outcome, PluginMessage, Publication};
 
 wasmtime::component::bindgen!({
     path: "../sdk/wit",
     world: "consumer",
-    imports: { default: trappable },
+    imports: {
+        "switchyard:plugin/host.kv-get": async | trappable,
+        default: trappable,
+    },
     exports: { default: async },
 });
 
@@ -25,17 +32,10 @@ use self::switchyard::plugin::types;
 pub(super) use Consumer as Bindings;
 pub(super) use ConsumerPre as BindingsPre;
 
-const MAX_PUBLICATIONS: usize = 1000;
-const MAX_KV_WRITES: usize = 10_000;
-const MAX_KEY_BYTES: usize = 1024;
-const MAX_VALUE_BYTES: usize = 1 << 20;
-const MAX_LOG_LINES: usize = 200;
-const MAX_LOG_LINE: usize = 4096;
-const STDIO_CAPACITY: usize = 64 << 10;
-
 /// Key-value reads and publish checks, answered by the server.
 pub trait HostServices: Send + Sync {
-    /// The committed value of `key` in `plugin`'s namespace.
+    /// The committed value of `key` in `plugin`'s namespace. Blocking (the runtime calls it
+    /// off the async threads).
     fn kv_get(&self, plugin: &str, key: &str) -> Result<Option<Vec<u8>>, HostError>;
     /// Whether this publication would be accepted (topic exists, sizes within limits).
     fn check_publication(&self, publication: &Publication) -> Result<(), HostError>;
@@ -108,21 +108,23 @@ pub(super) struct InvocationState {
     gate: HttpGate,
     table: ResourceTable,
     memory: MemoryCap,
-    stdout: MemoryOutputPipe,
-    stderr: MemoryOutputPipe,
+    stdout: CappedPipe,
+    stderr: CappedPipe,
     context: InvocationContext,
+    ledger: Ledger,
     publications: Vec<Publication>,
     kv_writes: BTreeMap<String, Option<Vec<u8>>>,
     logs: Vec<LogLine>,
-    dropped_logs: usize,
     /// Set by the epoch callback when the deadline passed.
     pub(super) deadline_hit: bool,
+    /// Why the invocation went over its byte budget, once it did.
+    over_budget: Option<String>,
 }
 
 impl InvocationState {
     pub(super) fn new(context: &InvocationContext, memory_cap: usize) -> Self {
-        let stdout = MemoryOutputPipe::new(STDIO_CAPACITY);
-        let stderr = MemoryOutputPipe::new(STDIO_CAPACITY);
+        let stdout = CappedPipe::new(MAX_STDIO_BYTES);
+        let stderr = CappedPipe::new(MAX_STDIO_BYTES);
         let wasi = WasiCtxBuilder::new()
             .stdout(stdout.clone())
             .stderr(stderr.clone())
@@ -139,11 +141,12 @@ impl InvocationState {
             stdout,
             stderr,
             context: context.clone(),
+            ledger: Ledger::new(memory_cap as u64),
             publications: Vec::new(),
             kv_writes: BTreeMap::new(),
             logs: Vec::new(),
-            dropped_logs: 0,
             deadline_hit: false,
+            over_budget: None,
         }
     }
 
@@ -151,24 +154,61 @@ impl InvocationState {
         &mut self.memory
     }
 
-    fn push_log(&mut self, level: &'static str, mut text: String) {
-        if self.logs.len() >= MAX_LOG_LINES {
-            self.dropped_logs += 1;
-            return;
+    fn push_log(&mut self, level: &'static str, text: &str) {
+        if let Some(text) = self.ledger.log(text) {
+            self.logs.push(LogLine {
+                at_ms: crate::broker::now_ms(),
+                level,
+                text,
+            });
         }
-        if text.len() > MAX_LOG_LINE {
-            let mut end = MAX_LOG_LINE;
-            while !text.is_char_boundary(end) {
-                end -= 1;
-            }
-            text.truncate(end);
-            text.push('…');
-        }
+    }
+
+    /// A note from the server itself, kept whatever the plugin's log caps.
+    fn push_note(&mut self, level: &'static str, text: String) {
         self.logs.push(LogLine {
             at_ms: crate::broker::now_ms(),
             level,
             text,
         });
+    }
+
+    /// Turns a ledger refusal into the call's answer: a size or count refusal goes back to
+    /// the guest, a budget refusal traps the invocation.
+    fn refused(&mut self, refusal: Refusal) -> wasmtime::Result<types::Error> {
+        match refusal {
+            Refusal::Call(error) => Ok(types::Error {
+                code: error.code,
+                message: error.message,
+            }),
+            Refusal::Budget(message) => {
+                let error = wasmtime::format_err!("{message}");
+                self.over_budget = Some(message);
+                Err(error)
+            }
+        }
+    }
+
+    /// Accounts the outcomes' dead-letter reasons (cut to their cap); `Err` when they take
+    /// the invocation over its budget.
+    pub(super) fn account_outcomes(
+        &mut self,
+        outcomes: Vec<types::Outcome>,
+    ) -> Result<Vec<Outcome>, Fault> {
+        outcomes
+            .into_iter()
+            .map(|outcome| match outcome {
+                types::Outcome::Ack => Ok(Outcome::Ack),
+                types::Outcome::Retry(delay) => Ok(Outcome::Retry(delay)),
+                types::Outcome::DeadLetter(reason) => match self.ledger.reason(&reason) {
+                    Ok(reason) => Ok(Outcome::DeadLetter(reason)),
+                    Err(
+                        Refusal::Budget(message)
+                        | Refusal::Call(switchyard_sdk::Error { message, .. }),
+                    ) => Err(budget_fault(message)),
+                },
+            })
+            .collect()
     }
 
     /// Names the fault behind a failed call.
@@ -179,6 +219,9 @@ impl InvocationState {
         memory_cap: u64,
     ) -> Fault {
         let timeout = context.timeout;
+        if let Some(message) = &self.over_budget {
+            return budget_fault(message.clone());
+        }
         if error.downcast_ref::<Trap>() == Some(&Trap::OutOfFuel) {
             return Fault {
                 kind: FaultKind::Fuel,
@@ -203,7 +246,7 @@ impl InvocationState {
                 ),
             };
         }
-        let stderr = String::from_utf8_lossy(&self.stderr.contents()).into_owned();
+        let stderr = String::from_utf8_lossy(&self.stderr.contents().0).into_owned();
         if let Some(panic) = stderr.lines().find(|line| line.contains("panicked at")) {
             let detail: Vec<&str> = stderr
                 .lines()
@@ -230,25 +273,37 @@ impl InvocationState {
     /// Collects what the invocation produced.
     pub(super) fn finish(&mut self, result: Result<Vec<Outcome>, Fault>) -> Invocation {
         for authority in std::mem::take(&mut self.gate.denied) {
-            self.push_log(
+            self.push_note(
                 "error",
                 format!(
                     "outbound HTTP to {authority} denied: not on this consumer's allowed_hosts"
                 ),
             );
         }
+        let mut dropped_bytes = 0;
         for (pipe, level) in [(self.stdout.clone(), "info"), (self.stderr.clone(), "warn")] {
-            let contents = pipe.contents();
+            let (contents, dropped) = pipe.contents();
+            dropped_bytes += dropped;
             for line in String::from_utf8_lossy(&contents).lines() {
                 if !line.trim().is_empty() {
-                    self.push_log(level, line.to_string());
+                    self.push_log(level, line);
                 }
             }
         }
-        if self.dropped_logs > 0 {
-            let dropped = self.dropped_logs;
-            self.logs.pop();
-            self.push_log("warn", format!("{dropped} more log lines were dropped"));
+        let dropped = self.ledger.dropped_log_lines();
+        if dropped > 0 || dropped_bytes > 0 {
+            self.push_note(
+                "warn",
+                format!(
+                    "{dropped} more log lines and {dropped_bytes} bytes of stdout/stderr were \
+                     dropped (caps: {} lines, {MAX_STDIO_BYTES} bytes per stream)",
+                    limits::MAX_LOG_LINES
+                ),
+            );
+        }
+        if let Some(message) = &self.over_budget {
+            let message = message.clone();
+            self.push_note("error", format!("over budget: {message}"));
         }
         Invocation {
             result,
@@ -285,14 +340,11 @@ fn guest_error(error: HostError) -> types::Error {
     }
 }
 
-fn check_key(key: &str) -> Result<(), types::Error> {
-    if key.is_empty() || key.len() > MAX_KEY_BYTES {
-        return Err(guest_error(HostError::new(
-            "invalid_key",
-            format!("a key must be 1 to {MAX_KEY_BYTES} bytes"),
-        )));
+fn budget_fault(message: String) -> Fault {
+    Fault {
+        kind: FaultKind::Budget,
+        message,
     }
-    Ok(())
 }
 
 impl types::Host for InvocationState {}
@@ -306,7 +358,7 @@ impl self::switchyard::plugin::host::Host for InvocationState {
             types::Level::Warn => "warn",
             types::Level::Error => "error",
         };
-        self.push_log(level, text);
+        self.push_log(level, &text);
         Ok(())
     }
 
@@ -317,12 +369,7 @@ impl self::switchyard::plugin::host::Host for InvocationState {
         attributes: Vec<(String, String)>,
         key: Option<String>,
     ) -> wasmtime::Result<Result<(), types::Error>> {
-        if self.publications.len() >= MAX_PUBLICATIONS {
-            return Ok(Err(guest_error(HostError::new(
-                "too_many_publications",
-                format!("an invocation may publish at most {MAX_PUBLICATIONS} messages"),
-            ))));
-        }
+        let bytes = limits::publication_bytes(&topic, &payload, &attributes, key.as_deref());
         let publication = Publication {
             topic,
             payload,
@@ -332,22 +379,36 @@ impl self::switchyard::plugin::host::Host for InvocationState {
         if let Err(error) = self.context.services.check_publication(&publication) {
             return Ok(Err(guest_error(error)));
         }
+        if let Err(refusal) = self.ledger.publish(bytes) {
+            return self.refused(refusal).map(Err);
+        }
         self.publications.push(publication);
         Ok(Ok(()))
     }
 
-    fn kv_get(&mut self, key: String) -> wasmtime::Result<Result<Option<Vec<u8>>, types::Error>> {
-        if let Err(error) = check_key(&key) {
-            return Ok(Err(error));
+    async fn kv_get(
+        &mut self,
+        key: String,
+    ) -> wasmtime::Result<Result<Option<Vec<u8>>, types::Error>> {
+        if let Err(error) = limits::check_key(&key) {
+            return Ok(Err(types::Error {
+                code: error.code,
+                message: error.message,
+            }));
         }
         if let Some(written) = self.kv_writes.get(&key) {
             return Ok(Ok(written.clone()));
         }
-        Ok(self
-            .context
-            .services
-            .kv_get(&self.context.plugin, &key)
-            .map_err(guest_error))
+        let services = self.context.services.clone();
+        let plugin = self.context.plugin.clone();
+        let read = tokio::task::spawn_blocking(move || services.kv_get(&plugin, &key)).await;
+        Ok(match read {
+            Ok(value) => value.map_err(guest_error),
+            Err(_) => Err(guest_error(HostError::new(
+                "storage_failed",
+                "the read was interrupted",
+            ))),
+        })
     }
 
     fn kv_set(
@@ -377,20 +438,8 @@ impl InvocationState {
         key: String,
         value: Option<Vec<u8>>,
     ) -> wasmtime::Result<Result<(), types::Error>> {
-        if let Err(error) = check_key(&key) {
-            return Ok(Err(error));
-        }
-        if value.as_ref().is_some_and(|v| v.len() > MAX_VALUE_BYTES) {
-            return Ok(Err(guest_error(HostError::new(
-                "value_too_large",
-                format!("a value may be at most {MAX_VALUE_BYTES} bytes"),
-            ))));
-        }
-        if self.kv_writes.len() >= MAX_KV_WRITES && !self.kv_writes.contains_key(&key) {
-            return Ok(Err(guest_error(HostError::new(
-                "too_many_writes",
-                format!("an invocation may write at most {MAX_KV_WRITES} keys"),
-            ))));
+        if let Err(refusal) = self.ledger.kv_write(&key, value.as_deref()) {
+            return self.refused(refusal).map(Err);
         }
         self.kv_writes.insert(key, value);
         Ok(Ok(()))
@@ -414,13 +463,5 @@ pub(super) fn to_wit(message: PluginMessage) -> types::Message {
         payload: message.payload,
         published_at_ms: message.published_at_ms,
         attempt: message.attempt,
-    }
-}
-
-pub(super) fn from_wit(outcome: types::Outcome) -> Outcome {
-    match outcome {
-        types::Outcome::Ack => Outcome::Ack,
-        types::Outcome::Retry(delay) => Outcome::Retry(delay),
-        types::Outcome::DeadLetter(reason) => Outcome::DeadLetter(reason),
     }
 }

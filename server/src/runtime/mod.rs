@@ -6,6 +6,7 @@
 
 mod host;
 mod http;
+mod stdio;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -20,20 +21,21 @@ pub use host::{HostError, HostServices, LogLine};
 
 /// How often the epoch ticks; deadlines are checked (and long invocations yield) per tick.
 const TICK: Duration = Duration::from_millis(2);
-/// Invocations that can hold an instance at once; more wait for the pool.
-const POOL_INSTANCES: u32 = 256;
 
 /// Engine-wide limits.
 #[derive(Debug, Clone)]
 pub struct RuntimeConfig {
     /// The largest memory cap a consumer may ask for, in bytes.
     pub max_memory_bytes: u64,
+    /// Invocations that can hold an instance at once; more wait for a slot.
+    pub max_instances: u32,
 }
 
 impl Default for RuntimeConfig {
     fn default() -> Self {
         Self {
             max_memory_bytes: 256 << 20,
+            max_instances: 256,
         }
     }
 }
@@ -137,6 +139,9 @@ pub enum FaultKind {
     BadOutcomes,
     /// It used up its fuel.
     Fuel,
+    /// It made the host hold more than its byte budget (publications, key-value writes,
+    /// dead-letter reasons).
+    Budget,
 }
 
 impl FaultKind {
@@ -149,6 +154,7 @@ impl FaultKind {
             FaultKind::Trap => "trap",
             FaultKind::BadOutcomes => "bad_outcomes",
             FaultKind::Fuel => "fuel",
+            FaultKind::Budget => "budget",
         }
     }
 }
@@ -208,6 +214,9 @@ pub struct Runtime {
     engine: Engine,
     linker: Linker<InvocationState>,
     config: RuntimeConfig,
+    /// One slot per pooled instance: an invocation waits for a slot rather than failing
+    /// to instantiate when all are taken.
+    slots: tokio::sync::Semaphore,
     stop: Arc<AtomicBool>,
 }
 
@@ -247,6 +256,7 @@ impl Runtime {
         Ok(Self {
             engine,
             linker,
+            slots: tokio::sync::Semaphore::new(config.max_instances as usize),
             config,
             stop,
         })
@@ -280,8 +290,11 @@ impl Runtime {
         Ok(CompiledPlugin { pre })
     }
 
-    /// Calls the plugin's handler with `batch` in a fresh store. Faults (trap, deadline,
-    /// memory) are returned in [`Invocation::result`]; only a failure to start is an error.
+    /// Calls the plugin's handler with `batch` in a fresh store, once a pooled instance is
+    /// free. Faults (trap, deadline, memory, budget) are returned in
+    /// [`Invocation::result`]; only a failure to start is an error. The deadline bounds the
+    /// whole invocation from instantiation on: running guest code (epoch interruption) and
+    /// time blocked in the host alike (sleeps, `wasi:io/poll`, outbound HTTP).
     pub async fn invoke(
         &self,
         plugin: &CompiledPlugin,
@@ -289,6 +302,13 @@ impl Runtime {
         batch: Vec<PluginMessage>,
     ) -> Result<Invocation, PluginError> {
         let count = batch.len();
+        let _slot = self
+            .slots
+            .acquire()
+            .await
+            .map_err(|_| PluginError::Instantiate {
+                reason: "the runtime is shutting down".into(),
+            })?;
         let memory_cap = context.memory_bytes.min(self.config.max_memory_bytes);
         let state = InvocationState::new(context, memory_cap as usize);
         let mut store = Store::new(&self.engine, state);
@@ -300,6 +320,7 @@ impl Runtime {
                 reason: format!("{e:#}"),
             })?;
         let deadline = Instant::now() + context.timeout;
+        let host_deadline = tokio::time::Instant::now() + context.timeout;
         store.set_epoch_deadline(1);
         store.epoch_deadline_callback(move |mut store| {
             if Instant::now() >= deadline {
@@ -309,23 +330,40 @@ impl Runtime {
                 Ok(wasmtime::UpdateDeadline::Yield(1))
             }
         });
-        let bindings: Bindings = plugin
-            .pre
-            .instantiate_async(&mut store)
-            .await
-            .map_err(|e| PluginError::Instantiate {
-                reason: format!("{e:#}"),
-            })?;
         let batch: Vec<_> = batch.into_iter().map(host::to_wit).collect();
-        let called = bindings
-            .switchyard_plugin_handler()
-            .call_handle(&mut store, &batch)
-            .await;
+        let run = async {
+            let bindings: Bindings = plugin
+                .pre
+                .instantiate_async(&mut store)
+                .await
+                .map_err(|e| PluginError::Instantiate {
+                    reason: format!("{e:#}"),
+                })?;
+            Ok::<_, PluginError>(
+                bindings
+                    .switchyard_plugin_handler()
+                    .call_handle(&mut store, &batch)
+                    .await,
+            )
+        };
+        let called = match tokio::time::timeout_at(host_deadline, run).await {
+            Ok(called) => called?,
+            Err(_) => {
+                let state = store.data_mut();
+                state.deadline_hit = true;
+                let fault = Fault {
+                    kind: FaultKind::Deadline,
+                    message: format!(
+                        "ran past its deadline of {} ms (waiting in a host call)",
+                        context.timeout.as_millis()
+                    ),
+                };
+                return Ok(state.finish(Err(fault)));
+            }
+        };
         let state = store.data_mut();
         let result = match called {
-            Ok(outcomes) if outcomes.len() == count => {
-                Ok(outcomes.into_iter().map(host::from_wit).collect())
-            }
+            Ok(outcomes) if outcomes.len() == count => state.account_outcomes(outcomes),
             Ok(outcomes) => Err(Fault {
                 kind: FaultKind::BadOutcomes,
                 message: format!(
@@ -352,13 +390,13 @@ fn engine_config(config: &RuntimeConfig, pooling: bool) -> Config {
     engine.wasm_component_model(true);
     if pooling {
         let mut pool = PoolingAllocationConfig::default();
-        pool.total_component_instances(POOL_INSTANCES)
-            .total_core_instances(POOL_INSTANCES * 4)
+        pool.total_component_instances(config.max_instances)
+            .total_core_instances(config.max_instances * 4)
             .max_core_instances_per_component(16)
-            .total_memories(POOL_INSTANCES * 2)
+            .total_memories(config.max_instances * 2)
             .max_memories_per_component(4)
-            .total_tables(POOL_INSTANCES * 4)
-            .total_stacks(POOL_INSTANCES)
+            .total_tables(config.max_instances * 4)
+            .total_stacks(config.max_instances)
             .max_memory_size(config.max_memory_bytes as usize);
         engine.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
     }

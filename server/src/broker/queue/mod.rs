@@ -344,6 +344,15 @@ impl QueueState {
         Some(record)
     }
 
+    /// Takes back the count of a leased copy's current delivery (it was leased, but the
+    /// server failed before the consumer could handle it). The lease number stays, so the
+    /// lease's receipt no longer holds once the copy is rescheduled.
+    pub(crate) fn forget_delivery(&mut self, id: MessageId) {
+        if let Some(entry) = self.entries.get_mut(&id) {
+            entry.receive_count = entry.receive_count.saturating_sub(1);
+        }
+    }
+
     /// Puts a copy that left the queue back, as the disk still has it (its removal was
     /// not written, or was refused), unless a purge submitted after the write numbered
     /// `sequence` has deleted it on disk since.

@@ -2,6 +2,7 @@
 //! that stop a misbehaving plugin, the HTTP allow-list, batching and concurrency, and the
 //! seed scenarios (signups, the order flow) played by the example plugins.
 
+mod budgets;
 mod deploy;
 mod limits;
 mod scenarios;

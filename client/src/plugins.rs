@@ -43,6 +43,20 @@ impl Client {
             .await
     }
 
+    /// Deletes a version that is not the active one (its digest, or a unique prefix).
+    pub async fn delete_plugin_version(
+        &self,
+        name: &str,
+        version: &str,
+    ) -> Result<(), ClientError> {
+        self.delete(&format!(
+            "/v1/plugins/{}/versions/{}",
+            segment(name),
+            segment(version)
+        ))
+        .await
+    }
+
     /// A value of a plugin's key-value store.
     pub async fn plugin_kv(&self, name: &str, key: &str) -> Result<KvEntry, ClientError> {
         self.get(&format!(

@@ -92,7 +92,10 @@ impl ApiError {
                 | DispatcherError::VersionNotFound { .. }
                 | DispatcherError::KeyNotFound { .. }
                 | DispatcherError::ConsumerNotFound { .. } => StatusCode::NOT_FOUND,
-                DispatcherError::ConsumerExists { .. } => StatusCode::CONFLICT,
+                DispatcherError::ConsumerExists { .. } | DispatcherError::VersionActive { .. } => {
+                    StatusCode::CONFLICT
+                }
+                DispatcherError::CompileBusy => StatusCode::SERVICE_UNAVAILABLE,
                 DispatcherError::PluginTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
                 DispatcherError::InvalidPlugin(crate::runtime::PluginError::Engine { .. })
                 | DispatcherError::InvalidPlugin(crate::runtime::PluginError::Instantiate {
@@ -146,7 +149,9 @@ fn broker_status(error: &BrokerError) -> StatusCode {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
-        let message = if status.is_server_error() {
+        // Shedding load is no fault: its message is for the client, and nothing to log.
+        let shed = matches!(self, ApiError::Dispatcher(DispatcherError::CompileBusy));
+        let message = if status.is_server_error() && !shed {
             "internal error; the request was not applied".to_string()
         } else {
             self.to_string()
@@ -167,6 +172,12 @@ impl IntoResponse for ApiError {
                     axum::http::HeaderValue::from(seconds),
                 );
             }
+            ApiError::Dispatcher(DispatcherError::CompileBusy) => {
+                response.headers_mut().insert(
+                    axum::http::header::RETRY_AFTER,
+                    axum::http::HeaderValue::from_static("5"),
+                );
+            }
             ApiError::Access(AccessError::Unauthenticated { .. }) => {
                 response.headers_mut().insert(
                     axum::http::header::WWW_AUTHENTICATE,
@@ -175,7 +186,7 @@ impl IntoResponse for ApiError {
             }
             _ => {}
         }
-        if status.is_server_error() {
+        if status.is_server_error() && !shed {
             let detail = error_chain(&self);
             response
                 .extensions_mut()
@@ -310,5 +321,31 @@ fn is_json(content_type: &str) -> bool {
 impl<T: Serialize> IntoResponse for ApiJson<T> {
     fn into_response(self) -> Response {
         axum::Json(self.0).into_response()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_busy_compiler_sheds_with_retry_after_and_says_why() {
+        let response = ApiError::from(DispatcherError::CompileBusy).into_response();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(response.headers()[axum::http::header::RETRY_AFTER], "5");
+        assert!(
+            response.extensions().get::<Fault>().is_none(),
+            "not logged as a fault"
+        );
+        let body = axum::body::to_bytes(response.into_body(), 1 << 16)
+            .await
+            .unwrap();
+        let body: ErrorBody = serde_json::from_slice(&body).unwrap();
+        assert_eq!(body.error.code, "overloaded");
+        assert!(
+            body.error.message.contains("compiling"),
+            "{}",
+            body.error.message
+        );
     }
 }

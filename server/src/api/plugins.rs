@@ -1,5 +1,5 @@
-//! `/v1/plugins`: upload component versions (`application/wasm`), list them, activate one,
-//! read a plugin's key-value store.
+//! `/v1/plugins`: upload component versions (`application/wasm`), list them, activate or
+//! delete one, read a plugin's key-value store.
 
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, QueryRejection};
@@ -28,6 +28,7 @@ pub(super) fn routes() -> Routes<DispatcherState> {
         .post("/plugins/{name}/versions", DEPLOY, upload_version)
         .map(|router| router.route_layer(DefaultBodyLimit::max(MAX_PLUGIN_BYTES)))
         .post("/plugins/{name}/activate", DEPLOY, activate_version)
+        .delete("/plugins/{name}/versions/{version}", DEPLOY, delete_version)
         .get("/plugins/{name}/kv/{key}", READ, get_kv)
 }
 
@@ -105,6 +106,15 @@ async fn activate_version(
     ApiJson(body): ApiJson<ActivateVersion>,
 ) -> Result<ApiJson<Plugin>, ApiError> {
     Ok(ApiJson(dispatcher.activate(&name, &body.version).await?))
+}
+
+#[instrument(skip_all, fields(plugin = %name, version = %version))]
+async fn delete_version(
+    State(dispatcher): State<DispatcherState>,
+    Path((name, version)): Path<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    dispatcher.delete_version(&name, &version).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 async fn get_kv(

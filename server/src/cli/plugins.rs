@@ -1,4 +1,4 @@
-//! Plugin and consumer subcommands: deploy a component, list and activate versions, read a
+//! Plugin and consumer subcommands: deploy a component, list, activate and delete versions, read a
 //! plugin's key-value store; create, inspect, pause, resume and delete consumers, and
 //! follow a consumer's log.
 
@@ -36,6 +36,13 @@ pub(super) enum PluginCommand {
     /// Make a version (its digest, or a unique prefix of it) the active one: roll forward
     /// or back.
     Activate {
+        name: String,
+        #[arg(value_name = "VERSION")]
+        digest: String,
+    },
+    /// Delete a version that is not the active one (its digest, or a unique prefix of it),
+    /// and its binary unless another plugin has the same one.
+    DeleteVersion {
         name: String,
         #[arg(value_name = "VERSION")]
         digest: String,
@@ -109,8 +116,9 @@ pub(super) struct CreateConsumerArgs {
     /// A secret the plugin reads like a config value, never shown again (repeatable).
     #[arg(long = "secret", value_name = "K=V", value_parser = parse_attribute)]
     secrets: Vec<(String, String)>,
-    /// A host outbound HTTP may reach, `name` or `name:port` (repeatable).
-    #[arg(long = "allow-host", value_name = "HOST")]
+    /// An origin outbound HTTP may reach: a scheme, a host and an optional port, such as
+    /// `https://api.example.com` or `http://10.0.0.5:8080` (repeatable).
+    #[arg(long = "allow-host", value_name = "ORIGIN")]
     allowed_hosts: Vec<String>,
 }
 
@@ -164,6 +172,14 @@ pub(super) async fn plugin(
         PluginCommand::Get { name } => print_versions(out, client.get_plugin(&name).await?)?,
         PluginCommand::Activate { name, digest } => {
             print_versions(out, client.activate_plugin(&name, &digest).await?)?
+        }
+        PluginCommand::DeleteVersion { name, digest } => {
+            client.delete_plugin_version(&name, &digest).await?;
+            if out.json {
+                return out
+                    .print_json(&json!({ "plugin": name, "version": digest, "deleted": true }));
+            }
+            println!("deleted version {digest} of plugin {name}");
         }
         PluginCommand::Kv { name, key } => {
             let entry = client.plugin_kv(&name, &key).await?;

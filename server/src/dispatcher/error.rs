@@ -1,5 +1,6 @@
 //! What can go wrong managing plugins and consumers.
 
+use super::Cap;
 use crate::broker::BrokerError;
 use crate::runtime::PluginError;
 use crate::storage::StorageError;
@@ -30,6 +31,14 @@ pub enum DispatcherError {
         /// The prefix.
         version: String,
     },
+    /// The version is the active one (activate another first).
+    #[error("version {version} is plugin {plugin:?}'s active version: activate another one first")]
+    VersionActive {
+        /// The plugin.
+        plugin: String,
+        /// The version.
+        version: String,
+    },
     /// No such key in the plugin's store.
     #[error("plugin {plugin:?} has no value under key {key:?}")]
     KeyNotFound {
@@ -49,6 +58,26 @@ pub enum DispatcherError {
         /// The limit.
         max: usize,
     },
+    /// The upload is over a cap on what a component may hold.
+    #[error("{}", cap.refusal(*found))]
+    OverCap {
+        /// Which cap.
+        cap: Cap,
+        /// How many (or how large) it has.
+        found: u64,
+    },
+    /// Compiling took longer than a request waits for it.
+    #[error(
+        "the component did not compile within {limit_secs} s; a smaller component (fewer or \
+         smaller functions) compiles faster"
+    )]
+    CompileTimeout {
+        /// The limit.
+        limit_secs: u64,
+    },
+    /// Too many compiles are running and waiting to take another now.
+    #[error("the server is compiling as many components as it takes at once; retry shortly")]
+    CompileBusy,
     /// No such consumer.
     #[error("consumer {name:?} does not exist")]
     ConsumerNotFound {
@@ -84,6 +113,7 @@ impl DispatcherError {
             DispatcherError::PluginNotFound { .. } => "plugin_not_found",
             DispatcherError::VersionNotFound { .. } => "version_not_found",
             DispatcherError::AmbiguousVersion { .. } => "ambiguous_version",
+            DispatcherError::VersionActive { .. } => "version_active",
             DispatcherError::KeyNotFound { .. } => "key_not_found",
             DispatcherError::InvalidPlugin(error) => match error {
                 PluginError::NotWasm => "not_wasm",
@@ -93,6 +123,9 @@ impl DispatcherError {
                 _ => "runtime_unavailable",
             },
             DispatcherError::PluginTooLarge { .. } => "plugin_too_large",
+            DispatcherError::OverCap { cap, .. } => cap.code(),
+            DispatcherError::CompileTimeout { .. } => "compile_timeout",
+            DispatcherError::CompileBusy => "overloaded",
             DispatcherError::ConsumerNotFound { .. } => "consumer_not_found",
             DispatcherError::ConsumerExists { .. } => "consumer_exists",
             DispatcherError::InvalidSetting { .. } => "invalid_setting",

@@ -1,35 +1,37 @@
 //! Consumers: each leases batches from its queue, runs its plugin's active version in the
 //! [`crate::runtime`], and completes the batch through the broker (outcomes, publishes and
 //! key-value writes in one durable write). Also the plugin registry: uploaded versions,
-//! compiled once, and which one is active. Knows the broker and the runtime; no HTTP.
+//! checked and compiled a few at a time, kept compiled while used, and which one is active.
+//! Knows the broker and the runtime; no HTTP.
 
+mod compiled;
+mod compiler;
 mod consumers;
 mod error;
 mod plugins;
 mod services;
+mod upload;
 mod worker;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock, Weak};
 
 use consumers::ConsumerHandle;
+use compiled::CompiledVersions;
+use compiler::{CompileGate, CompileLimits};
 pub use error::DispatcherError;
-pub use plugins::MAX_PLUGIN_BYTES;
+pub use upload::{Cap, MAX_PLUGIN_BYTES};
 
 use crate::broker::Broker;
 use crate::runtime::{CompiledPlugin, Runtime};
 use crate::storage::{PluginRecord, Storage};
 
-/// A plugin as the registry holds it: its record and its compiled versions.
-struct PluginEntry {
-    record: PluginRecord,
-    compiled: HashMap<String, Arc<CompiledPlugin>>,
-}
-
 #[derive(Default)]
 struct Registry {
-    plugins: BTreeMap<String, PluginEntry>,
+    plugins: BTreeMap<String, PluginRecord>,
+    /// Compiled versions of any plugin, by digest.
+    compiled: CompiledVersions,
     consumers: BTreeMap<String, Arc<ConsumerHandle>>,
 }
 
@@ -39,6 +41,8 @@ pub struct Dispatcher {
     broker: Arc<Broker>,
     runtime: Arc<Runtime>,
     registry: RwLock<Registry>,
+    /// Bounds the compiles of uploads, activations and the start.
+    compiling: CompileGate,
     /// Serializes changes to plugins and consumers across their durable write.
     admin: tokio::sync::Mutex<()>,
     stopping: AtomicBool,
@@ -61,13 +65,7 @@ impl Dispatcher {
             .expect("reading plugins does not panic")?;
         let mut registry = Registry::default();
         for record in recovered.plugins {
-            registry.plugins.insert(
-                record.name.clone(),
-                PluginEntry {
-                    record,
-                    compiled: HashMap::new(),
-                },
-            );
+            registry.plugins.insert(record.name.clone(), record);
         }
         for record in recovered.consumers {
             if let Err(error) = broker.claim_queue(&record.queue, &record.name).await {
@@ -83,6 +81,7 @@ impl Dispatcher {
             broker,
             runtime,
             registry: RwLock::new(registry),
+            compiling: CompileGate::new(CompileLimits::default()),
             admin: tokio::sync::Mutex::new(()),
             stopping: AtomicBool::new(false),
             busy: std::sync::atomic::AtomicUsize::new(0),
@@ -146,10 +145,9 @@ impl Dispatcher {
     /// The active version of `plugin`, once compiled.
     fn active(&self, plugin: &str) -> Option<(String, Arc<CompiledPlugin>)> {
         let registry = self.registry();
-        let entry = registry.plugins.get(plugin)?;
-        let version = entry.record.active_version.as_ref()?;
-        let compiled = entry.compiled.get(version)?;
-        Some((version.clone(), compiled.clone()))
+        let version = registry.plugins.get(plugin)?.active_version.as_ref()?;
+        let compiled = registry.compiled.get(version)?;
+        Some((version.clone(), compiled))
     }
 
     /// Wakes the workers of every consumer of `plugin` (its active version changed).

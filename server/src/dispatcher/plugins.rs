@@ -1,7 +1,7 @@
-//! The plugin registry: upload (compile, check, store once by content digest), activate,
-//! list, and reads of a plugin's key-value store.
+//! The plugin registry: upload (check, compile, store once by content digest), activate,
+//! delete a version, list, and reads of a plugin's key-value store.
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use base64::Engine as _;
@@ -9,16 +9,15 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use sha2::{Digest, Sha256};
 use switchyard_client::{DeployedVersion, KvEntry, Plugin, PluginVersion};
 
-use super::{Dispatcher, DispatcherError, PluginEntry};
+use super::compiler::Waiter;
+use super::upload::{MAX_PLUGIN_BYTES, check_caps};
+use super::{Dispatcher, DispatcherError, Registry};
 use crate::broker::{now_ms, validate_name};
 use crate::runtime::CompiledPlugin;
-use crate::storage::{Op, PluginOp, PluginRecord, PluginVersionRecord};
-
-/// The largest component accepted.
-pub const MAX_PLUGIN_BYTES: usize = 64 << 20;
+use crate::storage::{Op, PluginOp, PluginRecord, PluginVersionRecord, StorageError};
 
 impl Dispatcher {
-    /// Compiles and checks `wasm`, stores it as a version of `name` (creating the plugin),
+    /// Checks and compiles `wasm`, stores it as a version of `name` (creating the plugin),
     /// and activates it when `activate` is set or the plugin has no active version.
     pub async fn deploy(
         &self,
@@ -35,26 +34,25 @@ impl Dispatcher {
         }
         let digest = format!("sha256:{:x}", Sha256::digest(&wasm));
         let size = wasm.len() as u64;
-        let runtime = self.runtime.clone();
-        let (compiled, wasm) = tokio::task::spawn_blocking(move || {
-            runtime.compile(&wasm).map(|compiled| (compiled, wasm))
-        })
-        .await
-        .expect("compiling does not panic")?;
+        let cached = self.registry().compiled.get(&digest);
+        let (compiled, wasm) = match cached {
+            Some(compiled) => (compiled, wasm),
+            None => self.compile_upload(wasm).await?,
+        };
         let _admin = self.admin.lock().await;
         let now = now_ms();
         let mut record = self
             .registry()
             .plugins
             .get(name)
-            .map(|entry| entry.record.clone())
+            .cloned()
             .unwrap_or_else(|| PluginRecord {
                 name: name.to_string(),
                 active_version: None,
                 versions: Vec::new(),
                 created_at_ms: now,
             });
-        let created = !record.versions.iter().any(|v| v.version == digest);
+        let created = !lists(&record, &digest);
         if created {
             record.versions.push(PluginVersionRecord {
                 version: digest.clone(),
@@ -72,7 +70,7 @@ impl Dispatcher {
         };
         self.storage().write(vec![Op::Plugin(op)]).await?;
         let active = record.active_version.as_deref() == Some(digest.as_str());
-        self.install(record, digest.clone(), Arc::new(compiled));
+        self.install(record, digest.clone(), compiled);
         if make_active {
             self.wake_consumers_of(name);
         }
@@ -86,12 +84,17 @@ impl Dispatcher {
     }
 
     /// Makes `version` (a digest, or a unique prefix of its hex digits) the active one;
-    /// new batches run it, batches in flight finish on the one they started with.
+    /// new batches run it, batches in flight finish on the one they started with. A version
+    /// not compiled (evicted, or not yet since the start) is compiled before the change.
     pub async fn activate(&self, name: &str, version: &str) -> Result<Plugin, DispatcherError> {
+        let digest = resolve_version(&self.plugin_record(name)?, version)?;
+        let compiled = self.compiled(name, &digest, Waiter::Request).await?;
         let _admin = self.admin.lock().await;
         let mut record = self.plugin_record(name)?;
-        let digest = resolve_version(&record, version)?;
-        let compiled = self.compiled(name, &digest).await?;
+        if !lists(&record, &digest) {
+            // Deleted while it compiled.
+            return Err(version_not_found(name, version));
+        }
         record.active_version = Some(digest.clone());
         let op = PluginOp::PutPlugin {
             record: record.clone(),
@@ -104,13 +107,36 @@ impl Dispatcher {
         Ok(plugin_view(&record))
     }
 
+    /// Deletes a version that is not the active one (a digest, or a unique prefix of its
+    /// hex digits), and its binary unless another plugin has the same one.
+    pub async fn delete_version(&self, name: &str, version: &str) -> Result<(), DispatcherError> {
+        let _admin = self.admin.lock().await;
+        let mut record = self.plugin_record(name)?;
+        let digest = resolve_version(&record, version)?;
+        if record.active_version.as_deref() == Some(digest.as_str()) {
+            return Err(DispatcherError::VersionActive {
+                plugin: name.to_string(),
+                version: digest,
+            });
+        }
+        record.versions.retain(|v| v.version != digest);
+        let op = PluginOp::DeleteVersion {
+            record: record.clone(),
+            version: digest.clone(),
+        };
+        self.storage().write(vec![Op::Plugin(op)]).await?;
+        let mut registry = self.registry_mut();
+        registry.plugins.insert(name.to_string(), record);
+        if !registry.plugins.values().any(|r| lists(r, &digest)) {
+            registry.compiled.remove(&digest);
+        }
+        tracing::info!(plugin = name, version = %digest, "plugin version deleted");
+        Ok(())
+    }
+
     /// Every plugin.
     pub fn list_plugins(&self) -> Vec<Plugin> {
-        self.registry()
-            .plugins
-            .values()
-            .map(|entry| plugin_view(&entry.record))
-            .collect()
+        self.registry().plugins.values().map(plugin_view).collect()
     }
 
     /// One plugin.
@@ -148,74 +174,124 @@ impl Dispatcher {
         self.registry()
             .plugins
             .get(name)
-            .map(|entry| entry.record.clone())
+            .cloned()
             .ok_or_else(|| DispatcherError::PluginNotFound { name: name.into() })
     }
 
+    /// Records `record` and keeps `version` compiled.
     fn install(&self, record: PluginRecord, version: String, compiled: Arc<CompiledPlugin>) {
         let mut registry = self.registry_mut();
-        let entry = registry
-            .plugins
-            .entry(record.name.clone())
-            .or_insert_with(|| PluginEntry {
-                record: record.clone(),
-                compiled: HashMap::new(),
-            });
-        entry.record = record;
-        entry.compiled.insert(version, compiled);
+        registry.plugins.insert(record.name.clone(), record);
+        keep_compiled(&mut registry, version, compiled);
     }
 
-    /// A version's compiled form, compiling it from storage when it is not cached.
+    /// Checks an upload against the caps, then compiles it in its turn.
+    async fn compile_upload(
+        &self,
+        wasm: Vec<u8>,
+    ) -> Result<(Arc<CompiledPlugin>, Vec<u8>), DispatcherError> {
+        let wasm = tokio::task::spawn_blocking(move || check_caps(&wasm).map(|()| wasm))
+            .await
+            .expect("checking does not panic")?;
+        let runtime = self.runtime.clone();
+        let (compiled, wasm) = self
+            .compiling
+            .run(Waiter::Request, move || {
+                runtime.compile(&wasm).map(|compiled| (compiled, wasm))
+            })
+            .await??;
+        Ok((Arc::new(compiled), wasm))
+    }
+
+    /// A version's compiled form, compiled from storage in its turn when it is not kept.
     async fn compiled(
         &self,
         name: &str,
         digest: &str,
+        waiter: Waiter,
     ) -> Result<Arc<CompiledPlugin>, DispatcherError> {
-        if let Some(compiled) = self
-            .registry()
-            .plugins
-            .get(name)
-            .and_then(|entry| entry.compiled.get(digest).cloned())
-        {
+        let cached = self.registry().compiled.get(digest);
+        if let Some(compiled) = cached {
             return Ok(compiled);
         }
         let storage = self.storage().clone();
         let runtime = self.runtime.clone();
         let owned = digest.to_string();
-        let compiled = tokio::task::spawn_blocking(move || {
-            let bytes = storage.read_plugin_binary(&owned)?.ok_or_else(|| {
-                crate::storage::StorageError::Corrupt {
-                    what: format!("plugin binary {owned} is missing"),
-                }
-            })?;
-            Ok::<_, DispatcherError>(runtime.compile(&bytes)?)
-        })
-        .await
-        .expect("compiling does not panic")?;
-        Ok(Arc::new(compiled))
+        let compiled = self
+            .compiling
+            .run(waiter, move || {
+                let Some(wasm) = storage.read_plugin_binary(&owned)? else {
+                    return Ok(None);
+                };
+                Ok::<_, DispatcherError>(Some(runtime.compile(&wasm)?))
+            })
+            .await??;
+        match compiled {
+            Some(compiled) => Ok(Arc::new(compiled)),
+            // Deleted since the caller resolved it.
+            None if !lists(&self.plugin_record(name)?, digest) => {
+                Err(version_not_found(name, digest))
+            }
+            None => Err(StorageError::Corrupt {
+                what: format!("plugin binary {digest} is missing"),
+            }
+            .into()),
+        }
     }
 
-    /// Compiles every plugin's active version (at start), then wakes its consumers.
+    /// Compiles every plugin's active version at start, all in their turn (each digest
+    /// once, however many plugins have it active), and wakes a plugin's consumers as soon
+    /// as its version is ready.
     pub(super) async fn compile_active_versions(&self) {
-        let active: Vec<(String, String)> = self
-            .registry()
-            .plugins
-            .values()
-            .filter_map(|e| Some((e.record.name.clone(), e.record.active_version.clone()?)))
-            .collect();
-        for (name, digest) in active {
-            match self.compiled(&name, &digest).await {
-                Ok(compiled) => {
-                    if let Some(entry) = self.registry_mut().plugins.get_mut(&name) {
-                        entry.compiled.insert(digest.clone(), compiled);
-                    }
-                    self.wake_consumers_of(&name);
-                }
-                Err(error) => {
-                    tracing::error!(plugin = %name, version = %digest, %error, "cannot compile the active plugin version");
-                }
+        let mut active: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for record in self.registry().plugins.values() {
+            if let Some(digest) = &record.active_version {
+                active
+                    .entry(digest.clone())
+                    .or_default()
+                    .push(record.name.clone());
             }
         }
+        let compiles = active.into_iter().map(|(digest, plugins)| async move {
+            match self.compiled(&plugins[0], &digest, Waiter::Start).await {
+                Ok(compiled) => {
+                    keep_compiled(&mut self.registry_mut(), digest, compiled);
+                    for plugin in &plugins {
+                        self.wake_consumers_of(plugin);
+                    }
+                }
+                Err(error) => {
+                    tracing::error!(plugins = ?plugins, version = %digest, %error, "cannot compile an active plugin version");
+                }
+            }
+        });
+        futures::future::join_all(compiles).await;
+    }
+}
+
+/// Keeps `version` compiled, evicting the least recently used of those no plugin has
+/// active when there are too many.
+fn keep_compiled(registry: &mut Registry, version: String, compiled: Arc<CompiledPlugin>) {
+    let Registry {
+        plugins,
+        compiled: kept,
+        ..
+    } = registry;
+    kept.insert(version, compiled, |digest| {
+        plugins
+            .values()
+            .any(|r| r.active_version.as_deref() == Some(digest))
+    });
+}
+
+fn lists(record: &PluginRecord, digest: &str) -> bool {
+    record.versions.iter().any(|v| v.version == digest)
+}
+
+fn version_not_found(plugin: &str, version: &str) -> DispatcherError {
+    DispatcherError::VersionNotFound {
+        plugin: plugin.to_string(),
+        version: version.to_string(),
     }
 }
 
@@ -228,10 +304,7 @@ fn resolve_version(record: &PluginRecord, version: &str) -> Result<String, Dispa
         .collect();
     match matches.as_slice() {
         [one] => Ok(one.version.clone()),
-        [] => Err(DispatcherError::VersionNotFound {
-            plugin: record.name.clone(),
-            version: version.to_string(),
-        }),
+        [] => Err(version_not_found(&record.name, version)),
         _ => Err(DispatcherError::AmbiguousVersion {
             plugin: record.name.clone(),
             version: version.to_string(),

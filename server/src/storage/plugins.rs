@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use redb::{ReadableDatabase, TableDefinition, WriteTransaction};
+use redb::{ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction};
 use serde::{Deserialize, Serialize};
 
 use super::{Storage, StorageError, read_json};
@@ -91,6 +91,14 @@ pub enum PluginOp {
         /// A new version's digest and bytes.
         binary: Option<(String, Vec<u8>)>,
     },
+    /// Replace a plugin record that no longer lists `version`, and delete the version's
+    /// binary unless another plugin's record still lists it.
+    DeleteVersion {
+        /// The record without the version.
+        record: PluginRecord,
+        /// The deleted version's digest.
+        version: String,
+    },
     /// Create or replace a consumer.
     PutConsumer(ConsumerRecord),
     /// Delete a consumer.
@@ -147,6 +155,15 @@ pub(super) fn apply(txn: &WriteTransaction, op: PluginOp) -> Result<bool, Storag
                 .insert(record.name.as_str(), json.as_slice())?;
             Ok(true)
         }
+        PluginOp::DeleteVersion { record, version } => {
+            let json = serde_json::to_vec(&record).expect("a plugin record serializes");
+            let mut plugins = txn.open_table(PLUGINS)?;
+            plugins.insert(record.name.as_str(), json.as_slice())?;
+            if !listed_anywhere(&plugins, &version)? {
+                txn.open_table(PLUGIN_BINARIES)?.remove(version.as_str())?;
+            }
+            Ok(true)
+        }
         PluginOp::PutConsumer(record) => {
             let json = serde_json::to_vec(&record).expect("a consumer record serializes");
             txn.open_table(CONSUMERS)?
@@ -168,6 +185,24 @@ pub(super) fn apply(txn: &WriteTransaction, op: PluginOp) -> Result<bool, Storag
             }
         }
     }
+}
+
+/// Whether any plugin record lists `version`.
+fn listed_anywhere(
+    plugins: &impl ReadableTable<&'static str, &'static [u8]>,
+    version: &str,
+) -> Result<bool, StorageError> {
+    for row in plugins.iter()? {
+        let (name, json) = row?;
+        let record: PluginRecord =
+            serde_json::from_slice(json.value()).map_err(|e| StorageError::Corrupt {
+                what: format!("plugin record {:?}: {e}", name.value()),
+            })?;
+        if record.versions.iter().any(|v| v.version == version) {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 impl Storage {
@@ -194,5 +229,63 @@ impl Storage {
         Ok(table
             .get(kv_key(plugin, key).as_slice())?
             .map(|bytes| bytes.value().to_vec()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use redb::Database;
+    use redb::backends::InMemoryBackend;
+
+    use super::*;
+    use crate::storage::Op;
+
+    fn record(name: &str, versions: &[&str]) -> PluginRecord {
+        PluginRecord {
+            name: name.into(),
+            active_version: versions.first().map(|v| v.to_string()),
+            versions: versions
+                .iter()
+                .map(|v| PluginVersionRecord {
+                    version: v.to_string(),
+                    size_bytes: 1,
+                    uploaded_at_ms: 0,
+                })
+                .collect(),
+            created_at_ms: 0,
+        }
+    }
+
+    async fn put(storage: &Storage, record: PluginRecord, binary: Option<&str>) {
+        let binary = binary.map(|digest| (digest.to_string(), b"component".to_vec()));
+        let op = PluginOp::PutPlugin { record, binary };
+        storage.write(vec![Op::Plugin(op)]).await.unwrap();
+    }
+
+    async fn delete(storage: &Storage, record: PluginRecord, version: &str) {
+        let version = version.to_string();
+        let op = PluginOp::DeleteVersion { record, version };
+        storage.write(vec![Op::Plugin(op)]).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_binary_is_deleted_with_the_last_plugin_that_lists_it() {
+        let db = Database::builder()
+            .create_with_backend(InMemoryBackend::new())
+            .expect("an in-memory database opens");
+        let (storage, _) = Storage::from_database(db, 64).expect("storage opens");
+        put(
+            &storage,
+            record("a", &["active-a", "shared"]),
+            Some("shared"),
+        )
+        .await;
+        put(&storage, record("b", &["active-b", "shared"]), None).await;
+        delete(&storage, record("a", &["active-a"]), "shared").await;
+        assert!(storage.read_plugin_binary("shared").unwrap().is_some());
+        delete(&storage, record("b", &["active-b"]), "shared").await;
+        assert!(storage.read_plugin_binary("shared").unwrap().is_none());
+        let plugins = storage.read_plugins().unwrap().plugins;
+        assert!(plugins.iter().all(|p| p.versions.len() == 1), "{plugins:?}");
     }
 }

@@ -1,5 +1,5 @@
 //! Plugins: upload a component (.wasm) as a new version, see every plugin's versions, activate
-//! one or roll back; and the consumers that run them (in `consumers`): their live counts,
+//! one or roll back, delete one not active; and the consumers that run them (in `consumers`): their live counts,
 //! last error, log, pause, resume, edit, delete, and a form to wire a plugin to a queue.
 
 use std::time::Duration;
@@ -282,7 +282,8 @@ fn PluginCards(
         .into_any()
 }
 
-/// A plugin's versions, oldest first, each with a button to make it the active one.
+/// A plugin's versions, oldest first, each not active with buttons to make it the active
+/// one and to delete it.
 #[component]
 fn VersionTable(
     plugin: Plugin,
@@ -306,6 +307,7 @@ fn VersionTable(
                 let path = format!("/v1/plugins/{}/activate", api::segment(&name));
                 let body = ActivateVersion { version: version.version.clone() };
                 let done = format!("{name} now runs version {short}.");
+                let remove = delete_version(&name, &version.version, reload, error, notice);
                 let activate = Callback::new(move |()| {
                     let (path, body, done) = (path.clone(), body.clone(), done.clone());
                     spawn_local(async move {
@@ -321,6 +323,15 @@ fn VersionTable(
                 view! {
                     <ScopedButton permit=deploy class="secondary small-button" on_click=activate>
                         {label}
+                    </ScopedButton>
+                    " "
+                    <ScopedButton
+                        permit=deploy
+                        class="link danger"
+                        title="Delete this version (the active one cannot be)"
+                        on_click=remove
+                    >
+                        "delete"
                     </ScopedButton>
                 }
                 .into_any()
@@ -340,4 +351,35 @@ fn VersionTable(
             {rows}
         </DataTable>
     }
+}
+
+/// Deletes a version that is not the active one, then reloads.
+fn delete_version(
+    name: &str,
+    version: &str,
+    reload: Callback<()>,
+    error: RwSignal<Option<ApiFailure>>,
+    notice: RwSignal<Option<String>>,
+) -> Callback<()> {
+    let path = format!(
+        "/v1/plugins/{}/versions/{}",
+        api::segment(name),
+        api::segment(version)
+    );
+    let done = format!(
+        "Deleted version {} of {name}.",
+        format::short_version(version)
+    );
+    Callback::new(move |()| {
+        let (path, done) = (path.clone(), done.clone());
+        spawn_local(async move {
+            match api::delete(&path).await {
+                Ok(()) => {
+                    notice.set(Some(done));
+                    reload.run(());
+                }
+                Err(e) => error.set(Some(e)),
+            }
+        });
+    })
 }

@@ -1,7 +1,7 @@
 //! The Plugins page in Chromium: a file that is not a component refused in words, versions
 //! uploaded from the file picker, a consumer wired through the form, a version activated and
 //! rolled back with a click, a faulting plugin's error shown against its consumer and in its
-//! log, and the consumer edited, paused and shown in the wiring.
+//! log, the consumer edited, paused and shown in the wiring, and a version deleted.
 
 use serde_json::json;
 use switchyard_tests::*;
@@ -211,5 +211,39 @@ async fn plugins_page_uploads_activates_rolls_back_and_shows_consumer_errors() -
     browser
         .wait_for_text("#consumers tr[data-consumer=runner]", "paused")
         .await?;
+    browser.close().await
+}
+
+#[tokio::test]
+async fn plugins_page_deletes_a_version_that_is_not_active() -> anyhow::Result<()> {
+    let server = console_server().await?;
+    let client = &server.client;
+    let active = client
+        .deploy_plugin("worker", plugin_wasm("ack-all")?, true)
+        .await?
+        .version;
+    let other = client
+        .deploy_plugin("worker", plugin_wasm("faulty")?, false)
+        .await?
+        .version;
+    let browser = Browser::start().await?;
+    browser.log_in(server.url(), ADMIN_TOKEN).await?;
+    browser.open(&format!("{}/#/plugins", server.url())).await?;
+    browser
+        .click(&format!(
+            ".plugin-card[data-plugin=worker] tr[data-version=\"{other}\"] button.danger"
+        ))
+        .await?;
+    browser
+        .wait_for_text(".banner.ok", "Deleted version")
+        .await?;
+    let versions: Vec<String> = client
+        .get_plugin("worker")
+        .await?
+        .versions
+        .into_iter()
+        .map(|v| v.version)
+        .collect();
+    assert_eq!(versions, [active]);
     browser.close().await
 }

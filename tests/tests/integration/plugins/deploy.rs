@@ -1,7 +1,7 @@
 //! Deploying plugins: checked before accepted, content-addressed versions, activation and
 //! rollback, consumers' settings validated.
 
-use switchyard_client::{ConsumerState, PatchConsumer};
+use switchyard_client::{Client, ConsumerState, PatchConsumer};
 use switchyard_tests::*;
 
 use super::{consume, deploy, wire};
@@ -203,5 +203,182 @@ async fn consumer_settings_are_validated_and_pause_stops_leasing() -> anyhow::Re
     assert_eq!(patched.concurrency, 3);
     client.delete_consumer("c").await?;
     assert_api_error(client.get_consumer("c").await, 404, "consumer_not_found");
+    Ok(())
+}
+
+/// `wasm` with a custom section holding `n` appended: the same component, another digest.
+fn variant(wasm: &[u8], n: u32) -> Vec<u8> {
+    // Section id 0 (custom), its size, then the name `v` (length-prefixed) and `n`.
+    let mut out = wasm.to_vec();
+    out.extend_from_slice(&[0, 6, 1, b'v']);
+    out.extend_from_slice(&n.to_le_bytes());
+    out
+}
+
+/// Plugin `p` with `ack-all` active and `signup-analytics` uploaded but not active: their
+/// digests.
+async fn active_and_other(client: &Client) -> anyhow::Result<(String, String)> {
+    let active = deploy(client, "p", "ack-all").await?;
+    let other = client
+        .deploy_plugin("p", plugin_wasm("signup-analytics")?, false)
+        .await?;
+    Ok((active, other.version))
+}
+
+/// The digests of a plugin's versions, oldest first.
+async fn versions_of(client: &Client, plugin: &str) -> anyhow::Result<Vec<String>> {
+    let plugin = client.get_plugin(plugin).await?;
+    Ok(plugin.versions.into_iter().map(|v| v.version).collect())
+}
+
+#[tokio::test]
+async fn a_deleted_version_leaves_the_listing_and_cannot_be_activated() -> anyhow::Result<()> {
+    let server = TestServer::start().await?;
+    let client = &server.client;
+    let (active, other) = active_and_other(client).await?;
+    client.delete_plugin_version("p", &other[7..19]).await?;
+    assert_eq!(versions_of(client, "p").await?, [active.as_str()]);
+    assert_api_error(
+        client.activate_plugin("p", &other).await,
+        404,
+        "version_not_found",
+    );
+    assert_api_error(
+        client.delete_plugin_version("p", &other).await,
+        404,
+        "version_not_found",
+    );
+    assert_api_error(
+        client.delete_plugin_version("nope", &active).await,
+        404,
+        "plugin_not_found",
+    );
+    // Uploaded again, it is a new version.
+    let again = client
+        .deploy_plugin("p", plugin_wasm("signup-analytics")?, false)
+        .await?;
+    assert!(again.created && again.version == other);
+    Ok(())
+}
+
+#[tokio::test]
+async fn deleting_the_active_version_is_refused_and_changes_nothing() -> anyhow::Result<()> {
+    let server = TestServer::start().await?;
+    let client = &server.client;
+    wire(client, "events", "work", None).await?;
+    let (active, _) = active_and_other(client).await?;
+    let before = client.get_plugin("p").await?;
+    let message = assert_api_error(
+        client.delete_plugin_version("p", &active).await,
+        409,
+        "version_active",
+    );
+    assert!(message.contains("activate another"), "{message}");
+    assert_eq!(client.get_plugin("p").await?, before);
+    // Its binary is still there: after a restart the version compiles from storage and runs.
+    let server = server.restart().await?;
+    let client = &server.client;
+    consume(client, "c", "work", "p", |_| {}).await?;
+    client
+        .publish("events", &json_message(serde_json::json!({})))
+        .await?;
+    super::wait_consumer(client, "c", "an ack", |c| c.stats.acked == 1).await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_deleted_version_stays_deleted_after_a_restart() -> anyhow::Result<()> {
+    let server = TestServer::start().await?;
+    let (active, other) = active_and_other(&server.client).await?;
+    server.client.delete_plugin_version("p", &other).await?;
+    let server = server.restart().await?;
+    let client = &server.client;
+    assert_eq!(versions_of(client, "p").await?, [active.as_str()]);
+    let plugin = client.get_plugin("p").await?;
+    assert_eq!(plugin.active_version.as_deref(), Some(active.as_str()));
+    assert_api_error(
+        client.activate_plugin("p", &other).await,
+        404,
+        "version_not_found",
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_binary_shared_by_two_plugins_stays_for_the_other() -> anyhow::Result<()> {
+    let server = TestServer::start().await?;
+    let client = &server.client;
+    let shared = deploy(client, "a", "ack-all").await?;
+    deploy(client, "a", "signup-analytics").await?;
+    deploy(client, "b", "signup-analytics").await?;
+    client
+        .deploy_plugin("b", plugin_wasm("ack-all")?, false)
+        .await?;
+    client.delete_plugin_version("a", &shared).await?;
+    // A restart forgets every compiled version: activating it compiles it from storage.
+    let server = server.restart().await?;
+    let client = &server.client;
+    let b = client.activate_plugin("b", &shared).await?;
+    assert_eq!(b.active_version.as_deref(), Some(shared.as_str()));
+    assert_api_error(
+        client.activate_plugin("a", &shared).await,
+        404,
+        "version_not_found",
+    );
+    Ok(())
+}
+
+/// A component of one core module defining `functions` empty functions (and exporting
+/// nothing: were it compiled, it would be refused as of the wrong world).
+fn component_with_functions(functions: u32) -> Vec<u8> {
+    use wasm_encoder::{CodeSection, Function, FunctionSection, Module, TypeSection};
+    let mut types = TypeSection::new();
+    types.ty().function([], []);
+    let (mut declared, mut code) = (FunctionSection::new(), CodeSection::new());
+    let mut body = Function::new([]);
+    body.instructions().end();
+    for _ in 0..functions {
+        declared.function(0);
+        code.function(&body);
+    }
+    let mut module = Module::new();
+    module.section(&types).section(&declared).section(&code);
+    let mut component = wasm_encoder::Component::new();
+    component.section(&wasm_encoder::ModuleSection(&module));
+    component.finish()
+}
+
+#[tokio::test]
+async fn a_component_over_the_function_cap_is_refused_before_compiling() -> anyhow::Result<()> {
+    let server = TestServer::start().await?;
+    let client = &server.client;
+    let max = switchyard::dispatcher::Cap::Functions.max() as u32;
+    let refused = client
+        .deploy_plugin("big", component_with_functions(max + 1), true)
+        .await;
+    let message = assert_api_error(refused, 400, "too_many_functions");
+    assert!(message.contains(&format!("{}", max + 1)), "{message}");
+    assert!(
+        client.list_plugins().await?.is_empty(),
+        "nothing was stored"
+    );
+    // Under the cap it is compiled (and refused for what it exports).
+    let compiled = client
+        .deploy_plugin("big", component_with_functions(1_000), true)
+        .await;
+    assert_api_error(compiled, 400, "wrong_world");
+    assert_still_serving(client).await
+}
+
+#[tokio::test]
+async fn concurrent_uploads_all_land() -> anyhow::Result<()> {
+    let server = TestServer::start().await?;
+    let client = &server.client;
+    let wasm = plugin_wasm("ack-all")?;
+    let uploads = (0..4).map(|n| client.deploy_plugin("p", variant(&wasm, n), false));
+    let deployed = futures::future::try_join_all(uploads).await?;
+    assert!(deployed.iter().all(|d| d.created));
+    let plugin = client.get_plugin("p").await?;
+    assert_eq!(plugin.versions.len(), 4, "every upload is a version");
     Ok(())
 }

@@ -164,6 +164,10 @@ pub struct PreviewResponse {
     pub matched: u64,
     /// Up to 5 of the matching messages, newest first.
     pub examples: Vec<ArchivedMessage>,
+    /// Whether the preview stopped before `limit` messages because it had read 64 MiB of
+    /// payloads.
+    #[serde(default)]
+    pub byte_limit_reached: bool,
 }
 
 /// A message read from an archive.

@@ -19,6 +19,8 @@ const TRIM_ROUNDS: usize = 8;
 /// Default and largest number of messages a preview tests.
 const PREVIEW_DEFAULT: u32 = 100;
 const PREVIEW_MAX: u32 = 10_000;
+/// Payload bytes one preview reads at most: it stops after the message that crosses it.
+pub(crate) const PREVIEW_MAX_BYTES: u64 = 64 << 20;
 /// Matching messages a preview shows.
 const PREVIEW_EXAMPLES: usize = 5;
 
@@ -141,27 +143,33 @@ impl Broker {
         }
         let archive = self.archive_of(topic)?;
         let storage = self.storage.clone();
-        let newest = tokio::task::spawn_blocking(move || {
-            storage.read_archive_newest(archive, limit as usize)
+        // Reading and matching run off the async threads, one message at a time.
+        tokio::task::spawn_blocking(move || {
+            let (mut scanned, mut matched) = (0, 0);
+            let mut examples = Vec::new();
+            let byte_limit_reached = storage.scan_archive_newest(
+                archive,
+                limit as usize,
+                PREVIEW_MAX_BYTES,
+                |archived| {
+                    scanned += 1;
+                    if matches(&filter, &archived.message) {
+                        matched += 1;
+                        if examples.len() < PREVIEW_EXAMPLES {
+                            examples.push(archived_view(archived));
+                        }
+                    }
+                },
+            )?;
+            Ok(PreviewResponse {
+                scanned,
+                matched,
+                examples,
+                byte_limit_reached,
+            })
         })
         .await
-        .expect("reading the archive does not panic")?;
-        let scanned = newest.len() as u64;
-        let mut matched = 0;
-        let mut examples = Vec::new();
-        for archived in newest {
-            if matches(&filter, &archived.message) {
-                matched += 1;
-                if examples.len() < PREVIEW_EXAMPLES {
-                    examples.push(archived_view(archived));
-                }
-            }
-        }
-        Ok(PreviewResponse {
-            scanned,
-            matched,
-            examples,
-        })
+        .expect("previewing does not panic")
     }
 }
 

@@ -8,6 +8,8 @@ mod consume;
 mod dead_letter;
 mod delivery;
 mod error;
+#[cfg(test)]
+mod model_tests;
 pub(crate) mod filter;
 mod publish;
 mod queue;

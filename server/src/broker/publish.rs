@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
@@ -13,7 +14,8 @@ use super::filter::{Envelope, FilterIndex};
 use super::queue::QueueHandle;
 use super::{Broker, BrokerError, MAX_DELAY_MS, Route, format_id, now_ms};
 use crate::storage::{
-    ArchiveId, DedupEntry, DeliveryRecord, EncodedMessage, MessageId, Op, OpOutcome, StoredMessage,
+    ArchiveId, DedupEntry, DeliveryRecord, EncodedMessage, MessageId, Op, OpOutcome, PendingWrite,
+    StoredMessage,
 };
 
 const MAX_ATTRIBUTES: usize = 64;
@@ -21,6 +23,8 @@ const MAX_ATTRIBUTE_NAME: usize = 256;
 const MAX_ATTRIBUTE_VALUE: usize = 4096;
 const MAX_KEY: usize = 256;
 const MAX_DEDUP_ID: usize = 128;
+/// Publishes and sends of more messages than this are prepared on a blocking thread.
+const OFFLOAD_MESSAGES: usize = 32;
 
 pub(super) struct Prepared {
     stored: StoredMessage,
@@ -32,27 +36,21 @@ impl Broker {
     /// Publishes messages to a topic; returns their ids, in order, once durable. A message
     /// whose dedup id was seen within the dedup window gets the first message's id. When
     /// the topic keeps an archive, each message is archived in the same write.
+    /// A batch of more than [`OFFLOAD_MESSAGES`] is validated and routed through the
+    /// filters on a blocking thread, not on the async threads.
     pub async fn publish(
-        &self,
+        self: &Arc<Self>,
         topic: &str,
         messages: Vec<PublishMessage>,
         batch: bool,
     ) -> Result<Vec<String>, BrokerError> {
-        if !self.catalog().topics.contains_key(topic) {
-            return Err(BrokerError::TopicNotFound { name: topic.into() });
-        }
-        let prepared = self.prepare_all(messages, Some(topic), batch)?;
-        let scope = format!("t:{topic}");
-        let (plan, pending, published) = {
-            // Routes are taken and the write submitted under the gate (see `publish_gate`).
-            let _gate = self.publish_gate.read().expect("publish gate poisoned");
-            let routes = self.catalog().routes.get(topic).cloned();
-            let Some(routes) = routes else {
-                return Err(BrokerError::TopicNotFound { name: topic.into() });
-            };
-            let plan = self.plan_store(&scope, prepared, &routes.routes, Some(&routes.index));
-            let (ops, plan) = plan.archived_in(routes.archive).take_ops();
-            (plan, self.storage.submit(ops), routes.published.clone())
+        let (plan, pending, published) = if messages.len() > OFFLOAD_MESSAGES {
+            let (broker, topic) = (self.clone(), topic.to_string());
+            tokio::task::spawn_blocking(move || broker.submit_publish(&topic, messages, batch))
+                .await
+                .expect("routing a publish does not panic")?
+        } else {
+            self.submit_publish(topic, messages, batch)?
         };
         let sequence = pending.sequence();
         let ids = pending
@@ -62,21 +60,66 @@ impl Broker {
         Ok(ids)
     }
 
-    /// Sends messages straight to a queue; returns their ids, in order, once durable.
-    pub async fn send(
+    /// Validates and routes a publish and submits its write (blocking work for a big batch).
+    fn submit_publish(
         &self,
+        topic: &str,
+        messages: Vec<PublishMessage>,
+        batch: bool,
+    ) -> Result<(StorePlan, PendingWrite, Arc<AtomicU64>), BrokerError> {
+        if !self.catalog().topics.contains_key(topic) {
+            return Err(BrokerError::TopicNotFound { name: topic.into() });
+        }
+        let prepared = self.prepare_all(messages, Some(topic), batch)?;
+        let scope = format!("t:{topic}");
+        // Routes are taken and the write submitted under the gate (see `publish_gate`).
+        let _gate = self.publish_gate.read().expect("publish gate poisoned");
+        let routes = self.catalog().routes.get(topic).cloned();
+        let Some(routes) = routes else {
+            return Err(BrokerError::TopicNotFound { name: topic.into() });
+        };
+        let plan = self.plan_store(&scope, prepared, &routes.routes, Some(&routes.index));
+        let (ops, plan) = plan.archived_in(routes.archive).take_ops();
+        Ok((plan, self.storage.submit(ops), routes.published.clone()))
+    }
+
+    /// Sends messages straight to a queue; returns their ids, in order, once durable. A
+    /// batch of more than [`OFFLOAD_MESSAGES`] is validated on a blocking thread.
+    pub async fn send(
+        self: &Arc<Self>,
         queue: &str,
         messages: Vec<PublishMessage>,
         batch: bool,
     ) -> Result<Vec<String>, BrokerError> {
+        let (plan, pending) = if messages.len() > OFFLOAD_MESSAGES {
+            let (broker, queue) = (self.clone(), queue.to_string());
+            tokio::task::spawn_blocking(move || broker.submit_send(&queue, messages, batch))
+                .await
+                .expect("validating a send does not panic")?
+        } else {
+            self.submit_send(queue, messages, batch)?
+        };
+        let sequence = pending.sequence();
+        pending
+            .then(move |result| Ok(plan.finish(&result?, sequence)))
+            .await
+    }
+
+    fn submit_send(
+        &self,
+        queue: &str,
+        messages: Vec<PublishMessage>,
+        batch: bool,
+    ) -> Result<(StorePlan, PendingWrite), BrokerError> {
         let handle = self.queue(queue)?;
         let prepared = self.prepare_all(messages, None, batch)?;
         let routes = [Route {
             queue: handle,
             filter: None,
         }];
-        self.store(&format!("q:{queue}"), prepared, &routes, None)
-            .await
+        let plan = self.plan_store(&format!("q:{queue}"), prepared, &routes, None);
+        let (ops, plan) = plan.take_ops();
+        Ok((plan, self.storage.submit(ops)))
     }
 
     pub(super) fn prepare_all(
@@ -198,24 +241,6 @@ impl Broker {
             dedup_id: message.dedup_id,
             delay_ms,
         })
-    }
-
-    /// Routes each message (through `index`, when given, to the routes whose filters can
-    /// match), stores it with its copies in one durable write, then makes the copies
-    /// visible to receivers.
-    async fn store(
-        &self,
-        scope: &str,
-        prepared: Vec<Prepared>,
-        routes: &[Route],
-        index: Option<&FilterIndex>,
-    ) -> Result<Vec<String>, BrokerError> {
-        let (ops, plan) = self.plan_store(scope, prepared, routes, index).take_ops();
-        let pending = self.storage.submit(ops);
-        let sequence = pending.sequence();
-        pending
-            .then(move |result| Ok(plan.finish(&result?, sequence)))
-            .await
     }
 
     /// Routes each message and turns it into a storage op; [`StorePlan::finish`] makes the

@@ -169,23 +169,32 @@ impl Storage {
         }
         Ok(out)
     }
-
-    /// The newest `limit` archived messages, newest first (blocking).
-    pub fn read_archive_newest(
+    /// Hands the newest `limit` archived messages, newest first, one at a time to `visit`,
+    /// stopping early once their payloads add up to `max_bytes` (the message that crosses
+    /// it is the last one). Holds one message at a time. Returns whether `max_bytes` stopped
+    /// it. Blocking.
+    pub fn scan_archive_newest(
         &self,
         archive: ArchiveId,
         limit: usize,
-    ) -> Result<Vec<ArchivedMessage>, StorageError> {
+        max_bytes: u64,
+        mut visit: impl FnMut(ArchivedMessage),
+    ) -> Result<bool, StorageError> {
         let txn = self.db()?.begin_read()?;
         let rows = txn.open_table(ARCHIVE)?;
         let bodies = txn.open_table(MESSAGES)?;
         let (low, high) = (archive_key(archive, 0), archive_key(archive, u64::MAX));
-        let mut out = Vec::new();
+        let mut bytes = 0u64;
         for row in rows.range::<&[u8; 16]>(&low..=&high)?.rev().take(limit) {
+            if bytes >= max_bytes {
+                return Ok(true);
+            }
             let (key, value) = row?;
-            out.push(read_one(&bodies, key.value(), value.value())?);
+            let message = read_one(&bodies, key.value(), value.value())?;
+            bytes += message.message.payload.len() as u64;
+            visit(message);
         }
-        Ok(out)
+        Ok(false)
     }
 
     /// The first position whose archive time is at or after `time_ms` (the next position

@@ -206,7 +206,7 @@ impl Storage {
         Self::from_database(db, max_group_commit)
     }
 
-    fn from_database(
+    pub(crate) fn from_database(
         db: Database,
         max_group_commit: usize,
     ) -> Result<(Self, Recovered), StorageError> {

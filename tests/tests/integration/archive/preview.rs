@@ -90,3 +90,32 @@ async fn bad_previews_are_refused() -> anyhow::Result<()> {
     assert_eq!(snapshot(client).await?, before);
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_preview_reads_at_most_64_mib_of_payloads() -> anyhow::Result<()> {
+    let server = TestServer::start().await?;
+    let client = &server.client;
+    archived_topic(client, "big").await?;
+    let payload = vec![b'x'; 1_000_000];
+    for _ in 0..70 {
+        let message = switchyard_client::PublishMessage::bytes(&payload);
+        client.publish("big", &message).await?;
+    }
+    let everything = PreviewRequest {
+        filter: json!({"key": [{"exists": false}]}),
+        limit: Some(10_000),
+    };
+    let preview = client.preview_filter("big", &everything).await?;
+    // 68 payloads of 10^6 bytes are the first to reach 64 MiB (67.1 of them).
+    assert_eq!((preview.scanned, preview.matched), (68, 68), "{preview:?}");
+    assert!(preview.byte_limit_reached);
+    assert_eq!(preview.examples.len(), 5);
+    let few = PreviewRequest {
+        filter: json!({"key": [{"exists": false}]}),
+        limit: Some(10),
+    };
+    let preview = client.preview_filter("big", &few).await?;
+    assert_eq!(preview.scanned, 10);
+    assert!(!preview.byte_limit_reached);
+    Ok(())
+}

@@ -1,7 +1,8 @@
-//! Outbound HTTP through `wasi:http`. The server allows only the hosts on the consumer's
-//! `allowed_hosts`; any other call fails with the error code `http_denied`. Calls are
-//! external side effects: they happen at least once, so send the message id as an
-//! idempotency key.
+//! Outbound HTTP through `wasi:http`. The server allows only the origins on the consumer's
+//! `allowed_hosts` (`https://api.example.com`; see [`crate::allow`]), and an allowed name
+//! only while it resolves to global addresses or addresses listed too; any other call fails
+//! with the error code `http_denied`. Calls are external side effects: they happen at least
+//! once, so send the message id as an idempotency key.
 
 use serde::Serialize;
 

@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 #![deny(missing_docs)]
 
+pub mod allow;
 mod host;
 pub mod http;
 pub mod limits;

@@ -24,7 +24,9 @@
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
+use crate::allow::{AllowList, Entry, Host, Origin};
 use crate::http::{Request, Response};
 use crate::limits::{DEFAULT_MEMORY_BYTES, Ledger, Refusal};
 use crate::{Batch, Error, Level, Message, Outcome, Publication};
@@ -38,7 +40,7 @@ pub struct TestHost {
     pub(crate) now_ms: u64,
     memory_bytes: u64,
     ledger: Ledger,
-    allowed_hosts: Vec<String>,
+    allowed: AllowList,
     published: Vec<Publication>,
     logs: Vec<(Level, String)>,
     requests: Vec<Request>,
@@ -53,7 +55,7 @@ impl Default for TestHost {
             now_ms: 1_700_000_000_000,
             memory_bytes: DEFAULT_MEMORY_BYTES,
             ledger: Ledger::new(DEFAULT_MEMORY_BYTES),
-            allowed_hosts: Vec::new(),
+            allowed: AllowList::default(),
             published: Vec::new(),
             logs: Vec::new(),
             requests: Vec::new(),
@@ -126,9 +128,18 @@ impl TestHost {
         self
     }
 
-    /// Allows outbound HTTP to `host` (`name` or `name:port`), as `allowed_hosts` does.
-    pub fn allow_host(mut self, host: &str) -> Self {
-        self.allowed_hosts.push(host.to_string());
+    /// Allows outbound HTTP to `entry`, written as an `allowed_hosts` entry is
+    /// (`https://api.example.com`, `http://127.0.0.1:8080`; see [`crate::allow`]), and
+    /// matched as the server matches it.
+    ///
+    /// # Panics
+    ///
+    /// On an entry the server would refuse, such as one without a scheme.
+    pub fn allow_host(mut self, entry: &str) -> Self {
+        match Entry::parse(entry) {
+            Ok(parsed) => self.allowed.push(parsed),
+            Err(error) => panic!("allow_host({entry:?}) is not an allowed_hosts entry: {error}"),
+        }
         self
     }
 
@@ -238,22 +249,35 @@ impl TestHost {
     }
 
     pub(crate) fn record_http(&mut self, request: Request) -> Result<Response, Error> {
-        let (_, authority, _) = crate::http::split_url(&request.url)?;
-        let name = authority
-            .rsplit_once(':')
-            .map_or(authority, |(name, _)| name);
-        let allowed = self
-            .allowed_hosts
-            .iter()
-            .any(|host| host == authority || host == name);
+        let (scheme, authority, _) = crate::http::split_url(&request.url)?;
+        let checked = self.check_http(scheme, authority);
         self.requests.push(request.clone());
-        if !allowed {
-            return Err(Error::new(
+        checked?;
+        (self.responder)(&request)
+    }
+
+    /// The server's gate without DNS: `localhost` and `*.localhost` stand for the loopback
+    /// addresses they always resolve to (RFC 6761); other names are taken to be global.
+    fn check_http(&self, scheme: &str, authority: &str) -> Result<(), Error> {
+        let off_list = || {
+            Error::new(
                 "http_denied",
                 "the host is not on this consumer's allowed_hosts",
-            ));
+            )
+        };
+        let origin = Origin::parse(scheme, authority).map_err(|_| off_list())?;
+        if !self.allowed.allows(&origin) {
+            return Err(off_list());
         }
-        (self.responder)(&request)
+        if let Host::Name(name) = &origin.host
+            && (name == "localhost" || name.ends_with(".localhost"))
+        {
+            let loopback = [Ipv4Addr::LOCALHOST.into(), Ipv6Addr::LOCALHOST.into()];
+            self.allowed
+                .check_resolved(&origin, loopback)
+                .map_err(|refusal| Error::new("http_denied", refusal.to_string()))?;
+        }
+        Ok(())
     }
 }
 

@@ -153,7 +153,20 @@ impl HttpSink {
 
     /// `http://127.0.0.1:<port><path>`.
     pub fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.authority)
+        format!("{}{path}", self.origin())
+    }
+
+    /// `http://127.0.0.1:<port>`: the `allowed_hosts` entry that lets a plugin reach the sink.
+    pub fn origin(&self) -> String {
+        format!("http://{}", self.authority)
+    }
+
+    /// The sink's port.
+    pub fn port(&self) -> u16 {
+        self.authority
+            .rsplit_once(':')
+            .and_then(|(_, port)| port.parse().ok())
+            .expect("the sink's authority ends in its port")
     }
 
     /// Every request so far.

@@ -131,7 +131,8 @@ pub struct CreateConsumer {
     /// ever shows again (API keys, passwords): write-only.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub secrets: BTreeMap<String, String>,
-    /// Hosts outbound HTTP may reach (`name` or `name:port`); none by default.
+    /// Origins outbound HTTP may reach (`https://name`, `http://name:port`); none by
+    /// default.
     #[serde(default)]
     pub allowed_hosts: Vec<String>,
 }

@@ -144,7 +144,7 @@ mod tests {
 
     #[test]
     fn an_allowed_call_acks() {
-        let mut host = TestHost::new().allow_host("example.com");
+        let mut host = TestHost::new().allow_host("http://example.com");
         let outcome = run(
             &mut host,
             r#"{"mode":"forbidden-http","url":"http://example.com/x"}"#,

@@ -74,7 +74,7 @@ mod tests {
     fn host() -> TestHost {
         TestHost::new()
             .config("endpoint", ENDPOINT)
-            .allow_host("lists.example.com")
+            .allow_host("http://lists.example.com")
     }
 
     fn signup(payload: &str) -> Message {

@@ -440,24 +440,12 @@ fn invalid(name: &'static str, reason: String) -> DispatcherError {
     DispatcherError::InvalidSetting { name, reason }
 }
 
-/// `name` or `name:port`, where name is a DNS name or an IP address.
+/// An origin, `https://name` or `http://address:port` (the grammar is
+/// `switchyard_sdk::allow`'s, shared with the HTTP gate and the SDK's test kit). Entries
+/// stored before schemes were required still load; new ones name their scheme.
 fn check_host(host: &str) -> Result<(), DispatcherError> {
-    let (name, port) = match host.rsplit_once(':') {
-        Some((name, port)) if !name.contains(':') => (name, Some(port)),
-        _ => (host, None),
-    };
-    let name_ok = !name.is_empty()
-        && name.len() <= 253
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-');
-    let port_ok = port.is_none_or(|p| p.parse::<u16>().is_ok_and(|p| p > 0));
-    if name_ok && port_ok {
-        Ok(())
-    } else {
-        Err(invalid(
-            "allowed_hosts",
-            format!("{host:?} is not a host name or address with an optional :port"),
-        ))
+    match switchyard_sdk::allow::Entry::parse(host) {
+        Ok(_) => Ok(()),
+        Err(error) => Err(invalid("allowed_hosts", format!("{host:?}: {error}"))),
     }
 }

@@ -446,10 +446,35 @@ impl InvocationState {
     }
 }
 
+/// Links exactly the interfaces [`super::world::ALLOWED`] lists: no filesystem, sockets or
+/// name lookup, whatever a component asks for.
 pub(super) fn add_to_linker(linker: &mut Linker<InvocationState>) -> wasmtime::Result<()> {
-    wasmtime_wasi::p2::add_to_linker_async(linker)?;
-    wasmtime_wasi_http::p2::add_only_http_to_linker_async(linker)?;
-    Consumer::add_to_linker::<_, HasSelf<InvocationState>>(linker, |state| state)?;
+    use wasmtime_wasi::cli::{WasiCli, WasiCliView};
+    use wasmtime_wasi::clocks::{WasiClocks, WasiClocksView};
+    use wasmtime_wasi::p2::bindings::{cli, clocks, io, random};
+    use wasmtime_wasi::random::WasiRandom;
+
+    let l = linker;
+    io::error::add_to_linker::<_, HasSelf<ResourceTable>>(l, |state| &mut state.table)?;
+    io::poll::add_to_linker::<_, HasSelf<ResourceTable>>(l, |state| &mut state.table)?;
+    io::streams::add_to_linker::<_, HasSelf<ResourceTable>>(l, |state| &mut state.table)?;
+    clocks::wall_clock::add_to_linker::<_, WasiClocks>(l, InvocationState::clocks)?;
+    clocks::monotonic_clock::add_to_linker::<_, WasiClocks>(l, InvocationState::clocks)?;
+    random::random::add_to_linker::<_, WasiRandom>(l, |state| state.wasi.random())?;
+    random::insecure::add_to_linker::<_, WasiRandom>(l, |state| state.wasi.random())?;
+    random::insecure_seed::add_to_linker::<_, WasiRandom>(l, |state| state.wasi.random())?;
+    cli::environment::add_to_linker::<_, WasiCli>(l, InvocationState::cli)?;
+    cli::exit::add_to_linker::<_, WasiCli>(l, InvocationState::cli)?;
+    cli::stdin::add_to_linker::<_, WasiCli>(l, InvocationState::cli)?;
+    cli::stdout::add_to_linker::<_, WasiCli>(l, InvocationState::cli)?;
+    cli::stderr::add_to_linker::<_, WasiCli>(l, InvocationState::cli)?;
+    cli::terminal_input::add_to_linker::<_, WasiCli>(l, InvocationState::cli)?;
+    cli::terminal_output::add_to_linker::<_, WasiCli>(l, InvocationState::cli)?;
+    cli::terminal_stdin::add_to_linker::<_, WasiCli>(l, InvocationState::cli)?;
+    cli::terminal_stdout::add_to_linker::<_, WasiCli>(l, InvocationState::cli)?;
+    cli::terminal_stderr::add_to_linker::<_, WasiCli>(l, InvocationState::cli)?;
+    wasmtime_wasi_http::p2::add_only_http_to_linker_async(l)?;
+    Consumer::add_to_linker::<_, HasSelf<InvocationState>>(l, |state| state)?;
     Ok(())
 }
 

@@ -7,6 +7,7 @@
 mod host;
 mod http;
 mod stdio;
+mod world;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -278,6 +279,7 @@ impl Runtime {
         let component = Component::new(&self.engine, bytes).map_err(|e| PluginError::Invalid {
             reason: format!("{e:#}"),
         })?;
+        world::check_imports(&self.engine, &component)?;
         let instance_pre =
             self.linker
                 .instantiate_pre(&component)

@@ -150,7 +150,7 @@ async fn consumer_settings_are_validated_and_pause_stops_leasing() -> anyhow::Re
         ),
         (Box::new(|c| c.timeout_ms = Some(0)), 400, "invalid_setting"),
         (
-            Box::new(|c| c.allowed_hosts = vec!["http://x".into()]),
+            Box::new(|c| c.allowed_hosts = vec!["x".into()]),
             400,
             "invalid_setting",
         ),

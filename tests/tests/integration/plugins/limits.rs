@@ -154,12 +154,16 @@ async fn outbound_http_reaches_only_allowed_hosts() -> anyhow::Result<()> {
     wire(client, "denied", "denied", Some(1)).await?;
     wire(client, "allowed", "allowed", Some(1)).await?;
     deploy(client, "faulty", "faulty").await?;
+    // The sink's host and port, but another scheme: not its origin.
     consume(client, "denied", "denied", "faulty", |c| {
-        c.allowed_hosts = vec!["example.com".into()];
+        c.allowed_hosts = vec![
+            format!("https://{}", sink.authority),
+            "http://example.com".into(),
+        ];
     })
     .await?;
     consume(client, "allowed", "allowed", "faulty", |c| {
-        c.allowed_hosts = vec![sink.authority.clone()];
+        c.allowed_hosts = vec![sink.origin()];
     })
     .await?;
     let request = json!({ "mode": "forbidden-http", "url": sink.url("/hook") });

@@ -5,6 +5,7 @@
 mod budgets;
 mod deploy;
 mod limits;
+mod sandbox;
 mod scenarios;
 
 use std::time::Duration;

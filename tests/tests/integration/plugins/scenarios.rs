@@ -25,7 +25,7 @@ async fn one_signup_is_counted_mailed_and_announced() -> anyhow::Result<()> {
     consume(client, "analytics", "analytics", "signup-analytics", |_| {}).await?;
     consume(client, "mailing", "mailing", "mailing-list", |c| {
         c.config = BTreeMap::from([("endpoint".into(), sink.url("/subscribe"))]);
-        c.allowed_hosts = vec![sink.authority.clone()];
+        c.allowed_hosts = vec![sink.origin()];
     })
     .await?;
     consume(client, "notify", "notify", "notifier", |c| {
@@ -82,7 +82,7 @@ async fn a_failing_endpoint_is_retried_and_a_bad_payload_is_dead_lettered() -> a
     deploy(client, "mailing-list", "mailing-list").await?;
     consume(client, "mailing", "mailing", "mailing-list", |c| {
         c.config = BTreeMap::from([("endpoint".into(), sink.url("/subscribe"))]);
-        c.allowed_hosts = vec![sink.authority.clone()];
+        c.allowed_hosts = vec![sink.origin()];
     })
     .await?;
     client

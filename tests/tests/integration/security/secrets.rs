@@ -96,7 +96,7 @@ async fn a_consumers_secrets_reach_its_plugin_and_no_answer() -> anyhow::Result<
             queue: "mailing".into(),
             plugin: "mailing-list".into(),
             secrets: BTreeMap::from([("endpoint".into(), secret.clone())]),
-            allowed_hosts: vec![sink.authority.clone()],
+            allowed_hosts: vec![sink.origin()],
             ..CreateConsumer::default()
         })
         .await?;

@@ -11,6 +11,7 @@ mod child;
 mod plugins;
 mod polling;
 mod receiving;
+pub mod torture;
 
 use std::path::Path;
 use std::time::Duration;

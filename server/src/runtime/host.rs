@@ -122,7 +122,11 @@ pub(super) struct InvocationState {
 }
 
 impl InvocationState {
-    pub(super) fn new(context: &InvocationContext, memory_cap: usize) -> Self {
+    pub(super) fn new(
+        context: &InvocationContext,
+        memory_cap: usize,
+        deadline: tokio::time::Instant,
+    ) -> Self {
         let stdout = CappedPipe::new(MAX_STDIO_BYTES);
         let stderr = CappedPipe::new(MAX_STDIO_BYTES);
         let wasi = WasiCtxBuilder::new()
@@ -132,7 +136,7 @@ impl InvocationState {
         Self {
             wasi,
             http: WasiHttpCtx::new(),
-            gate: HttpGate::new(context.allowed_hosts.clone()),
+            gate: HttpGate::new(context.allowed_hosts.clone(), deadline),
             table: ResourceTable::new(),
             memory: MemoryCap {
                 cap: memory_cap,

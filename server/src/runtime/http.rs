@@ -27,14 +27,17 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 /// Denies outbound HTTP off the allow-list and remembers each denial.
 pub(super) struct HttpGate {
     allowed: Arc<Vec<String>>,
+    /// The invocation's deadline: no request's timeouts reach past it.
+    deadline: tokio::time::Instant,
     /// Requests refused so far, logged when the invocation ends.
     pub(super) denied: Denials,
 }
 
 impl HttpGate {
-    pub(super) fn new(allowed: Arc<Vec<String>>) -> Self {
+    pub(super) fn new(allowed: Arc<Vec<String>>, deadline: tokio::time::Instant) -> Self {
         Self {
             allowed,
+            deadline,
             denied: Denials::default(),
         }
     }
@@ -109,6 +112,7 @@ impl WasiHttpHooks for HttpGate {
             return Box::new(async { Err(Error::HttpRequestDenied) });
         };
         let denied = self.denied.clone();
+        let options = Some(within_deadline(options, self.deadline));
         let timeout = options
             .and_then(|o| o.connect_timeout)
             .unwrap_or(CONNECT_TIMEOUT);
@@ -134,6 +138,23 @@ impl WasiHttpHooks for HttpGate {
 }
 
 /// Every address `name` resolves to.
+/// The guest's timeouts (the library's defaults where it set none; resolving and connecting
+/// [`CONNECT_TIMEOUT`]), each cut to the time left before the invocation's deadline, so a
+/// host that never answers cannot hold a connection past the invocation.
+fn within_deadline(
+    options: Option<RequestOptions>,
+    deadline: tokio::time::Instant,
+) -> RequestOptions {
+    let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+    let cap = |set: Option<Duration>, default: Duration| Some(set.unwrap_or(default).min(left));
+    let options = options.unwrap_or_default();
+    RequestOptions {
+        connect_timeout: cap(options.connect_timeout, CONNECT_TIMEOUT),
+        first_byte_timeout: cap(options.first_byte_timeout, connect::DEFAULT_TIMEOUT),
+        between_bytes_timeout: cap(options.between_bytes_timeout, connect::DEFAULT_TIMEOUT),
+    }
+}
+
 async fn resolve(name: &str, port: u16, timeout: Duration) -> Result<Vec<SocketAddr>, Error> {
     let dns_error = |rcode: String| Error::DnsError {
         rcode: Some(rcode),
@@ -153,6 +174,25 @@ async fn resolve(name: &str, port: u16, timeout: Duration) -> Result<Vec<SocketA
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn request_timeouts_never_reach_past_the_deadline() {
+        let deadline = tokio::time::Instant::now() + Duration::from_millis(500);
+        let capped = within_deadline(None, deadline);
+        for timeout in [
+            capped.connect_timeout,
+            capped.first_byte_timeout,
+            capped.between_bytes_timeout,
+        ] {
+            assert!(timeout.unwrap() <= Duration::from_millis(500), "{capped:?}");
+        }
+        let short = RequestOptions {
+            first_byte_timeout: Some(Duration::from_millis(10)),
+            ..RequestOptions::default()
+        };
+        let capped = within_deadline(Some(short), deadline);
+        assert_eq!(capped.first_byte_timeout, Some(Duration::from_millis(10)));
+    }
 
     #[test]
     fn denials_name_the_target_and_the_address_refused_and_are_taken_once() {

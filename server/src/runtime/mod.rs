@@ -192,7 +192,9 @@ pub struct InvocationContext {
     pub consumer: Arc<str>,
     /// The consumer's config values.
     pub config: Arc<BTreeMap<String, String>>,
-    /// Hosts outbound HTTP may reach (`name` or `name:port`).
+    /// Origins outbound HTTP may reach (`https://name[:port]`, see
+    /// `switchyard_sdk::allow`; bare `name[:port]` entries stored before origins were
+    /// required match either scheme).
     pub allowed_hosts: Arc<Vec<String>>,
     /// Wall-clock deadline per invocation.
     pub timeout: Duration,
@@ -312,7 +314,9 @@ impl Runtime {
                 reason: "the runtime is shutting down".into(),
             })?;
         let memory_cap = context.memory_bytes.min(self.config.max_memory_bytes);
-        let state = InvocationState::new(context, memory_cap as usize);
+        let deadline = Instant::now() + context.timeout;
+        let host_deadline = tokio::time::Instant::now() + context.timeout;
+        let state = InvocationState::new(context, memory_cap as usize, host_deadline);
         let mut store = Store::new(&self.engine, state);
         store.limiter(|state| state.limiter());
         // Fuel is metered for every plugin; a consumer without a budget gets all there is.
@@ -321,8 +325,6 @@ impl Runtime {
             .map_err(|e| PluginError::Instantiate {
                 reason: format!("{e:#}"),
             })?;
-        let deadline = Instant::now() + context.timeout;
-        let host_deadline = tokio::time::Instant::now() + context.timeout;
         store.set_epoch_deadline(1);
         store.epoch_deadline_callback(move |mut store| {
             if Instant::now() >= deadline {

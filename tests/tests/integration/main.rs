@@ -14,6 +14,7 @@ mod leases;
 mod plugins;
 mod resources;
 mod restart;
+mod torture;
 mod security;
 
 /// The real server binary, built by this crate, for tests that need a child process.

@@ -21,7 +21,7 @@ use wasmtime_wasi_http::{Error, RequestOptions, WasiBody};
 use super::Sent;
 
 /// wasmtime-wasi-http's default for each timeout the guest leaves unset.
-const DEFAULT_TIMEOUT: Duration = Duration::from_secs(600);
+pub(super) const DEFAULT_TIMEOUT: Duration = Duration::from_secs(600);
 
 trait Stream: AsyncRead + AsyncWrite + Send + Sync + Unpin + 'static {}
 impl<T> Stream for T where T: AsyncRead + AsyncWrite + Send + Sync + Unpin + 'static {}

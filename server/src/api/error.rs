@@ -69,6 +69,19 @@ impl ApiError {
         }
     }
 
+    /// The storage writer's refusal of the write because too much waits for it.
+    fn storage_overloaded(&self) -> Option<&crate::storage::StorageError> {
+        match self {
+            ApiError::Broker(BrokerError::Storage(
+                error @ crate::storage::StorageError::Overloaded { .. },
+            ))
+            | ApiError::Dispatcher(DispatcherError::Broker(BrokerError::Storage(
+                error @ crate::storage::StorageError::Overloaded { .. },
+            ))) => Some(error),
+            _ => None,
+        }
+    }
+
     fn status(&self) -> StatusCode {
         match self {
             ApiError::InvalidBody { status, .. } => *status,
@@ -138,9 +151,10 @@ fn broker_status(error: &BrokerError) -> StatusCode {
         | BrokerError::ArchiveNotEnabled { .. }
         | BrokerError::ReplayNotRunning { .. } => StatusCode::CONFLICT,
         BrokerError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-        BrokerError::Storage(crate::storage::StorageError::WriterFailed { .. }) => {
-            StatusCode::SERVICE_UNAVAILABLE
-        }
+        BrokerError::Storage(
+            crate::storage::StorageError::WriterFailed { .. }
+            | crate::storage::StorageError::Overloaded { .. },
+        ) => StatusCode::SERVICE_UNAVAILABLE,
         BrokerError::Storage(_) => StatusCode::INTERNAL_SERVER_ERROR,
         _ => StatusCode::BAD_REQUEST,
     }
@@ -150,9 +164,13 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
         // Shedding load is no fault: its message is for the client, and nothing to log.
-        let shed = matches!(self, ApiError::Dispatcher(DispatcherError::CompileBusy));
+        let overloaded = self.storage_overloaded();
+        let shed = matches!(self, ApiError::Dispatcher(DispatcherError::CompileBusy))
+            || overloaded.is_some();
         let message = if status.is_server_error() && !shed {
             "internal error; the request was not applied".to_string()
+        } else if let Some(refusal) = overloaded {
+            refusal.to_string()
         } else {
             self.to_string()
         };
@@ -176,6 +194,12 @@ impl IntoResponse for ApiError {
                 response.headers_mut().insert(
                     axum::http::header::RETRY_AFTER,
                     axum::http::HeaderValue::from_static("5"),
+                );
+            }
+            _ if overloaded.is_some() => {
+                response.headers_mut().insert(
+                    axum::http::header::RETRY_AFTER,
+                    axum::http::HeaderValue::from_static("1"),
                 );
             }
             ApiError::Access(AccessError::Unauthenticated { .. }) => {
@@ -328,11 +352,15 @@ impl<T: Serialize> IntoResponse for ApiJson<T> {
 mod tests {
     use super::*;
 
-    #[tokio::test]
-    async fn a_busy_compiler_sheds_with_retry_after_and_says_why() {
-        let response = ApiError::from(DispatcherError::CompileBusy).into_response();
+    /// Checks that `error` sheds load: `503 overloaded` with `Retry-After: retry_after`,
+    /// not logged as a fault; returns the message the client reads.
+    async fn sheds(error: ApiError, retry_after: &str) -> String {
+        let response = error.into_response();
         assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
-        assert_eq!(response.headers()[axum::http::header::RETRY_AFTER], "5");
+        assert_eq!(
+            response.headers()[axum::http::header::RETRY_AFTER],
+            retry_after
+        );
         assert!(
             response.extensions().get::<Fault>().is_none(),
             "not logged as a fault"
@@ -342,10 +370,22 @@ mod tests {
             .unwrap();
         let body: ErrorBody = serde_json::from_slice(&body).unwrap();
         assert_eq!(body.error.code, "overloaded");
-        assert!(
-            body.error.message.contains("compiling"),
-            "{}",
-            body.error.message
-        );
+        body.error.message
+    }
+
+    #[tokio::test]
+    async fn a_busy_compiler_sheds_with_retry_after_and_says_why() {
+        let message = sheds(DispatcherError::CompileBusy.into(), "5").await;
+        assert!(message.contains("compiling"), "{message}");
+    }
+
+    #[tokio::test]
+    async fn a_write_the_storage_writer_is_too_far_behind_for_sheds_with_retry_after() {
+        let overloaded = crate::storage::StorageError::Overloaded {
+            requests: 65_536,
+            bytes: 1 << 20,
+        };
+        let message = sheds(BrokerError::Storage(overloaded).into(), "1").await;
+        assert!(message.contains("retry"), "{message}");
     }
 }

@@ -8,8 +8,10 @@ use switchyard_client::{
     CreateQueue, CreateSubscription, PatchQueue, Queue, QueueStats, Subscription,
 };
 
+use super::bounded::CHUNK;
 use super::filter::Filter;
 use super::queue::QueueHandle;
+use super::rollback::put_back;
 use super::{
     Broker, BrokerError, MAX_DELAY_MS, MAX_RETENTION_MS, MAX_VISIBILITY_MS, now_ms, validate_name,
 };
@@ -119,7 +121,8 @@ impl Broker {
     }
 
     /// Deletes a queue, its messages and the subscriptions that feed it; refused while
-    /// consumers lease from it or another queue dead-letters into it.
+    /// consumers lease from it or another queue dead-letters into it. The messages go in
+    /// chunks once the queue is gone (after a restart too, if one cuts that short).
     pub async fn delete_queue(&self, name: &str) -> Result<(), BrokerError> {
         let _admin = self.admin.lock().await;
         let queue = self.queue(name)?;
@@ -178,36 +181,61 @@ impl Broker {
         queue.lock().clear();
         queue.deleted.store(true, Ordering::Release);
         queue.ready.notify_waiters();
+        self.orphans.lock().expect("orphans lock").insert(queue.id);
+        let broker = self.me.upgrade().expect("the broker serves from an Arc");
+        let id = queue.id;
+        // Carried on even when the caller stops waiting; the sweep retries what fails.
+        let dropped = tokio::spawn(async move { broker.drop_queue_copies(id).await });
+        if let Ok(Err(error)) = dropped.await {
+            tracing::warn!(%error, queue = name, "deleting the queue's messages failed; the sweep retries");
+        }
         Ok(())
     }
 
-    /// Deletes every message in a queue; returns how many.
+    /// Deletes every message in a queue; returns how many. Memory forgets them at once;
+    /// on disk the first chunk goes in this write, the rest in writes of their own (also
+    /// when the caller stops waiting), and messages added meanwhile stay.
     pub async fn purge_queue(&self, name: &str) -> Result<u64, BrokerError> {
         let queue = self.queue(name)?;
         let (pending, removed, previous) = {
             let mut state = queue.lock();
             let removed = state.clear();
-            let pending = self.storage.submit(vec![Op::PurgeQueue { id: queue.id }]);
+            let pending = self.storage.submit(vec![Op::PurgeQueue {
+                id: queue.id,
+                limit: CHUNK,
+            }]);
             let previous = state.mark_purged(pending.sequence());
             (pending, removed, previous)
         };
         let sequence = pending.sequence();
-        let outcomes = match pending.wait().await {
-            Ok(outcomes) => outcomes,
-            Err(error) => {
-                let mut state = queue.lock();
-                state.unmark_purged(sequence, previous);
-                let now = now_ms();
-                for (id, entry) in &removed {
-                    state.restore(*id, entry, sequence, now);
+        let broker = self.me.upgrade().expect("the broker serves from an Arc");
+        let task = tokio::spawn(async move {
+            let outcomes = match pending.wait().await {
+                Ok(outcomes) => outcomes,
+                Err(error) => {
+                    put_back(&queue, |state| {
+                        state.unmark_purged(sequence, previous);
+                        let now = now_ms();
+                        for (id, entry) in &removed {
+                            state.restore(*id, entry, sequence, now);
+                        }
+                    });
+                    return Err(error.into());
                 }
-                return Err(error.into());
+            };
+            let Some(&OpOutcome::Chunk { count, more }) = outcomes.first() else {
+                return Ok(0);
+            };
+            if !more {
+                return Ok(count);
             }
-        };
-        match outcomes.first() {
-            Some(OpOutcome::Count(count)) => Ok(*count),
-            _ => Ok(0),
-        }
+            let id = queue.id;
+            let rest = broker
+                .write_in_chunks(|limit| Op::ContinuePurge { id, limit })
+                .await?;
+            Ok(count + rest)
+        });
+        task.await.expect("a purge does not panic")
     }
 
     /// Checks a filter pattern without storing anything (the console validates as you type).

@@ -6,12 +6,13 @@ use std::sync::Arc;
 
 use switchyard_client::PublishMessage;
 
+use super::dead_letter::dead_letter_record;
 use super::publish::add_copies;
 use super::queue::{Entry, QueueHandle};
 use super::receipt::Receipt;
-use super::rollback::{self, Change as Rescheduled};
+use super::rollback::{self, Change as Rescheduled, put_back};
 use super::{Broker, BrokerError, MAX_VISIBILITY_MS, now_ms};
-use crate::storage::{DeadLetterRecord, DeliveryRecord, MessageId, Op, OpOutcome, Settled};
+use crate::storage::{DeliveryRecord, MessageId, Op, OpOutcome, Settled};
 
 /// What a consumer decided for one message.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -198,7 +199,7 @@ impl Broker {
                         let entry = state.remove(id).expect("checked above");
                         match &target {
                             Some(target) => {
-                                let record = dead_letter_record(&handle, &entry, reason, now);
+                                let record = dead_letter_record(&handle, id, &entry, reason, now);
                                 ops.push(Op::MoveDelivery {
                                     from: handle.id,
                                     to: target.id,
@@ -241,7 +242,9 @@ impl Broker {
                 match result {
                     OpOutcome::Done => moved.push((id, record)),
                     // The dead-letter queue went away meanwhile: the message stays.
-                    OpOutcome::TargetGone => handle.lock().restore(id, &entry, sequence, now),
+                    OpOutcome::TargetGone => {
+                        put_back(&handle, |state| state.restore(id, &entry, sequence, now))
+                    }
                     // Merged into a copy the dead-letter queue holds, or gone already.
                     _ => {}
                 }
@@ -266,7 +269,14 @@ impl Broker {
     }
 }
 
-fn settle(handle: &QueueHandle, id: MessageId, entry: &Entry, outcome: Settled, now: u64) -> Op {
+/// The op that deletes a copy and remembers how it left (for message status).
+pub(super) fn settle(
+    handle: &QueueHandle,
+    id: MessageId,
+    entry: &Entry,
+    outcome: Settled,
+    now: u64,
+) -> Op {
     Op::SettleDelivery {
         queue: handle.id,
         id,
@@ -276,40 +286,19 @@ fn settle(handle: &QueueHandle, id: MessageId, entry: &Entry, outcome: Settled, 
     }
 }
 
-fn dead_letter_record(
-    handle: &QueueHandle,
-    entry: &Entry,
-    reason: String,
-    now: u64,
-) -> DeliveryRecord {
-    DeliveryRecord {
-        visible_at_ms: now,
-        receive_count: 0,
-        leases: entry.leases,
-        leased: false,
-        first_received_at_ms: None,
-        dead_letter: Some(Box::new(DeadLetterRecord {
-            source_queue: handle.name.clone(),
-            reason,
-            receive_count: entry.receive_count,
-            first_received_at_ms: entry.first_received_at_ms,
-            dead_lettered_at_ms: now,
-        })),
-    }
-}
-
 fn undo(handle: &Arc<QueueHandle>, changes: Vec<Change>, sequence: u64, now: u64) {
-    let mut state = handle.lock();
-    for change in changes {
-        match change {
-            Change::Removed(id, entry) | Change::Moved(id, entry, _) => {
-                state.restore(id, &entry, sequence, now)
-            }
-            Change::Rescheduled((id, changed, before)) => {
-                state.revert(id, &changed, &before, sequence, now)
+    put_back(handle, |state| {
+        for change in changes {
+            match change {
+                Change::Removed(id, entry) | Change::Moved(id, entry, _) => {
+                    state.restore(id, &entry, sequence, now)
+                }
+                Change::Rescheduled((id, changed, before)) => {
+                    state.revert(id, &changed, &before, sequence, now)
+                }
             }
         }
-    }
+    });
 }
 
 #[cfg(test)]

@@ -1,12 +1,15 @@
 //! Dead letters: moving messages that reached `max_receive_count` to the queue's
-//! dead-letter queue with their history and the reason, and redriving them back.
+//! dead-letter queue with their history and the reason, and redriving them back. A moved
+//! copy's retention counts from the move.
 
 use std::sync::Arc;
 
 use switchyard_client::{RedriveRequest, RedriveResponse};
 
+use super::bounded::CHUNK;
 use super::publish::add_copies;
-use super::queue::{Entry, QueueHandle, QueueState};
+use super::queue::{Entry, QueueHandle, QueueState, enqueued_at};
+use super::rollback::put_back;
 use super::{Broker, BrokerError, now_ms};
 use crate::storage::{DeadLetterRecord, DeliveryRecord, MessageId, Op, OpOutcome, PendingWrite};
 
@@ -50,26 +53,10 @@ impl Broker {
         };
         let planned: Vec<Planned> = moves
             .into_iter()
-            .map(|m| {
-                let record = DeliveryRecord {
-                    visible_at_ms: now,
-                    receive_count: 0,
-                    leases: m.entry.leases,
-                    leased: false,
-                    first_received_at_ms: None,
-                    dead_letter: Some(Box::new(DeadLetterRecord {
-                        source_queue: handle.name.clone(),
-                        reason: m.reason,
-                        receive_count: m.entry.receive_count,
-                        first_received_at_ms: m.entry.first_received_at_ms,
-                        dead_lettered_at_ms: now,
-                    })),
-                };
-                Planned {
-                    id: m.id,
-                    source: m.entry,
-                    record,
-                }
+            .map(|m| Planned {
+                record: dead_letter_record(handle, m.id, &m.entry, m.reason, now),
+                id: m.id,
+                source: m.entry,
             })
             .collect();
         let ops = planned
@@ -92,8 +79,10 @@ impl Broker {
     }
 
     /// Moves ready messages of a dead-letter queue back to the queues they came from (or
-    /// all to `destination`), as new deliveries: receive count 0, no dead-letter record.
-    /// Messages in flight or delayed stay; so do messages with nowhere to go.
+    /// all to `destination`), as new deliveries: receive count 0, no dead-letter record,
+    /// retention counting from the move. Messages in flight or delayed stay; so do messages
+    /// with nowhere to go. Moves go in chunks, each its own write, and carry on to the end
+    /// even when the caller stops waiting.
     pub async fn redrive(
         &self,
         queue: &str,
@@ -111,36 +100,74 @@ impl Broker {
             None => None,
         };
         let limit = request.max_messages.unwrap_or(u32::MAX) as usize;
+        let broker = self.me.upgrade().expect("the broker serves from an Arc");
+        let task = tokio::spawn(async move {
+            let mut done = RedriveResponse {
+                moved: 0,
+                skipped: 0,
+            };
+            let mut after = None;
+            while (done.moved as usize) < limit {
+                let left = limit - done.moved as usize;
+                let more = broker
+                    .redrive_chunk(&source, destination.as_ref(), &mut after, left, &mut done)
+                    .await?;
+                if !more {
+                    break;
+                }
+            }
+            tracing::info!(queue = %source.name, moved = done.moved, skipped = done.skipped, "redrove dead letters");
+            Ok(done)
+        });
+        task.await.expect("a redrive does not panic")
+    }
+
+    /// Moves up to [`CHUNK`] (and at most `left`) ready messages after `after` in one
+    /// write, counting them into `done`; `Ok(true)` when more ready messages may follow.
+    async fn redrive_chunk(
+        &self,
+        source: &Arc<QueueHandle>,
+        destination: Option<&Arc<QueueHandle>>,
+        after: &mut Option<MessageId>,
+        left: usize,
+        done: &mut RedriveResponse,
+    ) -> Result<bool, BrokerError> {
         // Targets are looked up before the queue lock is taken (catalog, then queue).
         let queues: Vec<Arc<QueueHandle>> = self.queues();
         let now = now_ms();
-        let mut skipped = 0u64;
         let mut moves: Vec<(MessageId, Entry, Arc<QueueHandle>)> = Vec::new();
-        let pending = {
+        let want = left.min(CHUNK);
+        let (pending, more) = {
             let mut state = source.lock();
-            for id in state.ready_ids(usize::MAX) {
-                if moves.len() >= limit {
-                    break;
-                }
-                let entry = state.get(id).expect("ready ids are live");
-                let target = match (&destination, &entry.dead_letter) {
-                    (Some(target), _) => Some(target.clone()),
-                    (None, Some(record)) => queues
-                        .iter()
-                        .find(|q| q.name == record.source_queue && q.id != source.id)
-                        .cloned(),
-                    (None, None) => None,
-                };
-                match target {
-                    Some(target) => {
-                        let entry = state.remove(id).expect("present");
-                        moves.push((id, entry, target));
+            let mut more = true;
+            while moves.len() < want && more {
+                let ready = state.ready_after(*after, want);
+                more = ready.len() == want;
+                for id in ready {
+                    *after = Some(id);
+                    let entry = state.get(id).expect("ready ids are live");
+                    let target = match (destination, &entry.dead_letter) {
+                        (Some(target), _) => Some(target.clone()),
+                        (None, Some(record)) => queues
+                            .iter()
+                            .find(|q| q.name == record.source_queue && q.id != source.id)
+                            .cloned(),
+                        (None, None) => None,
+                    };
+                    match target {
+                        Some(target) => {
+                            let entry = state.remove(id).expect("present");
+                            moves.push((id, entry, target));
+                            if moves.len() == want {
+                                break;
+                            }
+                        }
+                        None => done.skipped += 1,
                     }
-                    None => skipped += 1,
                 }
             }
             if moves.is_empty() {
-                return Ok(RedriveResponse { moved: 0, skipped });
+                return Ok(false);
             }
             let ops = moves
                 .iter()
@@ -148,53 +175,83 @@ impl Broker {
                     from: source.id,
                     to: target.id,
                     id: *id,
-                    record: fresh_copy(now, entry),
+                    record: fresh_copy(now, *id, entry),
                 })
                 .collect();
-            self.storage.submit(ops)
+            (self.storage.submit_background(ops), more)
         };
         let sequence = pending.sequence();
         let outcomes = match pending.wait().await {
             Ok(outcomes) => outcomes,
             Err(error) => {
-                let mut state = source.lock();
-                for (id, entry, _) in &moves {
-                    state.restore(*id, entry, sequence, now);
-                }
+                put_back(source, |state| {
+                    for (id, entry, _) in &moves {
+                        state.restore(*id, entry, sequence, now);
+                    }
+                });
                 return Err(error.into());
             }
         };
-        let mut moved = 0u64;
+        let mut restored = Vec::new();
         for ((id, entry, target), outcome) in moves.into_iter().zip(outcomes) {
             match outcome {
                 OpOutcome::Done => {
-                    moved += 1;
-                    add_copies(&target, vec![(id, fresh_copy(now, &entry))], sequence, now);
+                    done.moved += 1;
+                    let copy = fresh_copy(now, id, &entry);
+                    add_copies(&target, vec![(id, copy)], sequence, now);
                 }
                 // The destination held the message already: the two copies became one.
-                OpOutcome::Merged => moved += 1,
+                OpOutcome::Merged => done.moved += 1,
                 // Purged meanwhile: nothing is left to move.
                 OpOutcome::Missing => {}
                 _ => {
-                    skipped += 1;
-                    source.lock().restore(id, &entry, sequence, now);
+                    done.skipped += 1;
+                    restored.push((id, entry));
                 }
             }
         }
-        tracing::info!(queue = %source.name, moved, skipped, "redrove dead letters");
-        Ok(RedriveResponse { moved, skipped })
+        if !restored.is_empty() {
+            put_back(source, |state| {
+                for (id, entry) in &restored {
+                    state.restore(*id, entry, sequence, now);
+                }
+            });
+        }
+        Ok(more)
+    }
+}
+
+/// A copy's record in the dead-letter queue it moves to from `source` at `now`: a new
+/// delivery that keeps the message's lease count and carries its history and `reason`.
+pub(crate) fn dead_letter_record(
+    source: &QueueHandle,
+    id: MessageId,
+    entry: &Entry,
+    reason: String,
+    now: u64,
+) -> DeliveryRecord {
+    DeliveryRecord {
+        visible_at_ms: now,
+        leases: entry.leases,
+        dead_letter: Some(Box::new(DeadLetterRecord {
+            source_queue: source.name.clone(),
+            reason,
+            receive_count: entry.receive_count,
+            first_received_at_ms: entry.first_received_at_ms,
+            dead_lettered_at_ms: now,
+        })),
+        enqueued_at_ms: enqueued_at(id, now),
+        ..DeliveryRecord::default()
     }
 }
 
 /// A redriven copy: a new delivery that keeps only the message's lease count.
-fn fresh_copy(now: u64, entry: &Entry) -> DeliveryRecord {
+fn fresh_copy(now: u64, id: MessageId, entry: &Entry) -> DeliveryRecord {
     DeliveryRecord {
         visible_at_ms: now,
-        receive_count: 0,
         leases: entry.leases,
-        leased: false,
-        first_received_at_ms: None,
-        dead_letter: None,
+        enqueued_at_ms: enqueued_at(id, now),
+        ..DeliveryRecord::default()
     }
 }
 
@@ -216,16 +273,16 @@ impl DeadLetters {
             Ok(outcomes) => outcomes,
             Err(error) => {
                 tracing::error!(%error, queue = %source.name, "dead-lettering failed; messages stay");
-                let mut state = source.lock();
-                for planned in planned {
-                    state.restore(planned.id, &planned.source, sequence, now);
-                }
+                put_back(&source, |state| {
+                    for planned in planned {
+                        state.restore(planned.id, &planned.source, sequence, now);
+                    }
+                });
                 return;
             }
         };
         let mut moved = Vec::new();
-        {
-            let mut state = source.lock();
+        put_back(&source, |state| {
             for (planned, outcome) in planned.into_iter().zip(outcomes) {
                 match outcome {
                     OpOutcome::Done => moved.push((planned.id, planned.record)),
@@ -233,7 +290,7 @@ impl DeadLetters {
                     _ => state.restore(planned.id, &planned.source, sequence, now),
                 }
             }
-        }
+        });
         tracing::info!(queue = %source.name, dead_letter_queue = %target.name, count = moved.len(), "dead-lettered");
         add_copies(&target, moved, sequence, now);
     }

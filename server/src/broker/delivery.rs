@@ -12,9 +12,12 @@ use switchyard_client::{
     ReceiptFailure, ReceiveRequest,
 };
 
+use super::consume::settle;
 use super::queue::{Entry, QueueHandle, ReceiptProblem};
 use super::receipt::Receipt;
-use super::rollback::{reschedule, restore_on_failure, revert_on_failure};
+use super::rollback::{
+    Change, give_back, put_back, reschedule, restore_on_failure, revert_on_failure,
+};
 use super::{
     Broker, BrokerError, MAX_RECEIVE, MAX_VISIBILITY_MS, MAX_WAIT_MS, format_id, now_ms, parse_id,
 };
@@ -89,16 +92,30 @@ impl Broker {
             }
             if let Some(pending) = pending {
                 let sequence = pending.sequence();
-                match pending.wait().await {
-                    Ok(outcomes) => return self.hand_out(&handle, leased, &outcomes).await,
-                    Err(error) => {
-                        let mut state = handle.lock();
-                        for (id, entry, before) in &leased {
-                            state.revert(*id, entry, before, sequence, now);
+                // From here until they are handed out, a dropped receive gives them back.
+                let mut unclaimed = Unclaimed {
+                    storage: &self.storage,
+                    handle: &handle,
+                    leased,
+                };
+                return match pending.wait().await {
+                    Ok(outcomes) => {
+                        let messages = self.hand_out(&handle, &unclaimed.leased, &outcomes).await;
+                        if messages.is_ok() {
+                            unclaimed.leased.clear();
                         }
-                        return Err(error.into());
+                        messages
                     }
-                }
+                    Err(error) => {
+                        let leased = std::mem::take(&mut unclaimed.leased);
+                        put_back(&handle, |state| {
+                            for (id, entry, before) in &leased {
+                                state.revert(*id, entry, before, sequence, now);
+                            }
+                        });
+                        Err(error.into())
+                    }
+                };
             }
             if tokio::time::Instant::now() >= deadline || self.is_closing() {
                 return Ok(Vec::new());
@@ -110,16 +127,16 @@ impl Broker {
     async fn hand_out(
         &self,
         handle: &Arc<QueueHandle>,
-        leased: Vec<(MessageId, Entry, Entry)>,
+        leased: &[Change],
         outcomes: &[OpOutcome],
     ) -> Result<Vec<Message>, BrokerError> {
         let mut kept = Vec::with_capacity(leased.len());
-        for ((id, entry, _), outcome) in leased.into_iter().zip(outcomes) {
+        for ((id, entry, _), outcome) in leased.iter().zip(outcomes) {
             if *outcome == OpOutcome::Missing {
                 // Purged or deleted on disk meanwhile: it is gone.
-                handle.lock().remove(id);
+                handle.lock().remove(*id);
             } else {
-                kept.push((id, entry));
+                kept.push((*id, entry));
             }
         }
         let bodies = self
@@ -137,7 +154,7 @@ impl Broker {
                 Some(message_view(
                     id,
                     body?,
-                    &entry,
+                    entry,
                     Some(receipt.encode(&self.receipt_key)),
                     false,
                 ))
@@ -173,13 +190,7 @@ impl Broker {
             }
             let ops = removed
                 .iter()
-                .map(|(id, entry)| Op::SettleDelivery {
-                    queue: handle.id,
-                    id: *id,
-                    outcome: Settled::Acked,
-                    receive_count: entry.receive_count,
-                    at_ms: now,
-                })
+                .map(|(id, entry)| settle(&handle, *id, entry, Settled::Acked, now))
                 .collect();
             self.storage.submit(ops)
         };
@@ -424,40 +435,6 @@ impl Broker {
         }
     }
 
-    /// Deletes messages older than the queue's retention.
-    pub(crate) async fn drop_expired(
-        &self,
-        handle: &Arc<QueueHandle>,
-        now: u64,
-    ) -> Result<(), BrokerError> {
-        let mut removed = Vec::new();
-        let pending = {
-            let mut state = handle.lock();
-            let expired = state.expired(now);
-            if expired.is_empty() {
-                return Ok(());
-            }
-            tracing::debug!(queue = %handle.name, count = expired.len(), "retention expired messages");
-            removed.extend(
-                expired
-                    .into_iter()
-                    .filter_map(|id| Some((id, state.remove(id)?))),
-            );
-            let ops = removed
-                .iter()
-                .map(|(id, entry)| Op::SettleDelivery {
-                    queue: handle.id,
-                    id: *id,
-                    outcome: Settled::Expired,
-                    receive_count: entry.receive_count,
-                    at_ms: now,
-                })
-                .collect();
-            self.storage.submit(ops)
-        };
-        restore_on_failure(handle, pending, removed, now).await
-    }
-
     async fn read_bodies(
         &self,
         ids: Vec<MessageId>,
@@ -470,6 +447,55 @@ impl Broker {
             .await
             .expect("reading messages does not panic")?;
         Ok(bodies)
+    }
+}
+
+/// Leases a receive wrote and has not handed out yet. Dropped with some left (the receive's
+/// future was dropped: a long poll whose client went away, a timeout), it gives those back
+/// without counting the delivery, visible at once, so they are not hidden for the lease's
+/// length from everyone.
+struct Unclaimed<'a> {
+    storage: &'a crate::storage::Storage,
+    handle: &'a Arc<QueueHandle>,
+    leased: Vec<Change>,
+}
+
+impl Drop for Unclaimed<'_> {
+    fn drop(&mut self) {
+        if self.leased.is_empty() {
+            return;
+        }
+        let now = now_ms();
+        let pending = {
+            let mut state = self.handle.lock();
+            let unclaimed: Vec<MessageId> = self
+                .leased
+                .iter()
+                .filter(|(id, leased, _)| state.is_unchanged(*id, leased))
+                .map(|(id, _, _)| *id)
+                .collect();
+            let ops: Vec<Op> = unclaimed
+                .into_iter()
+                .map(|id| Op::UpdateDelivery {
+                    queue: self.handle.id,
+                    id,
+                    record: give_back(&mut state, id, now).0,
+                })
+                .collect();
+            // Submitted under the lock, after the lease's write: the disk ends as memory.
+            (!ops.is_empty()).then(|| self.storage.submit_background(ops))
+        };
+        let Some(pending) = pending else { return };
+        self.handle.ready.notify_waiters();
+        tracing::debug!(queue = %self.handle.name, count = self.leased.len(), "a dropped receive gave its leases back");
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            let queue = self.handle.name.clone();
+            runtime.spawn(async move {
+                if let Err(error) = pending.wait().await {
+                    tracing::warn!(%error, %queue, "giving back a dropped receive's leases failed");
+                }
+            });
+        }
     }
 }
 

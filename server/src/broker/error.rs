@@ -210,6 +210,7 @@ impl BrokerError {
             BrokerError::InvalidRange { .. } => "invalid_range",
             BrokerError::ReplayNotFound { .. } => "replay_not_found",
             BrokerError::ReplayNotRunning { .. } => "replay_not_running",
+            BrokerError::Storage(StorageError::Overloaded { .. }) => "overloaded",
             BrokerError::Storage(_) => "internal",
         }
     }

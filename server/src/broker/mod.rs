@@ -3,6 +3,7 @@
 //! durable through [`crate::storage`], and only then reported as done.
 
 mod archive;
+mod bounded;
 mod catalog;
 mod consume;
 mod dead_letter;
@@ -28,7 +29,7 @@ pub use error::BrokerError;
 
 use crate::config::Config;
 use crate::storage::{
-    ArchiveId, MessageId, Op, ReplayRecord, Storage, SubscriptionRecord, TopicRecord,
+    ArchiveId, MessageId, ReplayRecord, Storage, SubscriptionRecord, TopicRecord,
 };
 use filter::{Filter, FilterIndex};
 use queue::QueueHandle;
@@ -73,6 +74,9 @@ pub struct Broker {
     consumers: Mutex<HashMap<String, std::collections::BTreeSet<String>>>,
     /// Set when the server shuts down: long polls return at once.
     closing: AtomicBool,
+    /// Deleted queues whose copies are still on disk (deleted in chunks, also after a
+    /// restart cut that short).
+    orphans: Mutex<std::collections::BTreeSet<crate::storage::QueueId>>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -190,8 +194,10 @@ impl Broker {
             catalog.queues.insert(handle.name.clone(), handle);
         }
         let mut restored = 0usize;
+        let mut orphans = std::collections::BTreeSet::new();
         for (queue_id, deliveries) in recovered.deliveries {
             let Some(handle) = by_id.get(&queue_id) else {
+                orphans.insert(queue_id);
                 continue;
             };
             restored += deliveries.len();
@@ -237,6 +243,7 @@ impl Broker {
             receipt_key,
             consumers: Mutex::default(),
             closing: AtomicBool::new(false),
+            orphans: Mutex::new(orphans),
         }))
     }
 
@@ -308,43 +315,22 @@ impl Broker {
     }
 }
 
-/// Background upkeep: makes delayed and expired-lease messages visible, dead-letters
-/// what reached `max_receive_count`, drops messages past retention, forgets old dedup ids.
+/// Background upkeep: every 20 ms makes delayed and expired-lease messages visible and
+/// dead-letters what reached `max_receive_count`; beside that, in bounded chunks, drops
+/// messages past retention and forgets old statuses and dedup ids (see [`bounded`]).
 pub async fn housekeeping(broker: Arc<Broker>) {
-    let mut tick = tokio::time::interval(Duration::from_millis(20));
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut last_retention = 0u64;
-    let mut last_dedup_sweep = now_ms();
-    loop {
-        tick.tick().await;
-        let now = now_ms();
-        for queue in broker.queues() {
-            broker.promote(&queue, now).await;
-        }
-        if now.saturating_sub(last_retention) >= 1000 {
-            last_retention = now;
-            broker.trim_archives(now).await;
+    let upkeep = async {
+        let mut tick = tokio::time::interval(Duration::from_millis(20));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let now = now_ms();
             for queue in broker.queues() {
-                if let Err(error) = broker.drop_expired(&queue, now).await {
-                    tracing::warn!(%error, queue = %queue.name, "retention sweep failed");
-                }
+                broker.promote(&queue, now).await;
             }
         }
-        if now.saturating_sub(last_dedup_sweep) >= 60_000 {
-            last_dedup_sweep = now;
-            // Settlements are keyed by message id, whose top bits are the publish time.
-            let cutoff = now.saturating_sub(broker.limits.status_retention_ms);
-            let ops = vec![
-                Op::SweepDedup { now_ms: now },
-                Op::SweepSettled {
-                    before: u128::from(cutoff) << 80,
-                },
-            ];
-            if let Err(error) = broker.storage.write(ops).await {
-                tracing::warn!(%error, "dedup and status sweep failed");
-            }
-        }
-    }
+    };
+    tokio::join!(upkeep, bounded::sweep(&broker));
 }
 
 /// Unix time in ms.

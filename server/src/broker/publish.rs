@@ -388,15 +388,11 @@ impl StorePlan {
     }
 }
 
-/// A new copy, visible from `visible_at_ms`.
+/// A new copy, visible from `visible_at_ms`, enqueued at publish.
 pub(crate) fn fresh_delivery(visible_at_ms: u64) -> DeliveryRecord {
     DeliveryRecord {
         visible_at_ms,
-        receive_count: 0,
-        leases: 0,
-        leased: false,
-        first_received_at_ms: None,
-        dead_letter: None,
+        ..DeliveryRecord::default()
     }
 }
 

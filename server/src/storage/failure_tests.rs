@@ -1,29 +1,91 @@
 //! A disk that fails: the first failed commit stops the writer for good, every later write
-//! is refused at once (redb takes none after an I/O error), and the health says why.
+//! is refused at once (redb takes none after an I/O error), and the health says why. The
+//! same disk can hold its syncs, so tests keep a write in flight as long as they need.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 
 use redb::{Database, StorageBackend};
 
 use super::power_loss_tests::{publish, queue};
 use super::*;
 
-/// An in-memory disk whose syncs fail while `broken` is set.
+/// An in-memory disk whose syncs fail while `broken` is set, and wait while its `valve`
+/// is closed.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct FailingBackend {
     bytes: Arc<Mutex<Vec<u8>>>,
     /// Set: every sync fails.
     pub(crate) broken: Arc<AtomicBool>,
+    /// Closed: every sync waits until it opens.
+    pub(crate) valve: Arc<Valve>,
+}
+
+/// Holds syncs while closed.
+#[derive(Debug, Default)]
+pub(crate) struct Valve {
+    /// Closed, and how many syncs it holds.
+    state: Mutex<(bool, usize)>,
+    changed: Condvar,
+}
+
+/// Holds the valve closed until dropped (also when a failed assertion unwinds, so the
+/// writer is not left stuck).
+pub(crate) struct Closed<'a>(&'a Valve);
+
+impl Drop for Closed<'_> {
+    fn drop(&mut self) {
+        self.0.state.lock().unwrap().0 = false;
+        self.0.changed.notify_all();
+    }
+}
+
+impl Valve {
+    /// Closes the valve until the answer is dropped.
+    pub(crate) fn closed(&self) -> Closed<'_> {
+        self.state.lock().unwrap().0 = true;
+        Closed(self)
+    }
+
+    /// Waits (blocking) until a sync is held.
+    pub(crate) fn wait_until_held(&self) {
+        let mut state = self.state.lock().unwrap();
+        while state.1 == 0 {
+            state = self.changed.wait(state).unwrap();
+        }
+    }
+
+    fn pass(&self) {
+        let mut state = self.state.lock().unwrap();
+        state.1 += 1;
+        self.changed.notify_all();
+        while state.0 {
+            state = self.changed.wait(state).unwrap();
+        }
+        state.1 -= 1;
+    }
 }
 
 impl FailingBackend {
     /// Storage on this disk.
     pub(crate) fn open(&self) -> (Storage, Recovered) {
+        self.open_with(BacklogLimits::default())
+    }
+
+    /// Storage on this disk whose writer's backlog is bounded by `limits`.
+    pub(crate) fn open_with(&self, limits: BacklogLimits) -> (Storage, Recovered) {
         let db = Database::builder()
             .create_with_backend(self.clone())
             .expect("the disk opens");
-        Storage::from_database(db, 64).expect("storage opens")
+        Storage::with_limits(db, 64, limits).expect("storage opens")
+    }
+
+    /// Waits, off the async threads, until the valve holds a sync.
+    pub(crate) async fn held(&self) {
+        let valve = self.valve.clone();
+        tokio::task::spawn_blocking(move || valve.wait_until_held())
+            .await
+            .unwrap();
     }
 }
 
@@ -52,6 +114,7 @@ impl StorageBackend for FailingBackend {
     }
 
     fn sync_data(&self) -> Result<(), std::io::Error> {
+        self.valve.pass();
         if self.broken.load(Ordering::SeqCst) {
             return Err(std::io::Error::other("the disk is gone"));
         }

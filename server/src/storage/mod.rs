@@ -4,6 +4,8 @@
 
 mod access;
 mod archive;
+#[cfg(test)]
+mod bounded_tests;
 mod codec;
 #[cfg(test)]
 pub(crate) mod failure_tests;
@@ -30,7 +32,9 @@ pub use plugins::{ConsumerRecord, PluginOp, PluginRecord, PluginVersionRecord, R
 pub use records::*;
 /// Where a replay job is (the wire's states are stored as they are).
 pub use switchyard_client::ReplayState;
-pub use writer::{DedupEntry, EncodedMessage, Op, OpOutcome, WriteCounters, WriterHealth};
+pub use writer::{
+    BacklogLimits, DedupEntry, EncodedMessage, Op, OpOutcome, WriteCounters, WriterHealth,
+};
 
 /// A message id: a ULID as a number (its top 48 bits are the publish time in ms).
 pub type MessageId = u128;
@@ -152,6 +156,17 @@ pub enum StorageError {
         /// The failure that stopped it.
         reason: String,
     },
+    /// Too much waits for the writer already: the write was refused at once, nothing of it
+    /// is stored; retry shortly.
+    #[error(
+        "the storage writer is behind ({requests} writes holding {bytes} bytes wait for it); retry shortly"
+    )]
+    Overloaded {
+        /// Writes waiting.
+        requests: usize,
+        /// Bytes they hold.
+        bytes: usize,
+    },
     /// The group commit this request was part of failed; nothing of it is durable.
     #[error("group commit failed: {source}")]
     GroupFailed {
@@ -210,22 +225,38 @@ impl Storage {
         db: Database,
         max_group_commit: usize,
     ) -> Result<(Self, Recovered), StorageError> {
+        Self::with_limits(db, max_group_commit, BacklogLimits::default())
+    }
+
+    /// Storage over `db` whose writer's backlog is bounded by `limits`.
+    pub(crate) fn with_limits(
+        db: Database,
+        max_group: usize,
+        limits: BacklogLimits,
+    ) -> Result<(Self, Recovered), StorageError> {
         init_schema(&db)?;
         let (recovered, refcounts, heads) = recover(&db)?;
+        let settled_swept_ms = {
+            let txn = db.begin_read()?;
+            let meta = txn.open_table(tables::META)?;
+            meta.get(tables::SETTLED_SWEPT_MS)?.map_or(0, |v| v.value())
+        };
         let db = Arc::new(db);
         let live_queues = recovered.queues.iter().map(|q| q.id).collect();
         let counters = Arc::new(WriteCounters::default());
         let health = Arc::new(WriterHealth::default());
         let archive_heads = Arc::new(RwLock::new(heads));
-        let writer = writer::Writer::start(
-            db.clone(),
-            max_group_commit,
+        let start = writer::WriterStart {
+            max_group,
+            limits,
             refcounts,
             live_queues,
-            archive_heads.clone(),
-            counters.clone(),
-            health.clone(),
-        );
+            heads: archive_heads.clone(),
+            settled_swept_ms,
+            counters: counters.clone(),
+            health: health.clone(),
+        };
+        let writer = writer::Writer::start(db.clone(), start);
         let storage = Storage {
             db: RwLock::new(Some(db)),
             writer: RwLock::new(Some(writer)),
@@ -243,15 +274,23 @@ impl Storage {
 
     /// Queues `ops` for the next group commit without waiting. Requests are applied in the
     /// order they are submitted, so callers submit while holding the lock that ordered
-    /// their decision, and wait after releasing it.
+    /// their decision, and wait after releasing it. When too much waits for the writer
+    /// already, the write is refused at once with [`StorageError::Overloaded`].
     pub fn submit(&self, ops: Vec<Op>) -> PendingWrite {
+        self.submit_as(ops, writer::Admission::Shed)
+    }
+
+    /// [`Storage::submit`] for background work that keeps one write in flight at a time
+    /// (sweeps, replay batches, the rest of a purge): queued however much waits.
+    pub fn submit_background(&self, ops: Vec<Op>) -> PendingWrite {
+        self.submit_as(ops, writer::Admission::Always)
+    }
+
+    fn submit_as(&self, ops: Vec<Op>, admission: writer::Admission) -> PendingWrite {
         let writer = self.writer.read().expect("writer lock");
         match writer.as_ref() {
-            Some(writer) => match writer.submit(ops) {
-                Ok((sequence, receiver)) => PendingWrite::new(sequence, receiver),
-                Err(_) => PendingWrite::stopped(),
-            },
-            None => PendingWrite::stopped(),
+            Some(writer) => writer.submit(ops, admission),
+            None => PendingWrite::refused(0, StorageError::WriterStopped),
         }
     }
 
@@ -374,6 +413,21 @@ fn init_schema(db: &Database) -> Result<(), StorageError> {
         txn.open_table(tables::DELIVERIES)?;
         txn.open_table(tables::DEDUP)?;
         txn.open_table(tables::SETTLED)?;
+        txn.open_table(tables::SETTLED_LATE)?;
+        if meta.get(tables::DEDUP_EXPIRY_BUILT)?.is_none() {
+            // Written before dedup entries were listed by expiry: list them once.
+            let dedup = txn.open_table(tables::DEDUP)?;
+            let mut expiry = txn.open_table(tables::DEDUP_EXPIRY)?;
+            for row in dedup.iter()? {
+                let (key, value) = row?;
+                let (_, expires) = tables::decode_dedup(value.value());
+                expiry.insert(
+                    tables::dedup_expiry_key(expires, key.value()).as_slice(),
+                    (),
+                )?;
+            }
+            meta.insert(tables::DEDUP_EXPIRY_BUILT, 1)?;
+        }
         txn.open_table(tables::ARCHIVE)?;
         txn.open_table(tables::ARCHIVE_HEADS)?;
         txn.open_table(tables::REPLAYS)?;

@@ -3,28 +3,30 @@
 
 use super::{OpOutcome, StorageError};
 
+type Answer = tokio::sync::oneshot::Receiver<Result<Vec<OpOutcome>, StorageError>>;
+
 /// A submitted write; [`PendingWrite::wait`] resolves once it is durable.
 #[must_use = "a write is acknowledged only once `wait` says it is durable"]
 pub struct PendingWrite {
     sequence: u64,
-    receiver: Option<tokio::sync::oneshot::Receiver<Result<Vec<OpOutcome>, StorageError>>>,
+    /// Where the answer arrives, or why the write was refused without being queued.
+    answer: Result<Answer, StorageError>,
 }
 
 impl PendingWrite {
-    pub(super) fn new(
-        sequence: u64,
-        receiver: tokio::sync::oneshot::Receiver<Result<Vec<OpOutcome>, StorageError>>,
-    ) -> Self {
+    pub(super) fn new(sequence: u64, receiver: Answer) -> Self {
         Self {
             sequence,
-            receiver: Some(receiver),
+            answer: Ok(receiver),
         }
     }
 
-    pub(super) fn stopped() -> Self {
+    /// A write refused at once, numbered as the last write queued before it (it is
+    /// applied nowhere, and every write queued after it has a higher number).
+    pub(super) fn refused(sequence: u64, error: StorageError) -> Self {
         Self {
-            sequence: 0,
-            receiver: None,
+            sequence,
+            answer: Err(error),
         }
     }
 
@@ -47,9 +49,13 @@ impl PendingWrite {
             pending: Some(self),
             finish: Some(finish),
         };
-        let result = match guard.pending.as_mut().and_then(|p| p.receiver.as_mut()) {
-            Some(receiver) => receiver.await.unwrap_or(Err(StorageError::WriterStopped)),
-            None => Err(StorageError::WriterStopped),
+        let receiver = guard.pending.as_mut().map(|p| &mut p.answer);
+        let result = match receiver {
+            Some(Ok(receiver)) => receiver.await.unwrap_or(Err(StorageError::WriterStopped)),
+            _ => match guard.pending.take().map(|p| p.answer) {
+                Some(Err(error)) => Err(error),
+                _ => Err(StorageError::WriterStopped),
+            },
         };
         guard.pending = None;
         let finish = guard.finish.take().expect("finished once");
@@ -58,8 +64,9 @@ impl PendingWrite {
 
     /// Waits for the group commit that carries this write.
     pub async fn wait(self) -> Result<Vec<OpOutcome>, StorageError> {
-        let receiver = self.receiver.ok_or(StorageError::WriterStopped)?;
-        receiver.await.map_err(|_| StorageError::WriterStopped)?
+        self.answer?
+            .await
+            .map_err(|_| StorageError::WriterStopped)?
     }
 }
 

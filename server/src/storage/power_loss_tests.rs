@@ -156,6 +156,7 @@ pub(super) fn publish(id: MessageId, queues: &[QueueId]) -> Op {
                     leased: false,
                     first_received_at_ms: None,
                     dead_letter: None,
+                    enqueued_at_ms: None,
                 };
                 (*q, record)
             })
@@ -165,7 +166,8 @@ pub(super) fn publish(id: MessageId, queues: &[QueueId]) -> Op {
     }
 }
 
-fn ids_in(recovered: &Recovered, queue: QueueId) -> Vec<MessageId> {
+/// The ids `queue`'s copies were recovered with, in order.
+pub(super) fn ids_in(recovered: &Recovered, queue: QueueId) -> Vec<MessageId> {
     let mut ids: Vec<MessageId> = recovered
         .deliveries
         .get(&queue)
@@ -288,52 +290,58 @@ async fn requests_waiting_behind_a_commit_share_the_next_one_and_all_survive() {
 }
 
 #[tokio::test]
-async fn settlements_are_remembered_durably_and_swept_by_publish_time() {
+async fn settlements_are_remembered_durably_and_swept_by_when_they_were_made() {
     let disk = PowerLossBackend::default();
     let (storage, _) = open(&disk);
     storage.write(vec![Op::PutQueue(queue(1))]).await.unwrap();
-    let (old, new) = (5u128 << 80, 9u128 << 80);
+    // Published at 5 and 9 ms; settled at 6 and at 50 ms.
+    let (prompt, late) = (5u128 << 80, 9u128 << 80);
     storage
-        .write(vec![publish(old, &[1]), publish(new, &[1])])
+        .write(vec![publish(prompt, &[1]), publish(late, &[1])])
         .await
         .unwrap();
-    let settle = |id| Op::SettleDelivery {
+    let settle = |id, at_ms| Op::SettleDelivery {
         queue: 1,
         id,
         outcome: Settled::Acked,
         receive_count: 2,
-        at_ms: 42,
+        at_ms,
     };
-    storage.write(vec![settle(old), settle(new)]).await.unwrap();
+    storage
+        .write(vec![settle(prompt, 6), settle(late, 50)])
+        .await
+        .unwrap();
     assert_eq!(
-        storage.write(vec![settle(new)]).await.unwrap(),
+        storage.write(vec![settle(late, 51)]).await.unwrap(),
         [OpOutcome::Missing]
     );
 
     let (after, recovered) = open(&disk.after_power_loss());
     assert!(ids_in(&recovered, 1).is_empty(), "both copies are gone");
-    let expected = Settlement {
+    let settled_at = |at_ms| Settlement {
         queue: 1,
         outcome: Settled::Acked,
-        at_ms: 42,
+        at_ms,
         receive_count: 2,
     };
-    assert_eq!(
-        after.read_settlements(old).unwrap(),
-        std::slice::from_ref(&expected)
-    );
+    assert_eq!(after.read_settlements(prompt).unwrap(), [settled_at(6)]);
     after.close();
 
-    storage
-        .write(vec![Op::SweepSettled {
-            before: 7u128 << 80,
-        }])
-        .await
-        .unwrap();
+    let sweep = |before_ms| Op::SweepSettled {
+        before_ms,
+        limit: 100,
+    };
+    storage.write(vec![sweep(20)]).await.unwrap();
     assert!(
-        storage.read_settlements(old).unwrap().is_empty(),
-        "published before the cutoff"
+        storage.read_settlements(prompt).unwrap().is_empty(),
+        "settled before the cutoff"
     );
-    assert_eq!(storage.read_settlements(new).unwrap(), [expected]);
+    assert_eq!(
+        storage.read_settlements(late).unwrap(),
+        [settled_at(50)],
+        "published before the cutoff, but settled after it"
+    );
+    storage.write(vec![sweep(60)]).await.unwrap();
+    assert!(storage.read_settlements(late).unwrap().is_empty());
     storage.close();
 }

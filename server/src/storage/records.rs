@@ -127,7 +127,7 @@ pub struct StoredMessage {
 }
 
 /// One queue's copy of a message.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct DeliveryRecord {
     /// Invisible until then (delay, nack delay, or lease end when `leased`).
     pub visible_at_ms: u64,
@@ -143,6 +143,10 @@ pub struct DeliveryRecord {
     pub first_received_at_ms: Option<u64>,
     /// Set when it was dead-lettered into this queue.
     pub dead_letter: Option<Box<DeadLetterRecord>>,
+    /// When the copy entered this queue (Unix ms), if later than the message was
+    /// published: a replay, a redrive or a dead-letter move. `None`: at publish, the time
+    /// its id carries. Retention counts from then.
+    pub enqueued_at_ms: Option<u64>,
 }
 
 /// How a message came to a dead-letter queue.

@@ -33,6 +33,7 @@ fn move_to(from: QueueId, to: QueueId, id: MessageId) -> Op {
             leased: false,
             first_received_at_ms: None,
             dead_letter: None,
+            enqueued_at_ms: None,
         },
     }
 }

@@ -12,6 +12,7 @@ mod delays;
 mod fanout;
 mod leases;
 mod plugins;
+mod queue_retention;
 mod resources;
 mod restart;
 mod torture;

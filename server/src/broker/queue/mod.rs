@@ -1,6 +1,7 @@
 //! One queue's hot state in memory: which messages are ready, which are invisible until
-//! when (delayed or leased), and their receive counts. Rebuilt from storage at start;
-//! storage is the truth. No I/O here: callers persist what these methods decide.
+//! when (delayed or leased), their receive counts, and when they entered the queue (for
+//! retention). Rebuilt from storage at start; storage is the truth. No I/O here: callers
+//! persist what these methods decide.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Mutex;
@@ -54,6 +55,8 @@ pub(crate) struct Entry {
     pub(crate) leased: bool,
     pub(crate) first_received_at_ms: Option<u64>,
     pub(crate) dead_letter: Option<Box<DeadLetterRecord>>,
+    /// See [`DeliveryRecord::enqueued_at_ms`].
+    pub(crate) enqueued_at_ms: Option<u64>,
     is_ready: bool,
 }
 
@@ -70,6 +73,7 @@ impl Entry {
             leased: record.leased,
             first_received_at_ms: record.first_received_at_ms,
             dead_letter: record.dead_letter,
+            enqueued_at_ms: record.enqueued_at_ms,
         }
     }
 
@@ -81,6 +85,7 @@ impl Entry {
             leased: self.leased,
             first_received_at_ms: self.first_received_at_ms,
             dead_letter: self.dead_letter.clone(),
+            enqueued_at_ms: self.enqueued_at_ms,
         }
     }
 
@@ -116,10 +121,23 @@ pub(crate) struct QueueState {
     entries: BTreeMap<MessageId, Entry>,
     ready: BTreeSet<MessageId>,
     timers: BTreeSet<(u64, MessageId)>,
+    /// Copies that entered the queue after their message was published, by when they did:
+    /// their retention runs from then. Every other copy's runs from the time in its id.
+    late: BTreeSet<(u64, MessageId)>,
+    /// No copy below this id entered the queue at publish: the retention sweep has taken
+    /// those, and an insert below lowers it.
+    swept_below: MessageId,
     in_flight: u64,
     dead_lettered: u64,
     /// The storage sequence number of the last purge submitted (0: none).
     purged_at: u64,
+}
+
+/// When a copy of `id` that enters a queue at `now_ms` counts as enqueued: `None` when
+/// that is no later than its publish (the time in its id), which is what a copy without
+/// an enqueue time means.
+pub(crate) fn enqueued_at(id: MessageId, now_ms: u64) -> Option<u64> {
+    (now_ms > super::id_time_ms(id)).then_some(now_ms)
 }
 
 impl QueueState {
@@ -129,6 +147,8 @@ impl QueueState {
             entries: BTreeMap::new(),
             ready: BTreeSet::new(),
             timers: BTreeSet::new(),
+            late: BTreeSet::new(),
+            swept_below: 0,
             in_flight: 0,
             dead_lettered: 0,
             purged_at: 0,
@@ -165,6 +185,12 @@ impl QueueState {
         if entry.dead_letter.is_some() {
             self.dead_lettered += 1;
         }
+        match entry.enqueued_at_ms {
+            Some(at) => {
+                self.late.insert((at, id));
+            }
+            None => self.swept_below = self.swept_below.min(id),
+        }
         if entry.is_ready {
             self.ready.insert(id);
         } else {
@@ -187,8 +213,12 @@ impl QueueState {
         copies.sort_unstable_by_key(|(id, _)| *id);
         let mut ready = Vec::new();
         let mut timers = Vec::new();
+        let mut late = Vec::new();
         let entries = copies.into_iter().map(|(id, record)| {
             let entry = Entry::loaded(record, now_ms);
+            if let Some(at) = entry.enqueued_at_ms {
+                late.push((at, id));
+            }
             if entry.is_ready {
                 ready.push(id);
             } else {
@@ -205,16 +235,26 @@ impl QueueState {
         self.entries = entries.collect();
         self.ready = ready.into_iter().collect();
         self.timers = timers.into_iter().collect();
+        self.late = late.into_iter().collect();
+        self.swept_below = 0;
     }
 
     /// Removes a copy wherever it is.
     pub(crate) fn remove(&mut self, id: MessageId) -> Option<Entry> {
         let entry = self.entries.remove(&id)?;
         self.unlink(id, &entry);
+        self.forget(id, &entry);
+        Some(entry)
+    }
+
+    /// Drops what counts a copy that left `entries` without its timer or ready slot.
+    fn forget(&mut self, id: MessageId, entry: &Entry) {
         if entry.dead_letter.is_some() {
             self.dead_lettered -= 1;
         }
-        Some(entry)
+        if let Some(at) = entry.enqueued_at_ms {
+            self.late.remove(&(at, id));
+        }
     }
 
     fn unlink(&mut self, id: MessageId, entry: &Entry) {
@@ -265,9 +305,7 @@ impl QueueState {
                     entry.receive_count
                 );
                 let entry = self.entries.remove(&id).expect("present");
-                if entry.dead_letter.is_some() {
-                    self.dead_lettered -= 1;
-                }
+                self.forget(id, &entry);
                 moves.push(DeadLetterMove { id, entry, reason });
                 continue;
             }
@@ -372,39 +410,71 @@ impl QueueState {
         sequence: u64,
         now_ms: u64,
     ) {
-        let unchanged_since = self.entries.get(&id).is_some_and(|current| {
-            current.leases == changed.leases
-                && current.leased == changed.leased
-                && current.visible_at_ms == changed.visible_at_ms
-        });
-        if unchanged_since {
+        if self.is_unchanged(id, changed) {
             self.remove(id);
             self.restore(id, previous, sequence, now_ms);
         }
+    }
+
+    /// Whether the copy of `id` is still as a change left it (`changed`): no lease,
+    /// release or reschedule since.
+    pub(crate) fn is_unchanged(&self, id: MessageId, changed: &Entry) -> bool {
+        self.entries.get(&id).is_some_and(|current| {
+            current.leases == changed.leases
+                && current.leased == changed.leased
+                && current.visible_at_ms == changed.visible_at_ms
+        })
     }
 
     /// Removes everything; returns the copies there were.
     pub(crate) fn clear(&mut self) -> BTreeMap<MessageId, Entry> {
         self.ready.clear();
         self.timers.clear();
+        self.late.clear();
         self.in_flight = 0;
         self.dead_lettered = 0;
         std::mem::take(&mut self.entries)
     }
 
-    /// Ids of copies older than the retention period (by publish time).
-    pub(crate) fn expired(&self, now_ms: u64) -> Vec<MessageId> {
+    /// Takes out up to `limit` copies that have been in the queue longer than its
+    /// retention: since they entered it (a replay, a redrive, a dead-letter move), or since
+    /// their publish. Costs the copies taken, not the queue's size.
+    pub(crate) fn take_expired(&mut self, now_ms: u64, limit: usize) -> Vec<(MessageId, Entry)> {
         let cutoff = now_ms.saturating_sub(self.settings.retention_ms);
-        self.entries
-            .keys()
-            .take_while(|id| super::id_time_ms(**id) < cutoff)
-            .copied()
+        let mut ids: Vec<MessageId> = self
+            .late
+            .iter()
+            .take_while(|(at, _)| *at < cutoff)
+            .take(limit)
+            .map(|(_, id)| *id)
+            .collect();
+        // Copies enqueued at publish, in id order from where the last sweep stopped.
+        let below = u128::from(cutoff) << 80;
+        let mut swept_to = below;
+        let from = self.swept_below.min(below);
+        for (id, entry) in self.entries.range(from..below) {
+            if ids.len() >= limit {
+                swept_to = *id;
+                break;
+            }
+            if entry.enqueued_at_ms.is_none() {
+                ids.push(*id);
+            }
+        }
+        self.swept_below = self.swept_below.max(swept_to);
+        ids.into_iter()
+            .filter_map(|id| Some((id, self.remove(id)?)))
             .collect()
     }
 
-    /// The first `limit` ready copies, in id order.
-    pub(crate) fn ready_ids(&self, limit: usize) -> Vec<MessageId> {
-        self.ready.iter().take(limit).copied().collect()
+    /// Up to `limit` ready copies after `after`, in id order.
+    pub(crate) fn ready_after(&self, after: Option<MessageId>, limit: usize) -> Vec<MessageId> {
+        let start = after.map_or(std::ops::Bound::Unbounded, std::ops::Bound::Excluded);
+        self.ready
+            .range((start, std::ops::Bound::Unbounded))
+            .take(limit)
+            .copied()
+            .collect()
     }
 
     pub(crate) fn get(&self, id: MessageId) -> Option<&Entry> {

@@ -41,6 +41,7 @@ fn bulk_load_matches_one_by_one_inserts() {
         leased: true,
         first_received_at_ms: Some(1),
         dead_letter: None,
+        enqueued_at_ms: None,
     };
     let copies = vec![(3, fresh(0)), (1, fresh(900)), (2, leased)];
     let mut bulk = QueueState::new(settings(None));
@@ -158,4 +159,56 @@ fn counters_saturate_instead_of_overflowing() {
     let leased = q.lease(1, 0, 10);
     assert_eq!(leased[0].1.receive_count, u32::MAX);
     assert_eq!(leased[0].1.leases, u32::MAX);
+}
+
+#[test]
+fn a_late_copy_expires_by_when_it_entered_the_queue() {
+    let mut q = QueueState::new(QueueRecord {
+        retention_ms: 1000,
+        ..settings(None)
+    });
+    let at = |ms: u64, n: u128| (u128::from(ms) << 80) | n;
+    // Published at 0 and replayed at 10 000; published at 10 000 and enqueued then.
+    let replayed = at(0, 1);
+    let fresh_one = at(10_000, 2);
+    q.insert(
+        replayed,
+        DeliveryRecord {
+            enqueued_at_ms: super::enqueued_at(replayed, 10_000),
+            ..fresh(0)
+        },
+        10_000,
+    );
+    q.insert(fresh_one, fresh(0), 10_000);
+    assert!(q.take_expired(10_500, 10).is_empty(), "both are young here");
+    let expired: Vec<MessageId> = q
+        .take_expired(11_001, 10)
+        .into_iter()
+        .map(|(id, _)| id)
+        .collect();
+    assert_eq!(expired, [replayed, fresh_one]);
+    assert_eq!(q.stats(11_001).ready, 0);
+}
+
+#[test]
+fn the_retention_sweep_takes_at_most_its_limit_and_goes_on_where_it_stopped() {
+    let mut q = QueueState::new(QueueRecord {
+        retention_ms: 1000,
+        ..settings(None)
+    });
+    for n in 1..=5u128 {
+        q.insert(n, fresh(0), 0);
+    }
+    let taken = |q: &mut QueueState, limit| -> Vec<MessageId> {
+        q.take_expired(5_000, limit)
+            .into_iter()
+            .map(|(id, _)| id)
+            .collect()
+    };
+    assert_eq!(taken(&mut q, 2), [1, 2]);
+    assert_eq!(taken(&mut q, 2), [3, 4]);
+    // A copy put back below where the sweep stopped (its removal failed) is found again.
+    q.insert(1, fresh(0), 0);
+    assert_eq!(taken(&mut q, 10), [1, 5]);
+    assert!(taken(&mut q, 10).is_empty());
 }

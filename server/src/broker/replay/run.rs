@@ -1,15 +1,16 @@
 //! A replay job's task: read a bounded batch of the archive, filter it, and write the
 //! copies together with the job's progress in one durable write, until the range is done,
 //! the job is cancelled, or the server shuts down (a running job resumes at the next
-//! start).
+//! start). A copy's retention counts from its replay, not from its publish.
 
 use std::sync::atomic::Ordering;
 
 use super::super::archive::matches;
 use super::super::filter::Filter;
 use super::super::publish::{add_copies, fresh_delivery};
+use super::super::queue::enqueued_at;
 use super::super::{Broker, now_ms};
-use crate::storage::{Op, OpOutcome, ReplayRecord, ReplayState};
+use crate::storage::{DeliveryRecord, MessageId, Op, OpOutcome, ReplayRecord, ReplayState};
 
 /// Archived messages read per batch (each batch is one durable write).
 const BATCH: usize = 512;
@@ -79,6 +80,10 @@ impl Broker {
         };
         let now = now_ms();
         let visible_at = now + queue.delay_ms.load(Ordering::Relaxed);
+        let copy = |id: MessageId| DeliveryRecord {
+            enqueued_at_ms: enqueued_at(id, now),
+            ..fresh_delivery(visible_at)
+        };
         let copies: Vec<_> = batch
             .iter()
             .filter(|a| filter.is_none_or(|f| matches(f, &a.message)))
@@ -98,9 +103,9 @@ impl Broker {
         ops.extend(copies.iter().map(|id| Op::PutCopy {
             queue: queue.id,
             id: *id,
-            record: fresh_delivery(visible_at),
+            record: copy(*id),
         }));
-        let pending = self.storage.submit(ops);
+        let pending = self.storage.submit_background(ops);
         let sequence = pending.sequence();
         let outcomes = pending
             .wait()
@@ -114,7 +119,7 @@ impl Broker {
             .into_iter()
             .zip(&outcomes[1..])
             .filter(|(_, outcome)| **outcome == OpOutcome::Done)
-            .map(|(id, _)| (id, fresh_delivery(visible_at)))
+            .map(|(id, _)| (id, copy(id)))
             .collect();
         add_copies(&queue, added, sequence, now);
         let mut replays = self.replays.lock().expect("replays lock");

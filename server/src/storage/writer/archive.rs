@@ -75,6 +75,7 @@ impl WriterState {
             .insert(&key, encode_delivery(record).as_slice())?;
         self.undo.push(Undo::Refcount(id, Some(count)));
         self.refcounts.insert(id, count + 1);
+        self.keep_if_purging(queue, id);
         Ok(OpOutcome::Done)
     }
 

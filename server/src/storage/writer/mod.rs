@@ -1,11 +1,16 @@
 //! The single writer: one thread owns every redb write transaction. It takes every request
 //! waiting (up to a bound), applies them in one transaction, commits durably, and only then
 //! answers each one. Nobody hears "ok" before the commit is on disk. The ops are defined in
-//! [`ops`]; archive and replay ops are applied in [`archive`].
+//! [`ops`]; archive and replay ops are applied in [`archive`], the bounded deletions
+//! (purges, deleted queues' copies, sweeps) in [`bounded`]. What waits for the writer is
+//! bounded too ([`backlog`]): past its bounds a write is refused at once, not queued.
 
 mod archive;
+mod backlog;
+mod bounded;
 mod ops;
 
+pub use backlog::BacklogLimits;
 pub use ops::{DedupEntry, EncodedMessage, Op, OpOutcome};
 
 use std::collections::{HashMap, HashSet};
@@ -19,16 +24,24 @@ use tokio::sync::oneshot;
 
 use super::archive::{ArchiveHead, ArchiveId, SharedHeads};
 use super::codec::encode_delivery;
+use super::pending::PendingWrite;
 use super::tables::{
-    self, ARCHIVE, ARCHIVE_HEADS, DEDUP, DELIVERIES, MESSAGES, META, QUEUES, REPLAYS, SETTLED,
-    SUBSCRIPTIONS, TOPICS,
+    self, ARCHIVE, ARCHIVE_HEADS, DEDUP, DEDUP_EXPIRY, DELIVERIES, MESSAGES, META, QUEUES, REPLAYS,
+    SETTLED, SETTLED_LATE, SUBSCRIPTIONS, TOPICS,
 };
 use super::{DeliveryRecord, MessageId, QueueId, RefCounts, StorageError};
+use backlog::Backlog;
+use bounded::Purge;
 
 type Reply = oneshot::Sender<Result<Vec<OpOutcome>, StorageError>>;
 
 enum Request {
-    Write { ops: Vec<Op>, reply: Reply },
+    /// Ops to apply, where to answer, and the bytes the backlog counts for them.
+    Write {
+        ops: Vec<Op>,
+        reply: Reply,
+        bytes: usize,
+    },
     Stop,
 }
 
@@ -36,11 +49,20 @@ pub(super) struct Writer {
     /// The sender, and the number of the last request sent: numbered and sent under one
     /// lock, so request numbers follow the order in which the writer applies them.
     sender: Mutex<(mpsc::Sender<Request>, u64)>,
+    backlog: Arc<Backlog>,
     thread: JoinHandle<()>,
 }
 
-/// A submitted request: its number in apply order, and where its answer arrives.
-pub(super) type Submitted = (u64, oneshot::Receiver<Result<Vec<OpOutcome>, StorageError>>);
+/// Whether a write may be refused when the writer's backlog is full.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Admission {
+    /// Refused with [`StorageError::Overloaded`] past the backlog's bounds: a request's
+    /// write, whose caller can retry.
+    Shed,
+    /// Always queued: background work with one write in flight at a time (sweeps,
+    /// replays, the rest of a purge), which must not fail because requests crowd it.
+    Always,
+}
 
 /// Counters of the write path, for `/metrics` and the benchmark.
 #[derive(Debug, Default)]
@@ -92,26 +114,23 @@ impl WriterHealth {
 }
 
 impl Writer {
-    pub(super) fn start(
-        db: Arc<Database>,
-        max_group: usize,
-        refcounts: RefCounts,
-        live_queues: HashSet<QueueId>,
-        heads: SharedHeads,
-        counters: Arc<WriteCounters>,
-        health: Arc<WriterHealth>,
-    ) -> Self {
+    pub(super) fn start(db: Arc<Database>, start: WriterStart) -> Self {
         let (sender, receiver) = mpsc::channel();
-        let archives = heads.read().expect("archive heads lock").clone();
+        let archives = start.heads.read().expect("archive heads lock").clone();
+        let backlog = Arc::new(Backlog::new(start.limits));
+        let max_group = start.max_group;
         let mut state = WriterState {
-            refcounts,
-            live_queues,
+            refcounts: start.refcounts,
+            live_queues: start.live_queues,
             undo: Vec::new(),
             archives,
             touched: HashMap::new(),
-            shared_heads: heads,
-            counters,
-            health,
+            shared_heads: start.heads,
+            purges: HashMap::new(),
+            settled_cursor: u128::from(start.settled_swept_ms) << 80,
+            backlog: backlog.clone(),
+            counters: start.counters,
+            health: start.health,
         };
         let thread = std::thread::Builder::new()
             .name("switchyard-writer".into())
@@ -119,19 +138,28 @@ impl Writer {
             .expect("spawning the writer thread");
         Writer {
             sender: Mutex::new((sender, 0)),
+            backlog,
             thread,
         }
     }
 
-    pub(super) fn submit(&self, ops: Vec<Op>) -> Result<Submitted, StorageError> {
+    /// Numbers `ops` and queues them for the writer, or refuses them at once (the writer
+    /// stopped, or its backlog is full and `admission` allows shedding). A refused write
+    /// gets the number of the last write queued: it is applied nowhere in that order, and
+    /// every later write has a higher number.
+    pub(super) fn submit(&self, ops: Vec<Op>, admission: Admission) -> PendingWrite {
+        let bytes = ops.iter().map(Op::approx_bytes).sum();
         let (reply, receiver) = oneshot::channel();
         let mut sender = self.sender.lock().expect("writer sender lock");
-        sender
-            .0
-            .send(Request::Write { ops, reply })
-            .map_err(|_| StorageError::WriterStopped)?;
+        if let Err(error) = self.backlog.admit(bytes, admission == Admission::Shed) {
+            return PendingWrite::refused(sender.1, error);
+        }
+        if sender.0.send(Request::Write { ops, reply, bytes }).is_err() {
+            self.backlog.release(1, bytes);
+            return PendingWrite::refused(sender.1, StorageError::WriterStopped);
+        }
         sender.1 += 1;
-        Ok((sender.1, receiver))
+        PendingWrite::new(sender.1, receiver)
     }
 
     pub(super) fn stop(self) {
@@ -139,6 +167,21 @@ impl Writer {
         let _ = sender.send(Request::Stop);
         let _ = self.thread.join();
     }
+}
+
+/// What the writer starts from.
+pub(super) struct WriterStart {
+    /// Requests per group commit, at most.
+    pub(super) max_group: usize,
+    /// Bounds of what waits for the writer.
+    pub(super) limits: BacklogLimits,
+    pub(super) refcounts: RefCounts,
+    pub(super) live_queues: HashSet<QueueId>,
+    pub(super) heads: SharedHeads,
+    /// Where the settlement sweep by message id stopped (see [`tables::SETTLED_SWEPT_MS`]).
+    pub(super) settled_swept_ms: u64,
+    pub(super) counters: Arc<WriteCounters>,
+    pub(super) health: Arc<WriterHealth>,
 }
 
 /// In-memory facts the writer keeps beside redb: how many deliveries each stored message
@@ -153,6 +196,11 @@ struct WriterState {
     touched: HashMap<ArchiveId, Option<ArchiveHead>>,
     /// Where readers see archive heads: updated after each commit.
     shared_heads: SharedHeads,
+    /// Purges under way, by queue.
+    purges: HashMap<QueueId, Purge>,
+    /// Settlements of ids below this have been visited by the sweep in id order.
+    settled_cursor: MessageId,
+    backlog: Arc<Backlog>,
     counters: Arc<WriteCounters>,
     health: Arc<WriterHealth>,
 }
@@ -160,6 +208,13 @@ struct WriterState {
 enum Undo {
     Refcount(MessageId, Option<u32>),
     Queue(QueueId, bool),
+    /// A queue's purge as it was (none: there was none).
+    Purge(QueueId, Option<Purge>),
+    /// A purge's cursor as it was.
+    PurgeCursor(QueueId, MessageId),
+    /// A copy the purge of its queue was told to keep.
+    Kept(QueueId, MessageId),
+    SettledCursor(MessageId),
 }
 
 impl WriterState {
@@ -168,10 +223,18 @@ impl WriterState {
         while !stopping {
             let Ok(first) = receiver.recv() else { return };
             let mut group = Vec::new();
+            let mut bytes = 0;
             let mut next = Some(first);
             while let Some(request) = next.take() {
                 match request {
-                    Request::Write { ops, reply } => group.push((ops, reply)),
+                    Request::Write {
+                        ops,
+                        reply,
+                        bytes: size,
+                    } => {
+                        group.push((ops, reply));
+                        bytes += size;
+                    }
                     Request::Stop => stopping = true,
                 }
                 if group.len() < max_group && !stopping {
@@ -181,6 +244,8 @@ impl WriterState {
             if group.is_empty() {
                 continue;
             }
+            // Answered below: from here the group no longer waits.
+            self.backlog.release(group.len(), bytes);
             if let Some(reason) = self.health.failure() {
                 for (_, reply) in group {
                     let _ = reply.send(Err(StorageError::WriterFailed {
@@ -281,6 +346,23 @@ impl WriterState {
                 Undo::Queue(id, false) => {
                     self.live_queues.remove(&id);
                 }
+                Undo::Purge(queue, Some(purge)) => {
+                    self.purges.insert(queue, purge);
+                }
+                Undo::Purge(queue, None) => {
+                    self.purges.remove(&queue);
+                }
+                Undo::PurgeCursor(queue, cursor) => {
+                    if let Some(purge) = self.purges.get_mut(&queue) {
+                        purge.cursor = cursor;
+                    }
+                }
+                Undo::Kept(queue, id) => {
+                    if let Some(purge) = self.purges.get_mut(&queue) {
+                        purge.kept.remove(&id);
+                    }
+                }
+                Undo::SettledCursor(cursor) => self.settled_cursor = cursor,
             }
         }
     }
@@ -312,11 +394,15 @@ impl WriterState {
             }
             Op::DeleteQueue { id, name } => {
                 t.queues.remove(name.as_str())?;
-                let removed = self.remove_queue_deliveries(t, id)?;
                 self.set_live(id, false);
-                Ok(OpOutcome::Count(removed))
+                if let Some(purge) = self.purges.remove(&id) {
+                    self.undo.push(Undo::Purge(id, Some(purge)));
+                }
+                Ok(OpOutcome::Done)
             }
-            Op::PurgeQueue { id } => Ok(OpOutcome::Count(self.remove_queue_deliveries(t, id)?)),
+            Op::DropQueueCopies { id, limit } => self.drop_queue_copies(t, id, limit),
+            Op::PurgeQueue { id, limit } => self.begin_purge(t, id, limit),
+            Op::ContinuePurge { id, limit } => self.continue_purge(t, id, limit),
             Op::PutSubscription(subscription) => {
                 let json = serde_json::to_vec(&subscription).expect("a subscription serializes");
                 t.subscriptions
@@ -401,19 +487,14 @@ impl WriterState {
                 self.release(t, id)?;
                 let value = tables::encode_settled(outcome as u8, at_ms, receive_count);
                 t.settled.insert(&tables::settled_key(id, queue), &value)?;
+                if id < self.settled_cursor {
+                    // The sweep in id order has passed it: it is swept by when it was made.
+                    t.settled_late
+                        .insert(&tables::settled_late_key(at_ms, id, queue), ())?;
+                }
                 Ok(OpOutcome::Done)
             }
-            Op::SweepSettled { before } => {
-                let end = tables::settled_key(before, 0);
-                let mut keys = Vec::new();
-                for row in t.settled.range::<&[u8; 24]>(..&end)? {
-                    keys.push(*row?.0.value());
-                }
-                for key in &keys {
-                    t.settled.remove(key)?;
-                }
-                Ok(OpOutcome::Count(keys.len() as u64))
-            }
+            Op::SweepSettled { before_ms, limit } => self.sweep_settled(t, before_ms, limit),
             Op::MoveDelivery {
                 from,
                 to,
@@ -436,6 +517,7 @@ impl WriterState {
                 }
                 t.deliveries
                     .insert(&target, encode_delivery(&record).as_slice())?;
+                self.keep_if_purging(to, id);
                 Ok(OpOutcome::Done)
             }
             Op::Plugin(op) => Ok(if super::plugins::apply(t.txn, op)? {
@@ -448,20 +530,7 @@ impl WriterState {
             } else {
                 OpOutcome::Missing
             }),
-            Op::SweepDedup { now_ms } => {
-                let mut expired = Vec::new();
-                for row in t.dedup.iter()? {
-                    let (key, value) = row?;
-                    let (_, expires) = tables::decode_dedup(value.value());
-                    if expires <= now_ms {
-                        expired.push(key.value().to_string());
-                    }
-                }
-                for key in &expired {
-                    t.dedup.remove(key.as_str())?;
-                }
-                Ok(OpOutcome::Count(expired.len() as u64))
-            }
+            Op::SweepDedup { now_ms, limit } => self.sweep_dedup(t, now_ms, limit),
         }
     }
 
@@ -484,6 +553,8 @@ impl WriterState {
             }
             t.dedup
                 .insert(key.as_str(), &tables::encode_dedup(id, dedup.expires_at_ms))?;
+            let expiry = tables::dedup_expiry_key(dedup.expires_at_ms, &key);
+            t.dedup_expiry.insert(expiry.as_slice(), ())?;
         }
         // Only rows this op creates hold a reference: a queue named twice, or a row that
         // already exists, adds none.
@@ -497,6 +568,7 @@ impl WriterState {
                 if replaced.is_none() {
                     copies += 1;
                 }
+                self.keep_if_purging(*queue, id);
             }
         }
         if let Some(archive) = archive {
@@ -530,24 +602,6 @@ impl WriterState {
         Ok(())
     }
 
-    fn remove_queue_deliveries(
-        &mut self,
-        t: &mut OpenTables<'_>,
-        queue: QueueId,
-    ) -> Result<u64, StorageError> {
-        let (low, high) = tables::queue_range(queue);
-        let mut ids = Vec::new();
-        for row in t.deliveries.range::<&[u8; 24]>(&low..=&high)? {
-            let (key, _) = row?;
-            ids.push(tables::split_delivery_key(key.value()).1);
-        }
-        for id in &ids {
-            t.deliveries.remove(&tables::delivery_key(queue, *id))?;
-            self.release(t, *id)?;
-        }
-        Ok(ids.len() as u64)
-    }
-
     fn set_live(&mut self, queue: QueueId, live: bool) {
         let was = self.live_queues.contains(&queue);
         self.undo.push(Undo::Queue(queue, was));
@@ -570,7 +624,9 @@ struct OpenTables<'txn> {
     messages: Table<'txn, &'static [u8; 16], &'static [u8]>,
     deliveries: Table<'txn, &'static [u8; 24], &'static [u8]>,
     dedup: Table<'txn, &'static str, &'static [u8; 24]>,
+    dedup_expiry: Table<'txn, &'static [u8], ()>,
     settled: Table<'txn, &'static [u8; 24], &'static [u8; 13]>,
+    settled_late: Table<'txn, &'static [u8; 32], ()>,
     archive: Table<'txn, &'static [u8; 16], &'static [u8; 28]>,
     archive_heads: Table<'txn, u64, &'static [u8; 16]>,
     replays: Table<'txn, &'static str, &'static [u8]>,
@@ -587,7 +643,9 @@ impl<'txn> OpenTables<'txn> {
             messages: txn.open_table(MESSAGES)?,
             deliveries: txn.open_table(DELIVERIES)?,
             dedup: txn.open_table(DEDUP)?,
+            dedup_expiry: txn.open_table(DEDUP_EXPIRY)?,
             settled: txn.open_table(SETTLED)?,
+            settled_late: txn.open_table(SETTLED_LATE)?,
             archive: txn.open_table(ARCHIVE)?,
             archive_heads: txn.open_table(ARCHIVE_HEADS)?,
             replays: txn.open_table(REPLAYS)?,

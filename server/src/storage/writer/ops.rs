@@ -20,12 +20,21 @@ pub enum Op {
     },
     /// Create or replace a queue's settings.
     PutQueue(QueueRecord),
-    /// Delete a queue and every message copy it holds.
+    /// Delete a queue's settings. From then on no copy can be added to it; the copies it
+    /// holds are deleted by [`Op::DropQueueCopies`], a chunk at a time.
     DeleteQueue {
         /// Its id.
         id: QueueId,
         /// Its name.
         name: String,
+    },
+    /// Delete up to `limit` copies held by a queue that no longer exists
+    /// ([`OpOutcome::Chunk`]; [`OpOutcome::Missing`], changing nothing, while it exists).
+    DropQueueCopies {
+        /// The deleted queue's id.
+        id: QueueId,
+        /// At most this many.
+        limit: usize,
     },
     /// Create or replace a subscription.
     PutSubscription(SubscriptionRecord),
@@ -128,10 +137,12 @@ pub enum Op {
         /// When (Unix ms).
         at_ms: u64,
     },
-    /// Forget settlements of messages with ids below `before` (published before then).
+    /// Forget up to `limit` settlements made before `before_ms` ([`OpOutcome::Chunk`]).
     SweepSettled {
-        /// The first id kept.
-        before: MessageId,
+        /// Unix ms: settlements made since are kept.
+        before_ms: u64,
+        /// At most this many rows visited.
+        limit: usize,
     },
     /// Move a delivery to another queue (dead-lettering, redrive). Changes nothing and
     /// answers [`OpOutcome::Missing`] when the source copy is gone, or
@@ -148,10 +159,22 @@ pub enum Op {
         /// Its state in the target queue.
         record: DeliveryRecord,
     },
-    /// Delete every delivery of a queue; the outcome counts them.
+    /// Begin deleting every copy the queue holds at the moment this op applies: up to
+    /// `limit` now, the rest by [`Op::ContinuePurge`]; copies added after it are kept.
+    /// [`OpOutcome::Chunk`] counts the copies deleted.
     PurgeQueue {
         /// The queue.
         id: QueueId,
+        /// At most this many.
+        limit: usize,
+    },
+    /// Delete up to `limit` more copies of the purge begun last on the queue
+    /// ([`OpOutcome::Chunk`]; nothing more once it is done).
+    ContinuePurge {
+        /// The queue.
+        id: QueueId,
+        /// At most this many.
+        limit: usize,
     },
     /// A change to plugins, consumers or plugin key-value stores
     /// ([`OpOutcome::Missing`] when it deleted nothing).
@@ -159,11 +182,53 @@ pub enum Op {
     /// A change to tokens or the audit log ([`OpOutcome::Missing`] when it deleted
     /// nothing).
     Access(crate::storage::AccessOp),
-    /// Forget dedup entries that expired before `now_ms`.
+    /// Forget up to `limit` dedup entries expired by `now_ms` ([`OpOutcome::Chunk`]).
     SweepDedup {
         /// Unix ms.
         now_ms: u64,
+        /// At most this many.
+        limit: usize,
     },
+}
+
+/// What a queued op is counted as when the writer's backlog is bounded, besides its own
+/// payload and texts.
+const OP_OVERHEAD: usize = 64;
+
+impl Op {
+    /// About how many bytes this op holds while it waits for the writer.
+    pub(in crate::storage) fn approx_bytes(&self) -> usize {
+        let record = |r: &DeliveryRecord| {
+            OP_OVERHEAD + r.dead_letter.as_ref().map_or(0, |d| d.reason.len() + 64)
+        };
+        match self {
+            Op::PutMessage {
+                message,
+                deliveries,
+                dedup,
+                ..
+            } => {
+                let dedup = dedup
+                    .as_ref()
+                    .map_or(0, |d| d.scope.len() + d.dedup_id.len());
+                OP_OVERHEAD
+                    + message.0.len()
+                    + dedup
+                    + deliveries.iter().map(|(_, r)| record(r)).sum::<usize>()
+            }
+            Op::PutCopy { record: r, .. }
+            | Op::UpdateDelivery { record: r, .. }
+            | Op::MoveDelivery { record: r, .. } => record(r),
+            Op::Plugin(crate::storage::PluginOp::PutPlugin {
+                binary: Some((_, bytes)),
+                ..
+            }) => OP_OVERHEAD + bytes.len(),
+            Op::Plugin(crate::storage::PluginOp::PutKv { key, value, .. }) => {
+                OP_OVERHEAD + key.len() + value.as_ref().map_or(0, Vec::len)
+            }
+            _ => OP_OVERHEAD,
+        }
+    }
 }
 
 /// A dedup entry to check and record with a publish.
@@ -209,6 +274,14 @@ pub enum OpOutcome {
     TargetGone,
     /// A move whose target already held the message: the source copy was deleted.
     Merged,
+    /// A bounded op did `count` of its work (deleted or visited rows); `more` when some is
+    /// left for the next op of its kind.
+    Chunk {
+        /// Rows this op deleted.
+        count: u64,
+        /// Whether work is left.
+        more: bool,
+    },
     /// A replay job's range was cut at `to` (exclusive), holding `total` messages from
     /// `cursor`, its first position still archived.
     Cut {

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use hdrhistogram::Histogram;
+use serde::Serialize;
 use serde_json::value::RawValue;
 use switchyard_client::{PublishBatch, PublishMessage};
 use tokio::sync::oneshot;
@@ -71,21 +72,81 @@ pub(super) struct Measured {
     pub(super) latency: Histogram<u64>,
 }
 
+/// A run's request latency, µs, as the reports show it.
+#[derive(Debug, Serialize)]
+pub(super) struct Latency {
+    pub(super) requests: u64,
+    pub(super) p50_us: u64,
+    pub(super) p99_us: u64,
+    pub(super) max_us: u64,
+}
+
+impl Latency {
+    /// Prints runs' latencies as a table whose first column is `title`, between blank
+    /// lines.
+    pub(super) fn print_table(title: &str, runs: &[(&str, &Latency)]) {
+        let mut table = super::super::output::Table::new(&[title, "REQUESTS", "P50", "P99", "MAX"]);
+        for (label, latency) in runs {
+            table.row(vec![
+                label.to_string(),
+                latency.requests.to_string(),
+                format!("{} µs", latency.p50_us),
+                format!("{} µs", latency.p99_us),
+                format!("{} µs", latency.max_us),
+            ]);
+        }
+        println!();
+        table.print();
+        println!();
+    }
+}
+
+impl From<&Measured> for Latency {
+    fn from(measured: &Measured) -> Self {
+        Self {
+            requests: measured.requests,
+            p50_us: measured.latency.value_at_quantile(0.50),
+            p99_us: measured.latency.value_at_quantile(0.99),
+            max_us: measured.latency.max(),
+        }
+    }
+}
+
 /// One worker's way of making a request: how many messages it published, or why not.
 pub(super) trait Request: Send + 'static {
     fn send(&mut self) -> impl Future<Output = Result<u64, String>> + Send;
 }
 
-/// A request made by a closure over a shared client.
-pub(super) struct Shared<F>(pub(super) F);
+/// One batch publish of a body built once, which must get back `count` ids.
+#[derive(Clone)]
+pub(super) struct BatchPublish {
+    pub(super) client: switchyard_client::Client,
+    pub(super) path: Arc<str>,
+    pub(super) body: Arc<Vec<u8>>,
+    pub(super) count: u32,
+}
 
-impl<F, Fut> Request for Shared<F>
-where
-    F: Fn() -> Fut + Send + 'static,
-    Fut: Future<Output = Result<u64, String>> + Send,
-{
-    fn send(&mut self) -> impl Future<Output = Result<u64, String>> + Send {
-        (self.0)()
+impl Request for BatchPublish {
+    async fn send(&mut self) -> Result<u64, String> {
+        let answer: switchyard_client::PublishedBatch = self
+            .client
+            .call_bytes(
+                switchyard_client::Method::POST,
+                &self.path,
+                super::JSON,
+                self.body.to_vec(),
+            )
+            .await
+            .map_err(|error| error.to_string())?;
+        if answer.ids.len() == self.count as usize {
+            Ok(u64::from(self.count))
+        } else {
+            Err(format!(
+                "{} ids for {} messages",
+                answer.ids.len(),
+                self.count
+            ))
+        }
     }
 }
 

@@ -6,6 +6,7 @@ mod http1;
 mod load;
 mod plugins;
 mod quota;
+mod retention;
 mod routing;
 
 use std::sync::Arc;
@@ -20,7 +21,7 @@ use switchyard_client::{Client, CreateQueue, PublishedBatch};
 
 use super::output::{Output, Table};
 use http1::Http1Sender;
-use load::{Budget, Measured, Shared, thousands};
+use load::{BatchPublish, Budget, Measured, thousands};
 
 const JSON: &str = "application/json";
 
@@ -57,6 +58,9 @@ pub(super) struct BenchArgs {
     /// The flooding token's publish quota (messages per second), for --scenario quota.
     #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..=10_000_000))]
     quota_per_second: u32,
+    /// Messages the queue holds when its retention sweep starts, for --scenario retention.
+    #[arg(long, default_value_t = 1_000_000, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=100_000_000))]
+    fill: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -73,6 +77,9 @@ enum Scenario {
     /// One token floods at its publish quota while another publishes serially: the
     /// second one's latency alone and during the flood.
     Quota,
+    /// A queue of --fill small messages has its retention lowered so that one sweep
+    /// deletes them all: serial publish latency to another topic before and during it.
+    Retention,
 }
 
 /// One run of the plan.
@@ -93,10 +100,10 @@ pub(super) async fn run(client: &Client, out: Output, args: BenchArgs) -> anyhow
     if args.scenario == Scenario::Quota {
         return quota::run(client, out, &args).await;
     }
-    client
-        .health()
-        .await
-        .with_context(|| format!("no healthy server at {}", client.base_url()))?;
+    if args.scenario == Scenario::Retention {
+        return retention::run(client, out, &args).await;
+    }
+    let name = fixture_name(client).await?;
     let stop = Arc::new(AtomicBool::new(false));
     tokio::spawn(stop_on_ctrl_c(stop.clone()));
     let budget = Budget {
@@ -104,7 +111,6 @@ pub(super) async fn run(client: &Client, out: Output, args: BenchArgs) -> anyhow
         max_messages: args.max_messages,
         stop: stop.clone(),
     };
-    let name = format!("bench-{}", ulid::Ulid::new().to_string().to_lowercase());
     create_fixture(client, &name, args.archive).await?;
     eprintln!(
         "bench: topic{} and queue {name} on {}, {} s per run",
@@ -156,7 +162,7 @@ fn plans(scenario: Scenario) -> Vec<Plan> {
         Scenario::Batch => batch.to_vec(),
         Scenario::Single => single.to_vec(),
         Scenario::Latency => serial.to_vec(),
-        Scenario::Routing | Scenario::Plugins | Scenario::Quota => Vec::new(),
+        Scenario::Routing | Scenario::Plugins | Scenario::Quota | Scenario::Retention => Vec::new(),
     }
 }
 
@@ -276,6 +282,46 @@ pub(super) async fn create_fixture(
     Ok(())
 }
 
+/// Checks that the server answers, and names this run's fixtures (`bench-<ulid>`).
+pub(super) async fn fixture_name(client: &Client) -> anyhow::Result<String> {
+    client
+        .health()
+        .await
+        .with_context(|| format!("no healthy server at {}", client.base_url()))?;
+    Ok(format!(
+        "bench-{}",
+        ulid::Ulid::new().to_string().to_lowercase()
+    ))
+}
+
+/// Creates the fixtures `names` (see [`create_fixture`]), runs `measure` and deletes them
+/// again, whatever `measure` did.
+pub(super) async fn with_fixtures<T>(
+    client: &Client,
+    names: &[&str],
+    measure: impl AsyncFnOnce() -> anyhow::Result<T>,
+) -> anyhow::Result<T> {
+    let mut created = Vec::new();
+    let mut result = Ok(());
+    for name in names {
+        result = create_fixture(client, name, false).await;
+        if result.is_err() {
+            break;
+        }
+        created.push(*name);
+    }
+    let measured = match result {
+        Ok(()) => measure().await,
+        Err(error) => Err(error),
+    };
+    for name in created {
+        if let Err(error) = delete_fixture(client, name).await {
+            eprintln!("warning: cannot delete the bench topic and queue {name}: {error}");
+        }
+    }
+    measured
+}
+
 pub(super) async fn delete_fixture(client: &Client, name: &str) -> anyhow::Result<()> {
     // Deleting the queue removes its messages and its subscription.
     let queue = client.delete_queue(name).await;
@@ -313,26 +359,13 @@ async fn drive_plan(
             let path: Arc<str> = format!("/v1/topics/{name}/batch").into();
             let (count, body) = warm_up_batch(client, &path, args.batch_size, size).await?;
             let label = format!("batch {}", size_text(size));
-            let request = {
-                let client = client.clone();
-                let body = Arc::new(body);
-                move || {
-                    let (client, body, path) = (client.clone(), body.clone(), path.clone());
-                    async move {
-                        let answer: PublishedBatch = client
-                            .call_bytes(Method::POST, &path, JSON, body.to_vec())
-                            .await
-                            .map_err(|error| error.to_string())?;
-                        if answer.ids.len() == count as usize {
-                            Ok(u64::from(count))
-                        } else {
-                            Err(format!("{} ids for {count} messages", answer.ids.len()))
-                        }
-                    }
-                }
+            let request = BatchPublish {
+                client: client.clone(),
+                path,
+                body: Arc::new(body),
+                count,
             };
-            let measured =
-                load::drive(&label, args.in_flight, budget, || Shared(request.clone())).await;
+            let measured = load::drive(&label, args.in_flight, budget, || request.clone()).await;
             Ok(RunReport::new(
                 "batch",
                 size,

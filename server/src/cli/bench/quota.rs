@@ -11,10 +11,10 @@ use anyhow::Context as _;
 use serde::Serialize;
 use switchyard_client::{Client, CreateToken, PublishRate};
 
-use super::super::output::{Output, Table};
+use super::super::output::Output;
 use super::http1::Http1Sender;
-use super::load::{self, Budget, Measured};
-use super::{BenchArgs, create_fixture, delete_fixture};
+use super::load::{self, Budget, Latency};
+use super::{BenchArgs, fixture_name, with_fixtures};
 
 /// What the quota scenario measured.
 #[derive(Debug, Serialize)]
@@ -32,56 +32,22 @@ pub(super) struct QuotaReport {
     during_flood: Latency,
 }
 
-#[derive(Debug, Serialize)]
-struct Latency {
-    requests: u64,
-    p50_us: u64,
-    p99_us: u64,
-    max_us: u64,
-}
-
-impl From<&Measured> for Latency {
-    fn from(measured: &Measured) -> Self {
-        Self {
-            requests: measured.requests,
-            p50_us: measured.latency.value_at_quantile(0.50),
-            p99_us: measured.latency.value_at_quantile(0.99),
-            max_us: measured.latency.max(),
-        }
-    }
-}
-
 pub(super) async fn run(client: &Client, out: Output, args: &BenchArgs) -> anyhow::Result<()> {
-    client
-        .health()
-        .await
-        .with_context(|| format!("no healthy server at {}", client.base_url()))?;
-    let name = format!("bench-{}", ulid::Ulid::new().to_string().to_lowercase());
-    create_fixture(client, &name, false).await?;
-    let result = measure(client, &name, args).await;
-    if let Err(error) = delete_fixture(client, &name).await {
-        eprintln!("warning: cannot delete the bench topic and queue {name}: {error}");
-    }
-    let report = result?;
+    let name = fixture_name(client).await?;
+    let report = with_fixtures(client, &[&name], async || {
+        measure(client, &name, args).await
+    })
+    .await?;
     if out.json {
         return out.print_json(&report);
     }
-    let mut table = Table::new(&["VICTIM (SERIAL 256 B)", "REQUESTS", "P50", "P99", "MAX"]);
-    for (label, latency) in [
-        ("alone", &report.alone),
-        ("during the flood", &report.during_flood),
-    ] {
-        table.row(vec![
-            label.into(),
-            latency.requests.to_string(),
-            format!("{} µs", latency.p50_us),
-            format!("{} µs", latency.p99_us),
-            format!("{} µs", latency.max_us),
-        ]);
-    }
-    println!();
-    table.print();
-    println!();
+    Latency::print_table(
+        "VICTIM (SERIAL 256 B)",
+        &[
+            ("alone", &report.alone),
+            ("during the flood", &report.during_flood),
+        ],
+    );
     println!(
         "flooder: quota {}/s over {} connections: {:.0} requests/s, {:.0} accepted/s, {:.0} refused (429)/s",
         report.quota_per_second,

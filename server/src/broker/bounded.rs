@@ -50,22 +50,28 @@ impl Broker {
         now: u64,
     ) -> Result<(), BrokerError> {
         loop {
-            let (pending, removed) = {
+            let (pending, more) = {
                 let mut state = handle.lock();
-                let removed = state.take_expired(now, CHUNK);
-                if removed.is_empty() {
-                    return Ok(());
-                }
-                tracing::debug!(queue = %handle.name, count = removed.len(), "retention expired messages");
-                let ops = removed
-                    .iter()
-                    .map(|(id, entry)| settle(handle, *id, entry, Settled::Expired, now))
-                    .collect();
-                (self.storage.submit_background(ops), removed)
+                let (removed, more) = state.take_expired(now, CHUNK);
+                let pending = (!removed.is_empty()).then(|| {
+                    tracing::debug!(queue = %handle.name, count = removed.len(), "retention expired messages");
+                    let ops = removed
+                        .iter()
+                        .map(|(id, entry)| settle(handle, *id, entry, Settled::Expired, now))
+                        .collect();
+                    (self.storage.submit_background(ops), removed)
+                });
+                (pending, more)
             };
-            let full = removed.len() == CHUNK;
-            restore_on_failure(handle, pending, removed, now).await?;
-            if !full {
+            match pending {
+                Some((pending, removed)) => {
+                    restore_on_failure(handle, pending, removed, now).await?;
+                }
+                // Only copies that stay were looked at: look on, letting others in.
+                None if more => tokio::task::yield_now().await,
+                None => return Ok(()),
+            }
+            if !more {
                 return Ok(());
             }
         }

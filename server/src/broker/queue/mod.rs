@@ -436,10 +436,15 @@ impl QueueState {
         std::mem::take(&mut self.entries)
     }
 
-    /// Takes out up to `limit` copies that have been in the queue longer than its
-    /// retention: since they entered it (a replay, a redrive, a dead-letter move), or since
-    /// their publish. Costs the copies taken, not the queue's size.
-    pub(crate) fn take_expired(&mut self, now_ms: u64, limit: usize) -> Vec<(MessageId, Entry)> {
+    /// Takes out copies that have been in the queue longer than its retention: since they
+    /// entered it (a replay, a redrive, a dead-letter move), or since their publish. Looks
+    /// at no more than `limit` copies, so it costs that much whatever the queue's size;
+    /// says whether more may be expired.
+    pub(crate) fn take_expired(
+        &mut self,
+        now_ms: u64,
+        limit: usize,
+    ) -> (Vec<(MessageId, Entry)>, bool) {
         let cutoff = now_ms.saturating_sub(self.settings.retention_ms);
         let mut ids: Vec<MessageId> = self
             .late
@@ -448,23 +453,28 @@ impl QueueState {
             .take(limit)
             .map(|(_, id)| *id)
             .collect();
-        // Copies enqueued at publish, in id order from where the last sweep stopped.
+        // Copies enqueued at publish, in id order from where the last sweep stopped (the
+        // late copies among them are skipped, but counted as looked at).
         let below = u128::from(cutoff) << 80;
         let mut swept_to = below;
+        let mut looked_at = ids.len();
         let from = self.swept_below.min(below);
         for (id, entry) in self.entries.range(from..below) {
-            if ids.len() >= limit {
+            if looked_at >= limit {
                 swept_to = *id;
                 break;
             }
+            looked_at += 1;
             if entry.enqueued_at_ms.is_none() {
                 ids.push(*id);
             }
         }
         self.swept_below = self.swept_below.max(swept_to);
-        ids.into_iter()
+        let taken = ids
+            .into_iter()
             .filter_map(|id| Some((id, self.remove(id)?)))
-            .collect()
+            .collect();
+        (taken, looked_at >= limit)
     }
 
     /// Up to `limit` ready copies after `after`, in id order.

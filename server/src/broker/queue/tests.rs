@@ -180,9 +180,13 @@ fn a_late_copy_expires_by_when_it_entered_the_queue() {
         10_000,
     );
     q.insert(fresh_one, fresh(0), 10_000);
-    assert!(q.take_expired(10_500, 10).is_empty(), "both are young here");
+    assert!(
+        q.take_expired(10_500, 10).0.is_empty(),
+        "both are young here"
+    );
     let expired: Vec<MessageId> = q
         .take_expired(11_001, 10)
+        .0
         .into_iter()
         .map(|(id, _)| id)
         .collect();
@@ -201,6 +205,7 @@ fn the_retention_sweep_takes_at_most_its_limit_and_goes_on_where_it_stopped() {
     }
     let taken = |q: &mut QueueState, limit| -> Vec<MessageId> {
         q.take_expired(5_000, limit)
+            .0
             .into_iter()
             .map(|(id, _)| id)
             .collect()
@@ -211,4 +216,30 @@ fn the_retention_sweep_takes_at_most_its_limit_and_goes_on_where_it_stopped() {
     q.insert(1, fresh(0), 0);
     assert_eq!(taken(&mut q, 10), [1, 5]);
     assert!(taken(&mut q, 10).is_empty());
+}
+
+#[test]
+fn copies_that_stay_cost_a_sweep_no_more_than_its_limit_and_it_goes_on_past_them() {
+    let mut q = QueueState::new(QueueRecord {
+        retention_ms: 1000,
+        ..settings(None)
+    });
+    // Five old messages replayed just now, then one published long ago.
+    for n in 1..=5u128 {
+        let record = DeliveryRecord {
+            enqueued_at_ms: Some(5_000),
+            ..fresh(0)
+        };
+        q.insert(n, record, 5_000);
+    }
+    q.insert(6, fresh(0), 5_000);
+    let (taken, more) = q.take_expired(5_500, 2);
+    assert!(taken.is_empty() && more, "two looked at, both stay");
+    let (taken, more) = q.take_expired(5_500, 2);
+    assert!(taken.is_empty() && more);
+    let (taken, more) = q.take_expired(5_500, 2);
+    assert_eq!((taken.len(), taken[0].0), (1, 6));
+    assert!(more, "two looked at: more may follow");
+    let (taken, more) = q.take_expired(5_500, 2);
+    assert!(taken.is_empty() && !more, "the sweep is through");
 }

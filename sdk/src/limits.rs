@@ -218,7 +218,11 @@ mod tests {
         assert_eq!(ledger.used(), 2002);
         let refused = ledger.kv_write("a", Some(&[0; 1600]));
         assert!(matches!(refused, Err(Refusal::Budget(_))), "{refused:?}");
-        assert_eq!(ledger.used(), 2002, "a refused rewrite keeps the old charge");
+        assert_eq!(
+            ledger.used(),
+            2002,
+            "a refused rewrite keeps the old charge"
+        );
         assert!(matches!(ledger.publish(600), Err(Refusal::Budget(_))));
         ledger.publish(400).unwrap();
     }
@@ -270,6 +274,9 @@ mod tests {
         let mut ledger = Ledger::new(MAX_REASON_BYTES as u64 + 10);
         let reason = ledger.reason(&"x".repeat(10 * MAX_REASON_BYTES)).unwrap();
         assert_eq!(reason.len(), MAX_REASON_BYTES + '…'.len_utf8());
-        assert!(matches!(ledger.reason("0123456789ab"), Err(Refusal::Budget(_))));
+        assert!(matches!(
+            ledger.reason("0123456789ab"),
+            Err(Refusal::Budget(_))
+        ));
     }
 }

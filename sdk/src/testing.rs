@@ -340,7 +340,10 @@ mod tests {
     #[test]
     fn a_handler_within_its_budget_passes() {
         let mut host = TestHost::new().memory_bytes(64 << 10);
-        assert_eq!(host.run(write_forty_kib, vec![message("{}")]), [Outcome::Ack]);
+        assert_eq!(
+            host.run(write_forty_kib, vec![message("{}")]),
+            [Outcome::Ack]
+        );
     }
 
     #[test]

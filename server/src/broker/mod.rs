@@ -9,9 +9,9 @@ mod consume;
 mod dead_letter;
 mod delivery;
 mod error;
+pub(crate) mod filter;
 #[cfg(test)]
 mod model_tests;
-pub(crate) mod filter;
 mod publish;
 mod queue;
 mod receipt;

@@ -217,7 +217,12 @@ struct ServeArgs {
     console_dir: Option<PathBuf>,
     /// The first admin token of a data directory without tokens (else one is generated
     /// into <data-dir>/admin-token).
-    #[arg(long, env = "SWITCHYARD_ADMIN_TOKEN", value_name = "SECRET", hide_env_values = true)]
+    #[arg(
+        long,
+        env = "SWITCHYARD_ADMIN_TOKEN",
+        value_name = "SECRET",
+        hide_env_values = true
+    )]
     admin_token: Option<String>,
     /// Turn authentication off: every request acts as an admin. Refused unless listening
     /// on a loopback address.

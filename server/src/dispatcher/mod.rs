@@ -17,9 +17,9 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock, Weak};
 
-use consumers::ConsumerHandle;
 use compiled::CompiledVersions;
 use compiler::{CompileGate, CompileLimits};
+use consumers::ConsumerHandle;
 pub use error::DispatcherError;
 pub use upload::{Cap, MAX_PLUGIN_BYTES};
 

@@ -336,13 +336,14 @@ impl Runtime {
         });
         let batch: Vec<_> = batch.into_iter().map(host::to_wit).collect();
         let run = async {
-            let bindings: Bindings = plugin
-                .pre
-                .instantiate_async(&mut store)
-                .await
-                .map_err(|e| PluginError::Instantiate {
-                    reason: format!("{e:#}"),
-                })?;
+            let bindings: Bindings =
+                plugin
+                    .pre
+                    .instantiate_async(&mut store)
+                    .await
+                    .map_err(|e| PluginError::Instantiate {
+                        reason: format!("{e:#}"),
+                    })?;
             Ok::<_, PluginError>(
                 bindings
                     .switchyard_plugin_handler()

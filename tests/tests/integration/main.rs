@@ -15,8 +15,8 @@ mod plugins;
 mod queue_retention;
 mod resources;
 mod restart;
-mod torture;
 mod security;
+mod torture;
 
 /// The real server binary, built by this crate, for tests that need a child process.
 const SERVER_BIN: &str = env!("CARGO_BIN_EXE_switchyard-under-test");

@@ -14,7 +14,7 @@ use super::{Broker, BrokerError, now_ms};
 use crate::storage::{Op, OpOutcome, QueueId, Settled};
 
 /// Rows one chunk's write deletes or moves, at most.
-pub(crate) const CHUNK: usize = 4096;
+pub(crate) const CHUNK: usize = 1024;
 
 impl Broker {
     /// Submits `op(CHUNK)` again and again, each once the last is durable, until storage

@@ -11,6 +11,8 @@ pub mod cli;
 pub mod config;
 pub mod connections;
 pub mod dispatcher;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod runtime;
 pub mod server;
 pub mod storage;

@@ -14,7 +14,7 @@ pub(crate) mod filter;
 mod model_tests;
 mod publish;
 mod queue;
-mod receipt;
+pub(crate) mod receipt;
 mod replay;
 mod rollback;
 mod topics;

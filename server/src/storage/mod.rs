@@ -6,7 +6,7 @@ mod access;
 mod archive;
 #[cfg(test)]
 mod bounded_tests;
-mod codec;
+pub(crate) mod codec;
 #[cfg(test)]
 pub(crate) mod failure_tests;
 mod pending;
@@ -14,7 +14,7 @@ mod plugins;
 #[cfg(test)]
 mod power_loss_tests;
 mod records;
-mod tables;
+pub(crate) mod tables;
 mod writer;
 #[cfg(test)]
 mod writer_tests;

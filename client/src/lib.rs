@@ -25,6 +25,8 @@ mod archive;
 #[cfg(feature = "http")]
 mod http;
 #[cfg(feature = "http")]
+mod monitor;
+#[cfg(feature = "http")]
 mod plugins;
 mod wire;
 

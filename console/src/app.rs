@@ -4,10 +4,11 @@
 
 use leptos::prelude::*;
 
+use crate::alarm_banner::FiringAlarms;
 use crate::format;
 use crate::pages::{
-    AuditPage, LoginPage, MessagePage, Overview, PluginsPage, QueueList, QueuePage, TokensPage,
-    WiringPage,
+    AuditPage, LoginPage, MessagePage, MonitorPage, Overview, PluginsPage, QueueList, QueuePage,
+    TokensPage, WiringPage,
 };
 use crate::session::{self, Session, SignedIn, State};
 
@@ -18,6 +19,7 @@ enum Section {
     Wiring,
     Plugins,
     Queues,
+    Monitor,
     Messages,
     Tokens,
     Audit,
@@ -29,6 +31,7 @@ const NAV: &[(Section, &str, &str, bool)] = &[
     (Section::Wiring, "Wiring", "#/wiring", false),
     (Section::Plugins, "Plugins", "#/plugins", false),
     (Section::Queues, "Queues", "#/queues", false),
+    (Section::Monitor, "Monitor", "#/monitor", false),
     (Section::Messages, "Message lookup", "#/messages", false),
     (Section::Tokens, "Tokens", "#/tokens", true),
     (Section::Audit, "Audit", "#/audit", true),
@@ -42,6 +45,7 @@ enum Route {
     Plugins,
     Queues,
     Queue(String),
+    Monitor(Option<String>),
     Message(Option<String>),
     Tokens,
     Audit,
@@ -59,6 +63,8 @@ impl Route {
             ("plugins", _) => Route::Plugins,
             ("queues", true) => Route::Queues,
             ("queues", false) => Route::Queue(rest),
+            ("monitor", true) => Route::Monitor(None),
+            ("monitor", false) => Route::Monitor(Some(rest)),
             ("messages", true) => Route::Message(None),
             ("messages", false) => Route::Message(Some(rest)),
             ("tokens", _) => Route::Tokens,
@@ -73,6 +79,7 @@ impl Route {
             Route::Wiring => Section::Wiring,
             Route::Plugins => Section::Plugins,
             Route::Queues | Route::Queue(_) => Section::Queues,
+            Route::Monitor(_) => Section::Monitor,
             Route::Message(_) => Section::Messages,
             Route::Tokens => Section::Tokens,
             Route::Audit => Section::Audit,
@@ -129,7 +136,11 @@ pub(crate) fn App() -> impl IntoView {
                 State::Checking => view! { <p class="muted">"Checking the token…"</p> }.into_any(),
                 State::SignedOut(why) => view! { <LoginPage why=why /> }.into_any(),
                 State::Unsure(why) => view! { <Unsure why=why /> }.into_any(),
-                State::SignedIn(_) => view! { <CurrentPage route=route /> }.into_any(),
+                State::SignedIn(_) => view! {
+                    <FiringAlarms />
+                    <CurrentPage route=route />
+                }
+                    .into_any(),
             }}
         </main>
     }
@@ -144,6 +155,7 @@ fn CurrentPage(route: RwSignal<Route>) -> impl IntoView {
         Route::Plugins => view! { <PluginsPage /> }.into_any(),
         Route::Queues => view! { <QueueList /> }.into_any(),
         Route::Queue(name) => view! { <QueuePage name=name /> }.into_any(),
+        Route::Monitor(queue) => view! { <MonitorPage queue=queue /> }.into_any(),
         Route::Message(id) => view! { <MessagePage id=id /> }.into_any(),
         Route::Tokens => view! { <TokensPage /> }.into_any(),
         Route::Audit => view! { <AuditPage /> }.into_any(),

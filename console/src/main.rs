@@ -6,6 +6,7 @@
 // `#[component]` expands to items that are `pub` inside this private binary crate.
 #![allow(unreachable_pub)]
 
+mod alarm_banner;
 mod api;
 mod app;
 mod fields;

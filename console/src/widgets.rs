@@ -47,6 +47,7 @@ pub(crate) fn StateBadge(state: DeliveryState) -> impl IntoView {
         DeliveryState::Ready => ("badge ready", "ready"),
         DeliveryState::Delayed => ("badge delayed", "delayed"),
         DeliveryState::InFlight => ("badge in-flight", "in flight"),
+        DeliveryState::BehindKey => ("badge delayed", "behind its key"),
         DeliveryState::Acked => ("badge acked", "acked"),
         DeliveryState::Expired => ("badge expired", "expired"),
         DeliveryState::Discarded => ("badge expired", "discarded"),

@@ -5,6 +5,7 @@
 //! [`cli`] is a client of the REST API.
 
 pub mod access;
+pub mod alarms;
 pub mod api;
 pub mod broker;
 pub mod cli;

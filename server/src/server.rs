@@ -27,6 +27,7 @@ pub struct Server {
     stop: Option<oneshot::Sender<()>>,
     http: JoinHandle<()>,
     housekeeping: JoinHandle<()>,
+    alarms: JoinHandle<()>,
 }
 
 /// Why a server could not start.
@@ -44,6 +45,9 @@ pub enum StartError {
     /// The TLS certificate or key could not be used.
     #[error(transparent)]
     Tls(#[from] crate::connections::TlsError),
+    /// Alarms could not be loaded, or their topic made.
+    #[error("cannot load the alarms: {0}")]
+    Alarms(#[from] crate::alarms::AlarmError),
     /// Plugins or consumers could not be loaded.
     #[error("cannot load plugins and consumers: {0}")]
     Dispatcher(#[from] DispatcherError),
@@ -97,7 +101,9 @@ pub async fn start(config: Config) -> Result<Server, StartError> {
     })?);
     let dispatcher = Dispatcher::start(broker.clone(), runtime).await?;
     let housekeeping = tokio::spawn(crate::broker::housekeeping(broker.clone()));
-    let app = crate::api::app(broker.clone(), dispatcher.clone(), access, &config);
+    let alarms = crate::alarms::Alarms::open(broker.clone(), dispatcher.clone()).await?;
+    let evaluator = tokio::spawn(alarms.clone().run());
+    let app = crate::api::app(broker.clone(), dispatcher.clone(), access, alarms, &config);
     let (stop, stopped) = oneshot::channel::<()>();
     let limits = crate::connections::Limits {
         max_connections: config.max_connections,
@@ -115,6 +121,7 @@ pub async fn start(config: Config) -> Result<Server, StartError> {
         stop: Some(stop),
         http,
         housekeeping,
+        alarms: evaluator,
     })
 }
 
@@ -151,6 +158,8 @@ impl Server {
             );
         }
         self.broker.stop_replays().await;
+        self.alarms.abort();
+        let _ = (&mut self.alarms).await;
         self.housekeeping.abort();
         let _ = (&mut self.housekeeping).await;
         let broker = self.broker.clone();

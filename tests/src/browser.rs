@@ -187,6 +187,18 @@ impl Browser {
         bail!("gave up waiting for {css:?} to contain {text:?}; it showed {seen:?}")
     }
 
+    /// Waits until no element matches `css`.
+    pub async fn wait_until_gone(&self, css: &str) -> anyhow::Result<()> {
+        let deadline = Instant::now() + PATIENCE;
+        while Instant::now() < deadline {
+            if self.client.find(Locator::Css(css)).await.is_err() {
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        bail!("gave up waiting for {css:?} to leave the page")
+    }
+
     /// Waits for an element matching `css` to exist.
     pub async fn element(&self, css: &str) -> anyhow::Result<fantoccini::elements::Element> {
         wait_element(&self.client, css).await

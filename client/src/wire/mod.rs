@@ -9,14 +9,20 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
 mod access;
+mod alarms;
 mod archive;
+mod monitor;
 mod plugins;
+mod policy;
 mod receiving;
 mod scope;
 mod status;
 pub use access::*;
+pub use alarms::*;
 pub use archive::*;
+pub use monitor::*;
 pub use plugins::*;
+pub use policy::*;
 pub use receiving::*;
 pub use scope::*;
 pub use status::*;
@@ -119,6 +125,20 @@ pub struct CreateQueue {
     /// How long a message is kept; default 4 days, at most 14 days.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retention_ms: Option<u64>,
+    /// The delivery order; default `none`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ordering: Option<QueueOrdering>,
+    /// When failed deliveries come back; default: at once (after a nack) or when the
+    /// lease ends.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry: Option<RetrySchedule>,
+    /// How receives share deliveries between groups of messages; default: oldest first.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fairness: Option<Fairness>,
+    /// The ages the monitor counts stuck messages against: 1 to 10 ascending values, each
+    /// at most 14 days; default 5, 10 and 45 minutes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub monitor_thresholds_ms: Option<Vec<u64>>,
 }
 
 /// `PATCH /v1/queues/{q}`: the settings to change; absent ones stay as they are.
@@ -145,10 +165,35 @@ pub struct PatchQueue {
     /// See [`CreateQueue::retention_ms`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retention_ms: Option<u64>,
+    /// See [`CreateQueue::ordering`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ordering: Option<QueueOrdering>,
+    /// `Some(None)` (JSON `null`) removes the retry schedule.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "double_option"
+    )]
+    pub retry: Option<Option<RetrySchedule>>,
+    /// `Some(None)` (JSON `null`) removes the fairness setting.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "double_option"
+    )]
+    pub fairness: Option<Option<Fairness>>,
+    /// See [`CreateQueue::monitor_thresholds_ms`]; `Some(None)` (JSON `null`) goes back to
+    /// the defaults.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "double_option"
+    )]
+    pub monitor_thresholds_ms: Option<Option<Vec<u64>>>,
 }
 
 /// A queue with its settings and, on `GET /v1/queues/{q}` and lists, live stats.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Queue {
     /// The queue's name.
     pub name: String,
@@ -162,6 +207,18 @@ pub struct Queue {
     pub delay_ms: u64,
     /// How long a message is kept.
     pub retention_ms: u64,
+    /// The delivery order.
+    #[serde(default)]
+    pub ordering: QueueOrdering,
+    /// When failed deliveries come back (none: at once, or when the lease ends).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry: Option<RetrySchedule>,
+    /// How receives share deliveries between groups (none: oldest first).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fairness: Option<Fairness>,
+    /// The ages the monitor counts stuck messages against, ascending.
+    #[serde(default = "default_monitor_thresholds")]
+    pub monitor_thresholds_ms: Vec<u64>,
     /// When it was created (Unix ms).
     pub created_at_ms: u64,
     /// Live counts.
@@ -176,8 +233,11 @@ pub struct QueueStats {
     pub ready: u64,
     /// Leased to a receiver.
     pub in_flight: u64,
-    /// Not yet visible (queue delay, message delay, nack delay).
+    /// Not yet visible (queue delay, message delay, nack delay, retry schedule).
     pub delayed: u64,
+    /// Waiting behind an earlier message with the same key (`per_key` ordering).
+    #[serde(default)]
+    pub behind_key: u64,
     /// Messages in this queue that were dead-lettered into it from another queue.
     pub dead_lettered: u64,
     /// Age of the oldest message in the queue (any state), in ms.

@@ -15,6 +15,8 @@ pub enum DeliveryState {
     Delayed,
     /// Leased to a receiver.
     InFlight,
+    /// Waiting behind an earlier message with the same key (`per_key` ordering).
+    BehindKey,
     /// Acked: it left the queue (message status only).
     Acked,
     /// Past the queue's retention: it left the queue (message status only).

@@ -3,6 +3,7 @@
 mod audit;
 mod login;
 mod message;
+mod monitor;
 mod overview;
 mod plugins;
 mod queue;
@@ -13,6 +14,7 @@ mod wiring;
 pub(crate) use audit::AuditPage;
 pub(crate) use login::LoginPage;
 pub(crate) use message::MessagePage;
+pub(crate) use monitor::MonitorPage;
 pub(crate) use overview::Overview;
 pub(crate) use plugins::PluginsPage;
 pub(crate) use queue::{QueueList, QueuePage};

@@ -7,7 +7,7 @@ use leptos::prelude::*;
 use leptos::task::spawn_local;
 use switchyard_client::{
     Action, Kind, Message, PeekResponse, PurgeResponse, Queue, QueueList as QueueListBody,
-    RedriveRequest, RedriveResponse,
+    QueueOrdering, RedriveRequest, RedriveResponse,
 };
 
 use super::queue_settings::QueueSettingsForm;
@@ -254,6 +254,7 @@ fn QueueFacts(queue: Queue) -> impl IntoView {
         ("Ready", stats.ready),
         ("In flight", stats.in_flight),
         ("Delayed", stats.delayed),
+        ("Behind key", stats.behind_key),
         ("Dead-lettered", stats.dead_lettered),
     ]
     .into_iter()
@@ -290,6 +291,13 @@ fn QueueFacts(queue: Queue) -> impl IntoView {
             <dd>{format::age(queue.retention_ms)}</dd>
             <dt>"Dead letters"</dt>
             <dd>{dlq}</dd>
+            <dt>"Ordering"</dt>
+            <dd>{match queue.ordering {
+                QueueOrdering::None => "none",
+                QueueOrdering::PerKey => "per key: one message of a key at a time",
+            }}</dd>
+            <dt>"Retry"</dt>
+            <dd>{queue.retry.as_ref().map_or_else(|| "at once (a lease: when it ends)".to_string(), |retry| retry.describe(format::age))}</dd>
         </dl>
     }
 }

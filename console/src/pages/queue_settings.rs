@@ -3,7 +3,7 @@
 
 use leptos::prelude::*;
 use leptos::task::spawn_local;
-use switchyard_client::{Action, Kind, PatchQueue, Queue, QueueList};
+use switchyard_client::{Action, Kind, PatchQueue, Queue, QueueList, QueueOrdering, RetrySchedule};
 
 use crate::api;
 use crate::fields::{Choice, SaveOrCancel, TextField, form_error, optional_number, send_patch};
@@ -51,6 +51,8 @@ pub(crate) fn QueueSettingsForm(
             .unwrap_or_default(),
     );
     let dead_letter_queue = RwSignal::new(queue.dead_letter_queue.clone().unwrap_or_default());
+    let ordering = RwSignal::new(ordering_text(queue.ordering).to_string());
+    let retry = RwSignal::new(retry_text(queue.retry.as_ref()));
     let others = RwSignal::new(Vec::<String>::new());
     let error = RwSignal::new(None::<String>);
     let name = queue.name.clone();
@@ -86,6 +88,8 @@ pub(crate) fn QueueSettingsForm(
             &retention.get_untracked(),
             &max_receives.get_untracked(),
             &dead_letter_queue.get_untracked(),
+            &ordering.get_untracked(),
+            &retry.get_untracked(),
         ) {
             Ok(patch) => patch,
             Err(why) => return error.set(Some(why)),
@@ -111,6 +115,16 @@ pub(crate) fn QueueSettingsForm(
                 />
                 <TextField label="Max receives (with a dead-letter queue)" name="max-receives" placeholder="5" value=max_receives />
             </div>
+            <div class="row">
+                <Choice
+                    label="Ordering"
+                    name="ordering"
+                    none="None"
+                    value=ordering
+                    options=Signal::derive(|| vec![PER_KEY.to_string()])
+                />
+                <TextField label="Retry after (s, one per failed delivery)" name="retry" placeholder="at once, e.g. 1, 10, 60" value=retry />
+            </div>
             {form_error(error)}
             <SaveOrCancel save="Save settings" permit=permit cancel=cancel />
         </form>
@@ -125,6 +139,8 @@ fn changes(
     retention: &str,
     max_receives: &str,
     dead_letter_queue: &str,
+    ordering: &str,
+    retry: &str,
 ) -> Result<PatchQueue, String> {
     let mut patch = PatchQueue::default();
     if visibility.trim() != in_unit(was.visibility_timeout_ms, MS_PER_SECOND) {
@@ -148,7 +164,65 @@ fn changes(
     if dlq.is_empty() && max_receive_count.is_some() {
         return Err("Max receives needs a dead-letter queue to move messages to.".into());
     }
+    if ordering != ordering_text(was.ordering) {
+        patch.ordering = Some(match ordering {
+            PER_KEY => QueueOrdering::PerKey,
+            _ => QueueOrdering::None,
+        });
+    }
+    if retry.trim() != retry_text(was.retry.as_ref()) {
+        patch.retry = Some(retry_schedule(retry)?);
+    }
     Ok(patch)
+}
+
+/// The ordering choice's option for `per_key` (the empty option is none).
+const PER_KEY: &str = "per key";
+
+fn ordering_text(ordering: QueueOrdering) -> &'static str {
+    match ordering {
+        QueueOrdering::None => "",
+        QueueOrdering::PerKey => PER_KEY,
+    }
+}
+
+/// A schedule of steps in the retry field: seconds, comma-separated (empty: none). A
+/// schedule made otherwise (by `initial_ms`) shows as the API stores it.
+fn retry_text(schedule: Option<&RetrySchedule>) -> String {
+    match schedule {
+        None => String::new(),
+        Some(RetrySchedule {
+            backoff_ms: Some(steps),
+            jitter: None,
+            ..
+        }) => steps
+            .iter()
+            .map(|ms| in_unit(*ms, MS_PER_SECOND))
+            .collect::<Vec<_>>()
+            .join(", "),
+        Some(other) => serde_json::to_string(other).unwrap_or_default(),
+    }
+}
+
+/// The retry field back to a schedule: steps in seconds, or a schedule as JSON.
+fn retry_schedule(text: &str) -> Result<Option<RetrySchedule>, String> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Ok(None);
+    }
+    if text.starts_with('{') {
+        return serde_json::from_str(text)
+            .map(Some)
+            .map_err(|e| format!("Retry: {e}."));
+    }
+    let steps = text
+        .split(',')
+        .map(|step| to_ms(step, MS_PER_SECOND, "Each retry step"))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Some(RetrySchedule {
+        backoff_ms: Some(steps),
+        ..Default::default()
+    }))
 }
 
 #[cfg(test)]
@@ -171,12 +245,12 @@ mod tests {
     #[test]
     fn only_changed_fields_are_sent() {
         let q = queue();
-        let patch = changes(&q, "30", "0", "96", "", "").expect("valid");
+        let patch = changes(&q, "30", "0", "96", "", "", "", "").expect("valid");
         assert_eq!(
             serde_json::to_value(&patch).expect("json"),
             serde_json::json!({})
         );
-        let patch = changes(&q, "45", "0.5", "96", "3", "jobs-dlq").expect("valid");
+        let patch = changes(&q, "45", "0.5", "96", "3", "jobs-dlq", "", "").expect("valid");
         assert_eq!(
             serde_json::to_value(&patch).expect("json"),
             serde_json::json!({
@@ -186,13 +260,22 @@ mod tests {
                 "max_receive_count": 3
             })
         );
+        let patch = changes(&q, "30", "0", "96", "", "", PER_KEY, "1, 10, 60").expect("valid");
+        assert_eq!(
+            serde_json::to_value(&patch).expect("json"),
+            serde_json::json!({
+                "ordering": "per_key",
+                "retry": {"backoff_ms": [1000, 10_000, 60_000]}
+            })
+        );
     }
 
     #[test]
     fn bad_numbers_and_max_receives_without_a_queue_are_refused() {
         let q = queue();
-        assert!(changes(&q, "soon", "0", "96", "", "").is_err());
-        assert!(changes(&q, "-1", "0", "96", "", "").is_err());
-        assert!(changes(&q, "30", "0", "96", "3", "").is_err());
+        assert!(changes(&q, "soon", "0", "96", "", "", "", "").is_err());
+        assert!(changes(&q, "-1", "0", "96", "", "", "", "").is_err());
+        assert!(changes(&q, "30", "0", "96", "3", "", "", "").is_err());
+        assert!(changes(&q, "30", "0", "96", "", "", "", "1, soon").is_err());
     }
 }

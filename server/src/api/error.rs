@@ -11,6 +11,7 @@ use serde::de::DeserializeOwned;
 use switchyard_client::{ErrorBody, ErrorDetail};
 
 use crate::access::AccessError;
+use crate::alarms::AlarmError;
 use crate::broker::BrokerError;
 use crate::dispatcher::DispatcherError;
 
@@ -36,6 +37,9 @@ pub enum ApiError {
     /// Authentication, authorization or a token change refused or failed.
     #[error(transparent)]
     Access(#[from] AccessError),
+    /// An alarm request was refused (its broker and dispatcher refusals become theirs).
+    #[error(transparent)]
+    Alarm(AlarmError),
     /// The server is not wired as it should be (a bug; never the client's fault).
     #[error("internal error: {what}")]
     Internal {
@@ -50,6 +54,16 @@ pub enum ApiError {
         /// The path.
         path: String,
     },
+}
+
+impl From<AlarmError> for ApiError {
+    fn from(error: AlarmError) -> Self {
+        match error {
+            AlarmError::Broker(error) => ApiError::Broker(error),
+            AlarmError::Dispatcher(error) => ApiError::Dispatcher(error),
+            other => ApiError::Alarm(other),
+        }
+    }
 }
 
 /// A server fault, riding on the response for [`log_failures`] to log.
@@ -87,6 +101,11 @@ impl ApiError {
             ApiError::InvalidBody { status, .. } => *status,
             ApiError::NoRoute { .. } => StatusCode::NOT_FOUND,
             ApiError::Internal { .. } => StatusCode::INTERNAL_SERVER_ERROR,
+            ApiError::Alarm(error) => match error {
+                AlarmError::NotFound { .. } => StatusCode::NOT_FOUND,
+                AlarmError::Exists { .. } => StatusCode::CONFLICT,
+                _ => StatusCode::BAD_REQUEST,
+            },
             ApiError::Access(error) => match error {
                 AccessError::Unauthenticated { .. } => StatusCode::UNAUTHORIZED,
                 AccessError::Forbidden { .. } => StatusCode::FORBIDDEN,
@@ -130,6 +149,7 @@ impl ApiError {
             ApiError::InvalidBody { code, .. } => code,
             ApiError::NoRoute { .. } => "not_found",
             ApiError::Access(error) => error.code(),
+            ApiError::Alarm(error) => error.code(),
             ApiError::Internal { .. } => "internal",
         }
     }
@@ -144,6 +164,7 @@ fn broker_status(error: &BrokerError) -> StatusCode {
         | BrokerError::ReplayNotFound { .. }
         | BrokerError::ReceiptMessageGone => StatusCode::NOT_FOUND,
         BrokerError::TopicExists { .. }
+        | BrokerError::TopicProtected { .. }
         | BrokerError::QueueExists { .. }
         | BrokerError::SubscriptionExists { .. }
         | BrokerError::QueueInUse { .. }

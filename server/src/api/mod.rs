@@ -1,6 +1,7 @@
 //! The REST API (`/v1`): the only module that knows HTTP. One file per resource, each with
 //! its own `routes()`; errors become `{"error":{"code","message"}}` in [`error`].
 
+mod alarms;
 mod auth;
 mod console;
 mod consumers;
@@ -8,6 +9,7 @@ mod edge;
 mod error;
 mod messages;
 mod metrics;
+mod monitor;
 mod plugins;
 mod queues;
 mod replays;
@@ -53,6 +55,7 @@ fn declared() -> (
     auth::Routes<AppState>,
     auth::Routes<DispatcherState>,
     auth::Routes<Arc<Access>>,
+    auth::Routes<alarms::AlarmState>,
 ) {
     let complete =
         |router: Router<_>| router.route_layer(axum::middleware::from_fn(run_to_completion));
@@ -68,22 +71,27 @@ fn declared() -> (
     let dispatcher = auth::Routes::new()
         .merge(plugins::routes())
         .merge(consumers::routes())
+        .merge(monitor::routes())
         .map(|router: Router<DispatcherState>| {
             router.route_layer(axum::middleware::from_fn(run_to_completion))
         });
     let access = tokens::routes().map(|router: Router<Arc<Access>>| {
         router.route_layer(axum::middleware::from_fn(run_to_completion))
     });
-    (broker, dispatcher, access)
+    let alarms = alarms::routes().map(|router: Router<alarms::AlarmState>| {
+        router.route_layer(axum::middleware::from_fn(run_to_completion))
+    });
+    (broker, dispatcher, access, alarms)
 }
 
 /// Every route under `/v1`, with what it needs of the caller's token (generated from the
 /// router itself: what is routed is what is listed). `/metrics` needs a token too.
 pub fn routes() -> Vec<RouteSpec> {
-    let (broker, dispatcher, access) = declared();
+    let (broker, dispatcher, access, alarms) = declared();
     let mut specs = broker.specs("/v1");
     specs.extend(dispatcher.specs("/v1"));
     specs.extend(access.specs("/v1"));
+    specs.extend(alarms.specs("/v1"));
     specs.push(metrics_spec());
     specs
 }
@@ -101,17 +109,19 @@ pub fn app(
     broker: Arc<Broker>,
     dispatcher: Arc<Dispatcher>,
     access: Arc<Access>,
+    alarms: Arc<crate::alarms::Alarms>,
     config: &Config,
 ) -> Router {
     let body_limit = config
         .max_request_bytes
         .max(config.max_message_bytes / 3 * 4 + (64 << 10));
     let request_id = axum::http::HeaderName::from_static("x-request-id");
-    let (broker_routes, dispatcher_routes, access_routes) = declared();
+    let (broker_routes, dispatcher_routes, access_routes, alarm_routes) = declared();
     let broker_for_health = broker.clone();
     let (v1, _) = broker_routes.finish::<()>(broker.clone(), "");
     let (plugins, _) = dispatcher_routes.finish::<()>(dispatcher, "");
     let (tokens, _) = access_routes.finish::<()>(access.clone(), "");
+    let (alarms, _) = alarm_routes.finish::<()>(alarms, "");
     let metrics = Router::new()
         .route(
             "/metrics",
@@ -122,7 +132,7 @@ pub fn app(
         )
         .with_state(broker);
     let authenticated = Router::new()
-        .nest("/v1", v1.merge(plugins).merge(tokens))
+        .nest("/v1", v1.merge(plugins).merge(tokens).merge(alarms))
         .merge(metrics)
         .layer(axum::middleware::from_fn_with_state(
             access.clone(),
@@ -261,7 +271,11 @@ mod tests {
         };
         broker.create_subscription(subscription).await.unwrap();
         let access = open_access(&broker, dir.path()).await;
-        let app = app(broker.clone(), dispatcher(&broker).await, access, &config);
+        let dispatcher = dispatcher(&broker).await;
+        let alarms = crate::alarms::Alarms::open(broker.clone(), dispatcher.clone())
+            .await
+            .unwrap();
+        let app = app(broker.clone(), dispatcher.clone(), access, alarms, &config);
         abandon(app, "POST", "/v1/topics/t/messages", r#"{"payload":1}"#).await;
         let ready = || broker.get_queue("q").unwrap().stats.unwrap().ready;
         eventually("the committed message to be ready", || ready() == 1).await;
@@ -280,7 +294,11 @@ mod tests {
         };
         broker.create_queue(queue).await.unwrap();
         let access = open_access(&broker, dir.path()).await;
-        let app = app(broker.clone(), dispatcher(&broker).await, access, &config);
+        let dispatcher = dispatcher(&broker).await;
+        let alarms = crate::alarms::Alarms::open(broker.clone(), dispatcher.clone())
+            .await
+            .unwrap();
+        let app = app(broker.clone(), dispatcher.clone(), access, alarms, &config);
         let call = |method: &str, path: &str| {
             let request = Request::builder()
                 .method(method)
@@ -335,7 +353,11 @@ mod tests {
         };
         broker.create_queue(queue).await.unwrap();
         let access = open_access(&broker, dir.path()).await;
-        let app = app(broker.clone(), dispatcher(&broker).await, access, &config);
+        let dispatcher = dispatcher(&broker).await;
+        let alarms = crate::alarms::Alarms::open(broker.clone(), dispatcher.clone())
+            .await
+            .unwrap();
+        let app = app(broker.clone(), dispatcher.clone(), access, alarms, &config);
         abandon(app, "DELETE", "/v1/queues/q", "").await;
         eventually("the deleted queue to leave the catalog", || {
             broker.get_queue("q").is_err()

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use switchyard_client::{
-    CreateQueue, CreateSubscription, PatchQueue, Queue, QueueStats, Subscription,
+    CreateQueue, CreateSubscription, PatchQueue, Queue, QueueOrdering, QueueStats, Subscription,
 };
 
 use super::bounded::CHUNK;
@@ -33,6 +33,10 @@ impl Broker {
             dead_letter_queue: request.dead_letter_queue.map(Some),
             delay_ms: request.delay_ms,
             retention_ms: request.retention_ms,
+            ordering: request.ordering,
+            retry: request.retry.map(Some),
+            fairness: request.fairness.map(Some),
+            monitor_thresholds_ms: request.monitor_thresholds_ms.map(Some),
         };
         let _admin = self.admin.lock().await;
         if self.catalog().queues.contains_key(&request.name) {
@@ -46,6 +50,10 @@ impl Broker {
             dead_letter_queue: None,
             delay_ms: 0,
             retention_ms: DEFAULT_RETENTION_MS,
+            ordering: QueueOrdering::None,
+            retry: None,
+            fairness: None,
+            monitor_thresholds_ms: None,
             created_at_ms: now_ms(),
         };
         let mut record = self.apply_settings(defaults, patch)?;
@@ -89,9 +97,24 @@ impl Broker {
             .write(vec![Op::PutQueue(record.clone())])
             .await?;
         queue.delay_ms.store(record.delay_ms, Ordering::Relaxed);
+        let now = now_ms();
         let mut state = queue.lock();
+        let reorder = state.settings.ordering != record.ordering;
+        let regroup = state.settings.fairness != record.fairness;
         state.settings = record.clone();
-        Ok(queue_view(&record, Some(state.stats(now_ms()))))
+        if reorder {
+            state.rebuild_lanes(now);
+        }
+        if regroup {
+            queue.set_grouping(&record);
+            state.rebuild_fairness();
+        }
+        let stats = state.stats(now);
+        drop(state);
+        if reorder {
+            queue.ready.notify_waiters();
+        }
+        Ok(queue_view(&record, Some(stats)))
     }
 
     /// Records that `consumer` leases from `queue`, which must exist: from now on the queue
@@ -406,6 +429,31 @@ impl Broker {
             }
             record.retention_ms = ms;
         }
+        if let Some(ordering) = patch.ordering {
+            record.ordering = ordering;
+        }
+        if let Some(retry) = patch.retry {
+            if let Some(schedule) = &retry {
+                schedule
+                    .validate()
+                    .map_err(|(name, reason)| invalid(name, reason))?;
+            }
+            record.retry = retry;
+        }
+        if let Some(fairness) = patch.fairness {
+            if let Some(fairness) = &fairness {
+                fairness
+                    .validate()
+                    .map_err(|(name, reason)| invalid(name, reason))?;
+            }
+            record.fairness = fairness;
+        }
+        if let Some(thresholds) = patch.monitor_thresholds_ms {
+            if let Some(thresholds) = &thresholds {
+                super::monitor::validate_thresholds(thresholds)?;
+            }
+            record.monitor_thresholds_ms = thresholds;
+        }
         if let Some(dead_letter_queue) = patch.dead_letter_queue {
             if let Some(dlq) = &dead_letter_queue {
                 validate_name("queue", dlq)?;
@@ -454,6 +502,10 @@ pub(crate) fn queue_view(record: &QueueRecord, stats: Option<QueueStats>) -> Que
         dead_letter_queue: record.dead_letter_queue.clone(),
         delay_ms: record.delay_ms,
         retention_ms: record.retention_ms,
+        ordering: record.ordering,
+        retry: record.retry.clone(),
+        fairness: record.fairness.clone(),
+        monitor_thresholds_ms: super::monitor::thresholds(record),
         created_at_ms: record.created_at_ms,
         stats,
     }

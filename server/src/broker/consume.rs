@@ -146,17 +146,19 @@ impl Broker {
         let mut ops = Vec::with_capacity(outcomes.len() + plans.len() + extra.len());
         let (pending, plans) = {
             let mut state = handle.lock();
-            let all_leased = receipts
+            let held: Vec<bool> = receipts
                 .iter()
-                .all(|receipt| state.check_receipt(receipt.id, receipt.lease, now).is_ok());
+                .map(|receipt| state.check_receipt(receipt.id, receipt.lease, now).is_ok())
+                .collect();
+            let all_leased = held.iter().all(|held| *held);
             let (plans, extra) = if all_leased || (plans.is_empty() && extra.is_empty()) {
                 (plans, extra)
             } else {
                 summary.voided = true;
                 (Vec::new(), Vec::new())
             };
-            for (receipt, (_, outcome)) in receipts.iter().zip(outcomes) {
-                if state.check_receipt(receipt.id, receipt.lease, now).is_err() {
+            for ((receipt, (_, outcome)), held) in receipts.iter().zip(outcomes).zip(held) {
+                if !held {
                     summary.lost_leases += 1;
                     continue;
                 }
@@ -174,7 +176,10 @@ impl Broker {
                         summary.acked += 1;
                     }
                     BatchOutcome::Retry { delay_ms } => {
-                        let until = now.saturating_add(delay_ms.unwrap_or(0));
+                        let until = match delay_ms {
+                            Some(delay) => now.saturating_add(delay),
+                            None => state.retry_at(id, now),
+                        };
                         let (record, change) = rollback::reschedule(&mut state, id, until, true);
                         ops.push(Op::UpdateDelivery {
                             queue: handle.id,

@@ -241,6 +241,8 @@ pub(crate) fn dead_letter_record(
             dead_lettered_at_ms: now,
         })),
         enqueued_at_ms: enqueued_at(id, now),
+        key_hash: entry.key_hash,
+        group_hash: entry.group_hash,
         ..DeliveryRecord::default()
     }
 }
@@ -251,6 +253,8 @@ fn fresh_copy(now: u64, id: MessageId, entry: &Entry) -> DeliveryRecord {
         visible_at_ms: now,
         leases: entry.leases,
         enqueued_at_ms: enqueued_at(id, now),
+        key_hash: entry.key_hash,
+        group_hash: entry.group_hash,
         ..DeliveryRecord::default()
     }
 }

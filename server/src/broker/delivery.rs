@@ -174,7 +174,7 @@ impl Broker {
         let now = now_ms();
         let mut failed = Vec::new();
         let mut removed = Vec::new();
-        let pending = {
+        let (pending, freed) = {
             let mut state = handle.lock();
             for (text, receipt) in receipts.iter().zip(&decoded) {
                 match state.check_receipt(receipt.id, receipt.lease, now) {
@@ -192,22 +192,28 @@ impl Broker {
                 .iter()
                 .map(|(id, entry)| settle(&handle, *id, entry, Settled::Acked, now))
                 .collect();
-            self.storage.submit(ops)
+            (self.storage.submit(ops), state.freed_any())
         };
         let acked = removed.len() as u64;
         restore_on_failure(&handle, pending, removed, now).await?;
+        if freed {
+            // The next message of an acked one's key is ready.
+            handle.ready.notify_waiters();
+        }
         Ok(AckResponse { acked, failed })
     }
 
-    /// Returns received messages to the queue, visible again after `delay_ms`.
+    /// Returns received messages to the queue, visible again after `delay_ms`; without
+    /// one, after the step of the queue's retry schedule (at once without a schedule).
     pub async fn nack(
         &self,
         queue: &str,
         receipts: Vec<String>,
         delay_ms: Option<u64>,
     ) -> Result<NackResponse, BrokerError> {
-        let delay = delay_ms.unwrap_or(0);
-        if delay > MAX_VISIBILITY_MS {
+        if let Some(delay) = delay_ms
+            && delay > MAX_VISIBILITY_MS
+        {
             return Err(setting(
                 "delay_ms",
                 format!("{delay} is over the maximum of {MAX_VISIBILITY_MS} (12 h)"),
@@ -225,8 +231,11 @@ impl Broker {
             for (text, receipt) in receipts.iter().zip(&decoded) {
                 match state.check_receipt(receipt.id, receipt.lease, now) {
                     Ok(()) => {
-                        let (record, change) =
-                            reschedule(&mut state, receipt.id, now + delay, true);
+                        let until = match delay_ms {
+                            Some(delay) => now + delay,
+                            None => state.retry_at(receipt.id, now),
+                        };
+                        let (record, change) = reschedule(&mut state, receipt.id, until, true);
                         changes.push(change);
                         ops.push(Op::UpdateDelivery {
                             queue: handle.id,

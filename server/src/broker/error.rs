@@ -42,6 +42,14 @@ pub enum BrokerError {
         /// The name.
         name: String,
     },
+    /// The topic is the server's own and cannot be deleted.
+    #[error("topic {name:?} is the server's own ({why}); it cannot be deleted")]
+    TopicProtected {
+        /// The topic.
+        name: String,
+        /// What it is for.
+        why: &'static str,
+    },
     /// A queue by that name exists.
     #[error("queue {name:?} already exists")]
     QueueExists {
@@ -190,6 +198,7 @@ impl BrokerError {
             BrokerError::MessageNotFound { .. } => "message_not_found",
             BrokerError::InvalidMessageId { .. } => "invalid_message_id",
             BrokerError::TopicExists { .. } => "topic_exists",
+            BrokerError::TopicProtected { .. } => "topic_protected",
             BrokerError::QueueExists { .. } => "queue_exists",
             BrokerError::SubscriptionExists { .. } => "subscription_exists",
             BrokerError::InvalidName { .. } => "invalid_name",

@@ -12,6 +12,7 @@ mod error;
 pub(crate) mod filter;
 #[cfg(test)]
 mod model_tests;
+mod monitor;
 mod publish;
 mod queue;
 pub(crate) mod receipt;
@@ -26,6 +27,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 pub use consume::{BatchOutcome, BatchSummary};
 pub use error::BrokerError;
+pub use monitor::{SCAN_CHUNK, SCAN_LIMIT};
 
 use crate::config::Config;
 use crate::storage::{
@@ -77,6 +79,8 @@ pub struct Broker {
     /// Deleted queues whose copies are still on disk (deleted in chunks, also after a
     /// restart cut that short).
     orphans: Mutex<std::collections::BTreeSet<crate::storage::QueueId>>,
+    /// The most recent delivery failures, per queue, for the monitor.
+    failures: Mutex<monitor::FailureNotes>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -244,6 +248,7 @@ impl Broker {
             consumers: Mutex::default(),
             closing: AtomicBool::new(false),
             orphans: Mutex::new(orphans),
+            failures: Mutex::default(),
         }))
     }
 

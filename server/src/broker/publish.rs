@@ -300,7 +300,11 @@ impl Broker {
                         .delay_ms
                         .load(std::sync::atomic::Ordering::Relaxed)
                         .max(message.delay_ms);
-                    targets.push((index, fresh_delivery(now + delay)));
+                    let copy = DeliveryRecord {
+                        group_hash: route.queue.group_hash(&stored.attributes),
+                        ..fresh_delivery(now + delay, stored.key.as_deref())
+                    };
+                    targets.push((index, copy));
                 }
             }
             ops.push(Op::PutMessage {
@@ -388,10 +392,11 @@ impl StorePlan {
     }
 }
 
-/// A new copy, visible from `visible_at_ms`, enqueued at publish.
-pub(crate) fn fresh_delivery(visible_at_ms: u64) -> DeliveryRecord {
+/// A new copy of a message with `key`, visible from `visible_at_ms`, enqueued at publish.
+pub(crate) fn fresh_delivery(visible_at_ms: u64, key: Option<&str>) -> DeliveryRecord {
     DeliveryRecord {
         visible_at_ms,
+        key_hash: super::queue::key_hash(key),
         ..DeliveryRecord::default()
     }
 }
@@ -413,6 +418,13 @@ pub(crate) fn add_copies(
         if state.purged_after(sequence) {
             return;
         }
+        let dead_letters = deliveries
+            .iter()
+            .filter(|(_, record)| record.dead_letter.is_some())
+            .count();
+        queue
+            .dead_letters_in
+            .fetch_add(dead_letters as u64, std::sync::atomic::Ordering::Relaxed);
         for (id, record) in deliveries {
             state.insert(id, record, now);
         }

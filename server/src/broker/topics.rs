@@ -96,6 +96,12 @@ impl Broker {
     /// Deletes a topic and its subscriptions; queues and their messages stay. Its archive
     /// is dropped by housekeeping.
     pub async fn delete_topic(&self, name: &str) -> Result<(), BrokerError> {
+        if name == switchyard_client::ALARMS_TOPIC {
+            return Err(BrokerError::TopicProtected {
+                name: name.into(),
+                why: "every alarm transition is published to it",
+            });
+        }
         let _admin = self.admin.lock().await;
         let subscriptions: Vec<String> = {
             let catalog = self.catalog();

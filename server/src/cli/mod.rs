@@ -7,6 +7,7 @@ mod archive;
 mod bench;
 mod compose;
 mod messages;
+mod monitor;
 mod output;
 mod plugins;
 mod serve;
@@ -72,6 +73,8 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Replay(command) => archive::replay(&client, out, command).await,
         Command::Bench(args) => bench::run(&client, out, args).await,
         Command::Token(command) => access::token(&client, out, command).await,
+        Command::Monitor(args) => monitor::monitor(&client, out, args).await,
+        Command::Alarm(command) => monitor::alarm(&client, out, command).await,
     }
 }
 
@@ -196,6 +199,12 @@ enum Command {
     /// API tokens: create (shown once), list, revoke; and the audit log.
     #[command(subcommand)]
     Token(access::TokenCommand),
+    /// Stuck messages and long invocations per queue and consumer; with a queue, its
+    /// stuck messages.
+    Monitor(monitor::MonitorArgs),
+    /// Alarms on queue and consumer metrics: create, list, get, delete.
+    #[command(subcommand)]
+    Alarm(monitor::AlarmCommand),
 }
 
 #[derive(Debug, Args)]
@@ -286,6 +295,87 @@ struct QueueSettings {
     /// How long a message is kept (default 4 days).
     #[arg(long, value_name = "MS")]
     retention_ms: Option<u64>,
+    /// Delivery order: `per-key` delivers one message of a key at a time, in publish order.
+    #[arg(long, value_name = "ORDER")]
+    ordering: Option<OrderingArg>,
+    /// Retry schedule: the delays after the 1st, 2nd, ... failed delivery (the last repeats).
+    #[arg(long, value_name = "MS,MS,..", value_delimiter = ',', num_args = 1..)]
+    retry_backoff_ms: Option<Vec<u64>>,
+    /// Retry schedule: the delay after the first failed delivery, growing by
+    /// --retry-multiplier (default 2) up to --retry-max-ms (default 12 h).
+    #[arg(long, value_name = "MS", conflicts_with = "retry_backoff_ms")]
+    retry_initial_ms: Option<u64>,
+    /// See --retry-initial-ms.
+    #[arg(long, value_name = "X", requires = "retry_initial_ms")]
+    retry_multiplier: Option<f64>,
+    /// See --retry-initial-ms.
+    #[arg(long, value_name = "MS", requires = "retry_initial_ms")]
+    retry_max_ms: Option<u64>,
+    /// Take up to this fraction (0 to 1) off each retry delay, at random.
+    #[arg(long, value_name = "F")]
+    retry_jitter: Option<f64>,
+    /// Weighted fairness: share receives between groups of messages, by `key` or
+    /// `attribute:<name>`.
+    #[arg(long, value_name = "BY")]
+    fair_by: Option<String>,
+    /// A group's weight (1 to 1000), as GROUP=N; repeatable.
+    #[arg(long, value_name = "GROUP=N", requires = "fair_by", value_parser = parse_weight)]
+    fair_weight: Vec<(String, u32)>,
+    /// The weight of groups without --fair-weight (default 1).
+    #[arg(long, value_name = "N", requires = "fair_by")]
+    fair_default_weight: Option<u32>,
+    /// The ages the monitor counts stuck messages against, ascending (default
+    /// 300000,600000,2700000: 5, 10 and 45 minutes).
+    #[arg(long, value_name = "MS,MS,..", value_delimiter = ',', num_args = 1..)]
+    monitor_thresholds_ms: Option<Vec<u64>>,
+}
+
+/// `--fair-weight GROUP=N`.
+fn parse_weight(text: &str) -> Result<(String, u32), String> {
+    let (group, weight) = text
+        .rsplit_once('=')
+        .ok_or_else(|| format!("{text:?} is not GROUP=N"))?;
+    let weight = weight
+        .parse()
+        .map_err(|_| format!("{weight:?} is not a whole number"))?;
+    Ok((group.to_string(), weight))
+}
+
+/// `--ordering`.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum OrderingArg {
+    None,
+    PerKey,
+}
+
+impl QueueSettings {
+    fn ordering(&self) -> Option<switchyard_client::QueueOrdering> {
+        self.ordering.map(|ordering| match ordering {
+            OrderingArg::None => switchyard_client::QueueOrdering::None,
+            OrderingArg::PerKey => switchyard_client::QueueOrdering::PerKey,
+        })
+    }
+
+    /// The fairness setting the flags describe, if --fair-by was given.
+    fn fairness(&self) -> Option<switchyard_client::Fairness> {
+        Some(switchyard_client::Fairness {
+            by: self.fair_by.clone()?,
+            weights: self.fair_weight.iter().cloned().collect(),
+            default_weight: self.fair_default_weight.unwrap_or(1),
+        })
+    }
+
+    /// The retry schedule the flags describe, if any of them was given.
+    fn retry(&self) -> Option<switchyard_client::RetrySchedule> {
+        let schedule = switchyard_client::RetrySchedule {
+            backoff_ms: self.retry_backoff_ms.clone(),
+            initial_ms: self.retry_initial_ms,
+            multiplier: self.retry_multiplier,
+            max_ms: self.retry_max_ms,
+            jitter: self.retry_jitter,
+        };
+        (schedule != switchyard_client::RetrySchedule::default()).then_some(schedule)
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -308,6 +398,12 @@ enum QueueCommand {
         /// Remove the dead-letter queue.
         #[arg(long, conflicts_with = "dead_letter_queue")]
         no_dead_letter_queue: bool,
+        /// Remove the retry schedule.
+        #[arg(long, conflicts_with_all = ["retry_backoff_ms", "retry_initial_ms"])]
+        no_retry: bool,
+        /// Remove the fairness setting.
+        #[arg(long, conflicts_with = "fair_by")]
+        no_fairness: bool,
     },
     /// Delete a queue, its messages and the subscriptions that feed it.
     Delete { name: String },

@@ -172,6 +172,7 @@ pub(super) fn state_name(state: DeliveryState) -> &'static str {
         DeliveryState::Ready => "ready",
         DeliveryState::Delayed => "delayed",
         DeliveryState::InFlight => "in_flight",
+        DeliveryState::BehindKey => "behind_key",
         DeliveryState::Acked => "acked",
         DeliveryState::Expired => "expired",
         DeliveryState::Discarded => "discarded",

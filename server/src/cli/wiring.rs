@@ -11,7 +11,7 @@ use switchyard_client::{
 use super::archive;
 use super::compose;
 use super::output::{self, Output, Table};
-use super::{QueueCommand, QueueSettings, SubCommand, TopicCommand};
+use super::{QueueCommand, SubCommand, TopicCommand};
 
 pub(super) async fn topic(
     client: &Client,
@@ -106,20 +106,17 @@ pub(super) async fn queue(
 ) -> anyhow::Result<()> {
     match command {
         QueueCommand::Create { name, settings } => {
-            let QueueSettings {
-                visibility_timeout_ms,
-                max_receive_count,
-                dead_letter_queue,
-                delay_ms,
-                retention_ms,
-            } = settings;
             let request = CreateQueue {
                 name,
-                visibility_timeout_ms,
-                max_receive_count,
-                dead_letter_queue,
-                delay_ms,
-                retention_ms,
+                visibility_timeout_ms: settings.visibility_timeout_ms,
+                max_receive_count: settings.max_receive_count,
+                dead_letter_queue: settings.dead_letter_queue.clone(),
+                delay_ms: settings.delay_ms,
+                retention_ms: settings.retention_ms,
+                ordering: settings.ordering(),
+                retry: settings.retry(),
+                fairness: settings.fairness(),
+                monitor_thresholds_ms: settings.monitor_thresholds_ms.clone(),
             };
             let queue = client.create_queue(&request).await?;
             if out.json {
@@ -145,23 +142,44 @@ pub(super) async fn queue(
             name,
             settings,
             no_dead_letter_queue,
+            no_retry,
+            no_fairness,
         } => {
+            let fairness = match (settings.fairness(), no_fairness) {
+                (Some(fairness), _) => Some(Some(fairness)),
+                (None, true) => Some(None),
+                (None, false) => None,
+            };
+            let retry = match (settings.retry(), no_retry) {
+                (Some(schedule), _) => Some(Some(schedule)),
+                (None, true) => Some(None),
+                (None, false) => None,
+            };
             let patch = PatchQueue {
                 visibility_timeout_ms: settings.visibility_timeout_ms,
                 max_receive_count: settings.max_receive_count,
-                dead_letter_queue: match (settings.dead_letter_queue, no_dead_letter_queue) {
+                dead_letter_queue: match (settings.dead_letter_queue.clone(), no_dead_letter_queue)
+                {
                     (Some(queue), _) => Some(Some(queue)),
                     (None, true) => Some(None),
                     (None, false) => None,
                 },
                 delay_ms: settings.delay_ms,
                 retention_ms: settings.retention_ms,
+                ordering: settings.ordering(),
+                retry,
+                fairness,
+                monitor_thresholds_ms: settings.monitor_thresholds_ms.clone().map(Some),
             };
             if patch.visibility_timeout_ms.is_none()
                 && patch.max_receive_count.is_none()
                 && patch.dead_letter_queue.is_none()
                 && patch.delay_ms.is_none()
                 && patch.retention_ms.is_none()
+                && patch.ordering.is_none()
+                && patch.retry.is_none()
+                && patch.fairness.is_none()
+                && patch.monitor_thresholds_ms.is_none()
             {
                 bail!(
                     "nothing to change: give at least one setting (see `switchyard queue update --help`)"
@@ -284,6 +302,42 @@ fn print_queue(queue: &Queue) {
             },
         ),
         ("retention", output::duration(queue.retention_ms)),
+        (
+            "ordering",
+            match queue.ordering {
+                switchyard_client::QueueOrdering::None => "none".to_string(),
+                switchyard_client::QueueOrdering::PerKey => "per key".to_string(),
+            },
+        ),
+        (
+            "fairness",
+            queue
+                .fairness
+                .as_ref()
+                .map_or("none: oldest first".to_string(), |fair| {
+                    let weights: Vec<String> = fair
+                        .weights
+                        .iter()
+                        .map(|(group, weight)| format!("{group}={weight}"))
+                        .collect();
+                    format!(
+                        "by {}, weights {} (others {})",
+                        fair.by,
+                        if weights.is_empty() {
+                            "-".to_string()
+                        } else {
+                            weights.join(", ")
+                        },
+                        fair.default_weight
+                    )
+                }),
+        ),
+        (
+            "retry",
+            queue.retry.as_ref().map_or("at once".to_string(), |retry| {
+                retry.describe(output::duration)
+            }),
+        ),
         ("created", output::time_and_relative(queue.created_at_ms)),
     ];
     if let Some(stats) = &queue.stats {
@@ -291,6 +345,7 @@ fn print_queue(queue: &Queue) {
             ("ready", stats.ready.to_string()),
             ("in flight", stats.in_flight.to_string()),
             ("delayed", stats.delayed.to_string()),
+            ("behind their key", stats.behind_key.to_string()),
             ("dead-lettered into it", stats.dead_lettered.to_string()),
             (
                 "oldest message",

@@ -41,6 +41,8 @@ pub(super) struct ConsumerHandle {
     pub(super) wake: Notify,
     pub(super) deleted: AtomicBool,
     pub(super) workers: AtomicU32,
+    /// Its invocations in progress (for the monitor).
+    pub(super) running: super::running::Running,
 }
 
 impl ConsumerHandle {
@@ -52,6 +54,7 @@ impl ConsumerHandle {
             wake: Notify::new(),
             deleted: AtomicBool::new(false),
             workers: AtomicU32::new(0),
+            running: super::running::Running::default(),
         }
     }
 

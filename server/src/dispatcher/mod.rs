@@ -9,6 +9,7 @@ mod compiler;
 mod consumers;
 mod error;
 mod plugins;
+mod running;
 mod services;
 mod upload;
 mod worker;

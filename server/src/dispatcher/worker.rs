@@ -232,7 +232,9 @@ impl Dispatcher {
             stats.invocations += 1;
             stats.messages += batch.len() as u64;
         });
+        let running = consumer.running.start(batch.len());
         let invocation = self.runtime.invoke(compiled, &context, plugin_batch).await;
+        drop(running);
         consumer.update_stats(|stats| stats.in_flight -= 1);
         let summary = match invocation {
             Ok(invocation) => self.complete(consumer, settings, &batch, invocation).await,
@@ -314,8 +316,8 @@ impl Dispatcher {
         }
     }
 
-    /// A faulted invocation: retry every message after a backoff, but dead-letter (with the
-    /// fault as the reason) those whose delivery count reached the queue's
+    /// A faulted invocation: retry every message after a backoff (the queue's retry
+    /// schedule when it has one), but dead-letter (with the fault as the reason) those whose delivery count reached the queue's
     /// `max_receive_count`.
     async fn fail_batch(
         &self,
@@ -324,6 +326,16 @@ impl Dispatcher {
         fault: &Fault,
     ) -> Option<BatchSummary> {
         let queue = self.broker.get_queue(&settings.queue).ok()?;
+        self.broker.note_failures(
+            &settings.queue,
+            batch.iter().map(|message| message.id.as_str()),
+            &format!(
+                "plugin {} fault in consumer {}: {}",
+                fault.kind.as_str(),
+                settings.name,
+                fault.message
+            ),
+        );
         let exhausted = |message: &Message| {
             queue.dead_letter_queue.is_some()
                 && queue
@@ -344,7 +356,10 @@ impl Dispatcher {
                     }
                 } else {
                     BatchOutcome::Retry {
-                        delay_ms: Some(fault_backoff_ms(message.receive_count)),
+                        delay_ms: queue
+                            .retry
+                            .is_none()
+                            .then(|| fault_backoff_ms(message.receive_count)),
                     }
                 };
                 (receipt, outcome)

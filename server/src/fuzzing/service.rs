@@ -141,7 +141,16 @@ impl Service {
             let (access, _) = Access::open(storage, &dir, Some(TOKEN), true, 100)
                 .await
                 .expect("access opens");
-            crate::api::app(broker.clone(), dispatcher, Arc::new(access), &config)
+            let alarms = crate::alarms::Alarms::open(broker.clone(), dispatcher.clone())
+                .await
+                .expect("alarms open");
+            crate::api::app(
+                broker.clone(),
+                dispatcher,
+                Arc::new(access),
+                alarms,
+                &config,
+            )
         });
         let mut service = Service {
             runtime,

@@ -16,6 +16,10 @@ const FLAG_LEASES: u8 = 4;
 /// Set when the copy entered its queue later than the message was published (records
 /// without it were enqueued at publish).
 const FLAG_ENQUEUED: u8 = 8;
+/// Set when the copy carries its message's key hash.
+const FLAG_KEY_HASH: u8 = 16;
+/// Set when the copy carries a fairness group hash.
+const FLAG_GROUP_HASH: u8 = 32;
 
 pub(crate) fn encode_message(message: &StoredMessage) -> Vec<u8> {
     let attrs_len: usize = message
@@ -114,6 +118,12 @@ pub(crate) fn encode_delivery(record: &DeliveryRecord) -> Vec<u8> {
     if record.enqueued_at_ms.is_some() {
         flags |= FLAG_ENQUEUED;
     }
+    if record.key_hash.is_some() {
+        flags |= FLAG_KEY_HASH;
+    }
+    if record.group_hash.is_some() {
+        flags |= FLAG_GROUP_HASH;
+    }
     out.push(flags);
     out.extend_from_slice(&record.visible_at_ms.to_be_bytes());
     out.extend_from_slice(&record.receive_count.to_be_bytes());
@@ -123,6 +133,12 @@ pub(crate) fn encode_delivery(record: &DeliveryRecord) -> Vec<u8> {
     }
     if let Some(at) = record.enqueued_at_ms {
         out.extend_from_slice(&at.to_be_bytes());
+    }
+    if let Some(hash) = record.key_hash {
+        out.extend_from_slice(&hash.to_be_bytes());
+    }
+    if let Some(hash) = record.group_hash {
+        out.extend_from_slice(&hash.to_be_bytes());
     }
     if let Some(dead_letter) = &record.dead_letter {
         out.extend_from_slice(
@@ -148,6 +164,16 @@ pub(crate) fn decode_delivery(bytes: &[u8]) -> Result<DeliveryRecord, StorageErr
     } else {
         None
     };
+    let key_hash = if flags & FLAG_KEY_HASH != 0 {
+        Some(reader.u64()?)
+    } else {
+        None
+    };
+    let group_hash = if flags & FLAG_GROUP_HASH != 0 {
+        Some(reader.u64()?)
+    } else {
+        None
+    };
     let dead_letter = if flags & FLAG_DEAD_LETTER != 0 {
         let record: DeadLetterRecord = serde_json::from_slice(&bytes[reader.at..])
             .map_err(|e| corrupt(format!("dead-letter record: {e}")))?;
@@ -163,6 +189,8 @@ pub(crate) fn decode_delivery(bytes: &[u8]) -> Result<DeliveryRecord, StorageErr
         first_received_at_ms: (first != 0).then_some(first),
         dead_letter,
         enqueued_at_ms,
+        key_hash,
+        group_hash,
     })
 }
 
@@ -254,11 +282,17 @@ mod tests {
             first_received_at_ms: Some(4),
             dead_letter: None,
             enqueued_at_ms: None,
+            key_hash: None,
+            group_hash: None,
         };
         assert_eq!(decode_delivery(&encode_delivery(&record)).unwrap(), record);
         record.leases = 7;
         assert_eq!(decode_delivery(&encode_delivery(&record)).unwrap(), record);
         record.enqueued_at_ms = Some(1_700_000_000_000);
+        assert_eq!(decode_delivery(&encode_delivery(&record)).unwrap(), record);
+        record.key_hash = Some(u64::MAX - 3);
+        assert_eq!(decode_delivery(&encode_delivery(&record)).unwrap(), record);
+        record.group_hash = Some(7);
         assert_eq!(decode_delivery(&encode_delivery(&record)).unwrap(), record);
         record.dead_letter = Some(Box::new(DeadLetterRecord {
             source_queue: "mail".into(),

@@ -3,6 +3,7 @@
 //! blocking (call them off the async runtime).
 
 mod access;
+mod alarms;
 mod archive;
 #[cfg(test)]
 mod bounded_tests;
@@ -26,6 +27,7 @@ use std::sync::{Arc, RwLock};
 use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata};
 
 pub use access::{AccessOp, AuditRecord, TokenRecord};
+pub use alarms::{AlarmOp, AlarmRecord};
 pub use archive::{ArchiveHead, ArchiveId, ArchivedMessage};
 pub use pending::PendingWrite;
 pub use plugins::{ConsumerRecord, PluginOp, PluginRecord, PluginVersionRecord, RecoveredPlugins};
@@ -434,6 +436,7 @@ fn init_schema(db: &Database) -> Result<(), StorageError> {
     }
     plugins::create_tables(&txn)?;
     access::create_tables(&txn)?;
+    alarms::create_tables(&txn)?;
     txn.commit()?;
     Ok(())
 }

@@ -130,6 +130,10 @@ pub(super) fn queue(id: QueueId) -> QueueRecord {
         dead_letter_queue: None,
         delay_ms: 0,
         retention_ms: 1 << 40,
+        ordering: Default::default(),
+        retry: None,
+        fairness: None,
+        monitor_thresholds_ms: None,
         created_at_ms: 0,
     }
 }
@@ -157,6 +161,8 @@ pub(super) fn publish(id: MessageId, queues: &[QueueId]) -> Op {
                     first_received_at_ms: None,
                     dead_letter: None,
                     enqueued_at_ms: None,
+                    key_hash: None,
+                    group_hash: None,
                 };
                 (*q, record)
             })

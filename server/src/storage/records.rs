@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
+use switchyard_client::{Fairness, QueueOrdering, RetrySchedule};
 
 use super::{ArchiveId, QueueId, ReplayState};
 
@@ -74,7 +75,7 @@ pub struct ReplayRecord {
 }
 
 /// A queue's settings as stored.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct QueueRecord {
     /// Internal id (deliveries are keyed by it).
     pub id: QueueId,
@@ -90,6 +91,18 @@ pub struct QueueRecord {
     pub delay_ms: u64,
     /// How long messages are kept.
     pub retention_ms: u64,
+    /// The delivery order.
+    #[serde(default, skip_serializing_if = "QueueOrdering::is_none")]
+    pub ordering: QueueOrdering,
+    /// When failed deliveries come back.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry: Option<RetrySchedule>,
+    /// How receives share deliveries between groups.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fairness: Option<Fairness>,
+    /// The monitor's thresholds (none: the defaults).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub monitor_thresholds_ms: Option<Vec<u64>>,
     /// Unix ms.
     pub created_at_ms: u64,
 }
@@ -147,6 +160,12 @@ pub struct DeliveryRecord {
     /// published: a replay, a redrive or a dead-letter move. `None`: at publish, the time
     /// its id carries. Retention counts from then.
     pub enqueued_at_ms: Option<u64>,
+    /// The hash of the message's key, if it has one: `per_key` ordering keeps copies with
+    /// one hash in a lane. Copies written before key hashes were kept have none.
+    pub key_hash: Option<u64>,
+    /// The hash of the attribute value its queue's fairness groups by (`attribute:<name>`),
+    /// taken when the copy was enqueued by the queue it was first enqueued in.
+    pub group_hash: Option<u64>,
 }
 
 /// How a message came to a dead-letter queue.

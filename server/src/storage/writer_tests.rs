@@ -34,6 +34,8 @@ fn move_to(from: QueueId, to: QueueId, id: MessageId) -> Op {
             first_received_at_ms: None,
             dead_letter: None,
             enqueued_at_ms: None,
+            key_hash: None,
+            group_hash: None,
         },
     }
 }

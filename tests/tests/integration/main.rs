@@ -1,6 +1,7 @@
 //! Switchyard's integration tests: the real server over real HTTP, through the harness in
 //! `switchyard_tests`. One binary; one module per area of behaviour.
 
+mod alarms;
 mod archive;
 mod bad_input;
 mod cli;
@@ -11,6 +12,8 @@ mod dead_letters;
 mod delays;
 mod fanout;
 mod leases;
+mod monitor;
+mod ordering;
 mod plugins;
 mod queue_retention;
 mod resources;

@@ -16,7 +16,17 @@ async fn health_says_ok() -> anyhow::Result<()> {
 async fn topics_can_be_created_listed_fetched_and_deleted() -> anyhow::Result<()> {
     let server = TestServer::start().await?;
     let client = &server.client;
-    assert!(client.list_topics().await?.is_empty());
+    let own: Vec<String> = client
+        .list_topics()
+        .await?
+        .into_iter()
+        .map(|t| t.name)
+        .collect();
+    assert_eq!(
+        own,
+        [switchyard_client::ALARMS_TOPIC],
+        "only the server's own topic"
+    );
     let created = client.create_topic("signups").await?;
     assert_eq!(created.name, "signups");
     client.create_topic("a.b_c-D9").await?;
@@ -31,14 +41,19 @@ async fn topics_can_be_created_listed_fetched_and_deleted() -> anyhow::Result<()
         .collect();
     assert_eq!(
         names,
-        ["a.b_c-D9".to_string(), "signups".into(), longest.clone()],
+        [
+            "a.b_c-D9".to_string(),
+            "signups".into(),
+            switchyard_client::ALARMS_TOPIC.into(),
+            longest.clone()
+        ],
         "sorted by name"
     );
     assert_eq!(client.get_topic("signups").await?, created);
 
     client.delete_topic("signups").await?;
     assert_api_error(client.get_topic("signups").await, 404, "topic_not_found");
-    assert_eq!(client.list_topics().await?.len(), 2);
+    assert_eq!(client.list_topics().await?.len(), 3);
     Ok(())
 }
 
@@ -62,6 +77,7 @@ async fn queues_can_be_created_with_settings_and_patched() -> anyhow::Result<()>
             dead_letter_queue: Some("plain".into()),
             delay_ms: Some(250),
             retention_ms: Some(3_600_000),
+            ..CreateQueue::default()
         })
         .await?;
     assert_eq!(tuned.visibility_timeout_ms, 43_200_000, "12 h is allowed");

@@ -6,7 +6,9 @@ use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use switchyard_client::{CreateQueue, DeliveryState, PublishBatch, ReceiveRequest};
+use switchyard_client::{
+    CreateQueue, DeliveryState, PublishBatch, QueueOrdering, ReceiveRequest, RetrySchedule,
+};
 use switchyard_tests::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -24,9 +26,25 @@ async fn restart_keeps_topics_queues_subscriptions_messages_and_acks() -> anyhow
             dead_letter_queue: Some("orders-dlq".into()),
             delay_ms: Some(0),
             retention_ms: Some(86_400_000),
+            ..CreateQueue::default()
         })
         .await?;
     client.create_queue(&queue("big-orders")).await?;
+    // Delivery settings are kept too (the snapshots compare them).
+    client
+        .create_queue(&CreateQueue {
+            name: "scheduled".into(),
+            ordering: Some(QueueOrdering::PerKey),
+            retry: Some(RetrySchedule {
+                initial_ms: Some(250),
+                multiplier: Some(1.5),
+                max_ms: Some(60_000),
+                jitter: Some(0.3),
+                ..RetrySchedule::default()
+            }),
+            ..CreateQueue::default()
+        })
+        .await?;
     client.subscribe("orders", "fulfilment", None).await?;
     client
         .subscribe(

@@ -1,14 +1,17 @@
 //! One queue's hot state in memory: which messages are ready, which are invisible until
-//! when (delayed or leased), their receive counts, and when they entered the queue (for
-//! retention). Rebuilt from storage at start; storage is the truth. No I/O here: callers
-//! persist what these methods decide.
+//! when (delayed or leased), which wait behind an earlier message with their key, their
+//! receive counts, and when they entered the queue (for retention). Rebuilt from storage at
+//! start; storage is the truth. No I/O here: callers persist what these methods decide.
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Mutex;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
-use switchyard_client::{DeliveryState, QueueStats};
+use switchyard_client::{DeliveryState, QueueOrdering, QueueStats};
 use tokio::sync::Notify;
+
+use lanes::Lane;
+pub(crate) use lanes::key_hash;
 
 use crate::storage::{DeadLetterRecord, DeliveryRecord, MessageId, QueueId, QueueRecord};
 
@@ -22,6 +25,12 @@ pub(crate) struct QueueHandle {
     pub(crate) deleted: AtomicBool,
     /// Copy of the queue's delay, read on every publish without taking the lock.
     pub(crate) delay_ms: AtomicU64,
+    /// The attribute its fairness groups by, if it groups by one: new copies carry the
+    /// hash of its value. Read on every publish without taking the lock.
+    group_attribute: std::sync::RwLock<Option<Arc<str>>>,
+    /// Messages dead-lettered into this queue since the server started (alarms count
+    /// them per minute).
+    pub(crate) dead_letters_in: AtomicU64,
 }
 
 impl QueueHandle {
@@ -30,6 +39,8 @@ impl QueueHandle {
             id: settings.id,
             name: settings.name.clone(),
             delay_ms: AtomicU64::new(settings.delay_ms),
+            group_attribute: std::sync::RwLock::new(group_attribute(&settings)),
+            dead_letters_in: AtomicU64::new(0),
             state: Mutex::new(QueueState::new(settings)),
             ready: Notify::new(),
             deleted: AtomicBool::new(false),
@@ -42,6 +53,24 @@ impl QueueHandle {
 
     pub(crate) fn is_deleted(&self) -> bool {
         self.deleted.load(Ordering::Acquire)
+    }
+
+    /// The fairness group hash a new copy of a message with `attributes` carries here.
+    pub(crate) fn group_hash(&self, attributes: &switchyard_client::Attributes) -> Option<u64> {
+        let name = self.group_attribute.read().expect("group attribute lock");
+        key_hash(attributes.get(name.as_deref()?).map(String::as_str))
+    }
+
+    /// Takes the settings' fairness for new copies (see [`QueueHandle::group_hash`]).
+    pub(crate) fn set_grouping(&self, settings: &QueueRecord) {
+        *self.group_attribute.write().expect("group attribute lock") = group_attribute(settings);
+    }
+}
+
+fn group_attribute(settings: &QueueRecord) -> Option<Arc<str>> {
+    match settings.fairness.as_ref()?.group_by()? {
+        switchyard_client::GroupBy::Key => None,
+        switchyard_client::GroupBy::Attribute(name) => Some(name.into()),
     }
 }
 
@@ -57,7 +86,17 @@ pub(crate) struct Entry {
     pub(crate) dead_letter: Option<Box<DeadLetterRecord>>,
     /// See [`DeliveryRecord::enqueued_at_ms`].
     pub(crate) enqueued_at_ms: Option<u64>,
+    /// See [`DeliveryRecord::key_hash`].
+    pub(crate) key_hash: Option<u64>,
+    /// See [`DeliveryRecord::group_hash`].
+    pub(crate) group_hash: Option<u64>,
+    /// When the current lease began (Unix ms), for the monitor; in memory only, so a copy
+    /// leased before a restart counts from its first delivery.
+    leased_at_ms: Option<u64>,
     is_ready: bool,
+    /// Waiting behind an earlier copy with its key (`per_key` ordering): neither ready
+    /// nor timed until that one leaves.
+    behind_key: bool,
 }
 
 impl Entry {
@@ -74,7 +113,16 @@ impl Entry {
             first_received_at_ms: record.first_received_at_ms,
             dead_letter: record.dead_letter,
             enqueued_at_ms: record.enqueued_at_ms,
+            key_hash: record.key_hash,
+            group_hash: record.group_hash,
+            leased_at_ms: None,
+            behind_key: false,
         }
+    }
+
+    /// A copy that was never handed out: nothing but its place in the queue to lose.
+    fn untouched(&self) -> bool {
+        self.receive_count == 0 && !self.leased
     }
 
     pub(crate) fn record(&self) -> DeliveryRecord {
@@ -86,11 +134,15 @@ impl Entry {
             first_received_at_ms: self.first_received_at_ms,
             dead_letter: self.dead_letter.clone(),
             enqueued_at_ms: self.enqueued_at_ms,
+            key_hash: self.key_hash,
+            group_hash: self.group_hash,
         }
     }
 
     pub(crate) fn state(&self) -> DeliveryState {
-        if self.is_ready {
+        if self.behind_key {
+            DeliveryState::BehindKey
+        } else if self.is_ready {
             DeliveryState::Ready
         } else if self.leased {
             DeliveryState::InFlight
@@ -131,6 +183,18 @@ pub(crate) struct QueueState {
     dead_lettered: u64,
     /// The storage sequence number of the last purge submitted (0: none).
     purged_at: u64,
+    /// `per_key` ordering: the copies of each key, and which of them may be delivered.
+    lanes: HashMap<u64, Lane>,
+    /// Copies waiting behind their key.
+    behind_key: u64,
+    /// The latest time a caller gave (a copy freed from behind its key is ready at once
+    /// when it was visible by then, else it waits for the next promotion).
+    last_now_ms: u64,
+    /// Copies made ready by leaving a lane since the last promotion: they count as
+    /// promoted, so long polls are woken.
+    freed: usize,
+    /// With a fairness setting: the ready copies by group, and whose turn it is.
+    fair: Option<fair::Fair>,
 }
 
 /// When a copy of `id` that enters a queue at `now_ms` counts as enqueued: `None` when
@@ -143,7 +207,6 @@ pub(crate) fn enqueued_at(id: MessageId, now_ms: u64) -> Option<u64> {
 impl QueueState {
     fn new(settings: QueueRecord) -> Self {
         Self {
-            settings,
             entries: BTreeMap::new(),
             ready: BTreeSet::new(),
             timers: BTreeSet::new(),
@@ -152,7 +215,18 @@ impl QueueState {
             in_flight: 0,
             dead_lettered: 0,
             purged_at: 0,
+            lanes: HashMap::new(),
+            behind_key: 0,
+            last_now_ms: 0,
+            freed: 0,
+            fair: settings.fairness.as_ref().map(fair::Fair::new),
+            settings,
         }
+    }
+
+    /// Whether copies with a key wait for the one before them.
+    fn ordered(&self) -> bool {
+        self.settings.ordering == QueueOrdering::PerKey
     }
 
     /// Whether a purge was submitted after the write numbered `sequence`: the purge then
@@ -181,7 +255,8 @@ impl QueueState {
         if self.entries.contains_key(&id) {
             return;
         }
-        let entry = Entry::loaded(record, now_ms);
+        self.last_now_ms = self.last_now_ms.max(now_ms);
+        let mut entry = Entry::loaded(record, now_ms);
         if entry.dead_letter.is_some() {
             self.dead_lettered += 1;
         }
@@ -191,15 +266,30 @@ impl QueueState {
             }
             None => self.swept_below = self.swept_below.min(id),
         }
+        if self.join_lane(id, &entry) {
+            self.link(id, &mut entry);
+        } else {
+            entry.is_ready = false;
+            entry.behind_key = true;
+            self.behind_key += 1;
+        }
+        self.entries.insert(id, entry);
+    }
+
+    /// Puts a copy that is not behind its key where its state says: ready, or timed.
+    fn link(&mut self, id: MessageId, entry: &mut Entry) {
+        entry.behind_key = false;
         if entry.is_ready {
             self.ready.insert(id);
+            if let Some(fair) = &mut self.fair {
+                fair.add(id, entry);
+            }
         } else {
             if entry.leased {
                 self.in_flight += 1;
             }
             self.timers.insert((entry.visible_at_ms, id));
         }
-        self.entries.insert(id, entry);
     }
 
     /// Loads the copies read back at start, in bulk (ids arrive in key order).
@@ -237,6 +327,11 @@ impl QueueState {
         self.timers = timers.into_iter().collect();
         self.late = late.into_iter().collect();
         self.swept_below = 0;
+        self.last_now_ms = self.last_now_ms.max(now_ms);
+        if self.ordered() {
+            self.rebuild_lanes(now_ms);
+        }
+        self.rebuild_fairness();
     }
 
     /// Removes a copy wherever it is.
@@ -244,6 +339,7 @@ impl QueueState {
         let entry = self.entries.remove(&id)?;
         self.unlink(id, &entry);
         self.forget(id, &entry);
+        self.leave_lane(id, &entry);
         Some(entry)
     }
 
@@ -258,8 +354,13 @@ impl QueueState {
     }
 
     fn unlink(&mut self, id: MessageId, entry: &Entry) {
-        if entry.is_ready {
+        if entry.behind_key {
+            self.behind_key -= 1;
+        } else if entry.is_ready {
             self.ready.remove(&id);
+            if let Some(fair) = &mut self.fair {
+                fair.remove(id, entry);
+            }
         } else {
             self.timers.remove(&(entry.visible_at_ms, id));
             if entry.leased {
@@ -277,7 +378,8 @@ impl QueueState {
         now_ms: u64,
         can_dead_letter: bool,
     ) -> (usize, Vec<DeadLetterMove>) {
-        let mut promoted = 0;
+        self.last_now_ms = self.last_now_ms.max(now_ms);
+        let mut promoted = std::mem::take(&mut self.freed);
         let mut moves = Vec::new();
         while let Some(&(at, id)) = self.timers.first() {
             if at > now_ms {
@@ -306,11 +408,26 @@ impl QueueState {
                 );
                 let entry = self.entries.remove(&id).expect("present");
                 self.forget(id, &entry);
+                self.leave_lane(id, &entry);
                 moves.push(DeadLetterMove { id, entry, reason });
                 continue;
             }
+            // An expired lease is a failed delivery: it waits out the retry schedule's step
+            // from when the lease ended.
+            if was_leased {
+                let retry_at =
+                    at.saturating_add(retry_delay(&self.settings, id, entry.receive_count));
+                if retry_at > now_ms {
+                    entry.visible_at_ms = retry_at;
+                    self.timers.insert((retry_at, id));
+                    continue;
+                }
+            }
             entry.is_ready = true;
             self.ready.insert(id);
+            if let Some(fair) = &mut self.fair {
+                fair.add(id, entry);
+            }
             promoted += 1;
         }
         (promoted, moves)
@@ -324,10 +441,11 @@ impl QueueState {
         now_ms: u64,
         visibility_ms: u64,
     ) -> Vec<(MessageId, Entry, Entry)> {
+        self.last_now_ms = self.last_now_ms.max(now_ms);
         let until = now_ms.saturating_add(visibility_ms);
         let mut leased = Vec::with_capacity(max.min(self.ready.len()));
         while leased.len() < max {
-            let Some(id) = self.ready.pop_first() else {
+            let Some(id) = self.take_ready() else {
                 break;
             };
             let entry = self.entries.get_mut(&id).expect("ready entry exists");
@@ -338,6 +456,7 @@ impl QueueState {
             entry.receive_count = entry.receive_count.saturating_add(1);
             entry.leases = entry.leases.saturating_add(1);
             entry.first_received_at_ms.get_or_insert(now_ms);
+            entry.leased_at_ms = Some(now_ms);
             self.timers.insert((until, id));
             self.in_flight += 1;
             leased.push((id, entry.clone(), before));
@@ -382,6 +501,18 @@ impl QueueState {
         Some(record)
     }
 
+    /// Whether a copy became ready by leaving its key's lane since the last promotion.
+    pub(crate) fn freed_any(&self) -> bool {
+        self.freed > 0
+    }
+
+    /// When a copy whose current delivery failed comes back by the queue's retry schedule
+    /// (`now_ms` without one).
+    pub(crate) fn retry_at(&self, id: MessageId, now_ms: u64) -> u64 {
+        let count = self.entries.get(&id).map_or(0, |entry| entry.receive_count);
+        now_ms.saturating_add(retry_delay(&self.settings, id, count))
+    }
+
     /// Takes back the count of a leased copy's current delivery (it was leased, but the
     /// server failed before the consumer could handle it). The lease number stays, so the
     /// lease's receipt no longer holds once the copy is rescheduled.
@@ -410,10 +541,24 @@ impl QueueState {
         sequence: u64,
         now_ms: u64,
     ) {
-        if self.is_unchanged(id, changed) {
-            self.remove(id);
-            self.restore(id, previous, sequence, now_ms);
+        if !self.is_unchanged(id, changed) {
+            return;
         }
+        if self.purged_after(sequence) {
+            self.remove(id);
+            return;
+        }
+        // In place: the copy keeps its place in its key's lane.
+        let current = self.entries.remove(&id).expect("unchanged, so present");
+        self.unlink(id, &current);
+        let mut entry = Entry::loaded(previous.record(), now_ms);
+        if current.behind_key {
+            entry.behind_key = true;
+            self.behind_key += 1;
+        } else {
+            self.link(id, &mut entry);
+        }
+        self.entries.insert(id, entry);
     }
 
     /// Whether the copy of `id` is still as a change left it (`changed`): no lease,
@@ -433,7 +578,12 @@ impl QueueState {
         self.late.clear();
         self.in_flight = 0;
         self.dead_lettered = 0;
-        std::mem::take(&mut self.entries)
+        self.lanes.clear();
+        self.behind_key = 0;
+        self.freed = 0;
+        let entries = std::mem::take(&mut self.entries);
+        self.rebuild_fairness();
+        entries
     }
 
     /// Takes out copies that have been in the queue longer than its retention: since they
@@ -507,7 +657,8 @@ impl QueueState {
         QueueStats {
             ready,
             in_flight: self.in_flight,
-            delayed: total - ready - self.in_flight,
+            delayed: total - ready - self.in_flight - self.behind_key,
+            behind_key: self.behind_key,
             dead_lettered: self.dead_lettered,
             oldest_age_ms: self
                 .entries
@@ -518,5 +669,20 @@ impl QueueState {
     }
 }
 
+/// How long after delivery number `receive_count` of `id` failed it comes back, by the
+/// queue's retry schedule (0 without one). The jitter is drawn from the id and the count,
+/// so the same failure always waits alike, also when it is worked out again after a restart.
+pub(crate) fn retry_delay(settings: &QueueRecord, id: MessageId, receive_count: u32) -> u64 {
+    let Some(schedule) = &settings.retry else {
+        return 0;
+    };
+    let mixed = lanes::mix(id as u64 ^ (id >> 64) as u64 ^ u64::from(receive_count));
+    let draw = (mixed >> 11) as f64 / (1u64 << 53) as f64;
+    schedule.delay_ms(receive_count, draw)
+}
+
+mod fair;
+mod lanes;
+pub(super) mod monitor;
 #[cfg(test)]
 mod tests;

@@ -10,7 +10,9 @@ use super::super::filter::Filter;
 use super::super::publish::{add_copies, fresh_delivery};
 use super::super::queue::enqueued_at;
 use super::super::{Broker, now_ms};
-use crate::storage::{DeliveryRecord, MessageId, Op, OpOutcome, ReplayRecord, ReplayState};
+use crate::storage::{
+    DeliveryRecord, MessageId, Op, OpOutcome, ReplayRecord, ReplayState, StoredMessage,
+};
 
 /// Archived messages read per batch (each batch is one durable write).
 const BATCH: usize = 512;
@@ -80,14 +82,15 @@ impl Broker {
         };
         let now = now_ms();
         let visible_at = now + queue.delay_ms.load(Ordering::Relaxed);
-        let copy = |id: MessageId| DeliveryRecord {
+        let copy = |id: MessageId, message: &StoredMessage| DeliveryRecord {
             enqueued_at_ms: enqueued_at(id, now),
-            ..fresh_delivery(visible_at)
+            group_hash: queue.group_hash(&message.attributes),
+            ..fresh_delivery(visible_at, message.key.as_deref())
         };
         let copies: Vec<_> = batch
             .iter()
             .filter(|a| filter.is_none_or(|f| matches(f, &a.message)))
-            .map(|a| a.id)
+            .map(|a| (a.id, &a.message))
             .collect();
         let mut progress = job;
         progress.cursor = cursor;
@@ -100,10 +103,10 @@ impl Broker {
         }
         let mut ops = Vec::with_capacity(copies.len() + 1);
         ops.push(Op::ReplayProgress(progress.clone()));
-        ops.extend(copies.iter().map(|id| Op::PutCopy {
+        ops.extend(copies.iter().map(|(id, key)| Op::PutCopy {
             queue: queue.id,
             id: *id,
-            record: copy(*id),
+            record: copy(*id, *key),
         }));
         let pending = self.storage.submit_background(ops);
         let sequence = pending.sequence();
@@ -119,7 +122,7 @@ impl Broker {
             .into_iter()
             .zip(&outcomes[1..])
             .filter(|(_, outcome)| **outcome == OpOutcome::Done)
-            .map(|(id, _)| (id, copy(id)))
+            .map(|((id, key), _)| (id, copy(id, key)))
             .collect();
         add_copies(&queue, added, sequence, now);
         let mut replays = self.replays.lock().expect("replays lock");

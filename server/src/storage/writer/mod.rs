@@ -530,6 +530,11 @@ impl WriterState {
             } else {
                 OpOutcome::Missing
             }),
+            Op::Alarm(op) => Ok(if super::alarms::apply(t.txn, op)? {
+                OpOutcome::Done
+            } else {
+                OpOutcome::Missing
+            }),
             Op::SweepDedup { now_ms, limit } => self.sweep_dedup(t, now_ms, limit),
         }
     }

@@ -182,6 +182,8 @@ pub enum Op {
     /// A change to tokens or the audit log ([`OpOutcome::Missing`] when it deleted
     /// nothing).
     Access(crate::storage::AccessOp),
+    /// A change to alarms ([`OpOutcome::Missing`] when it deleted nothing).
+    Alarm(crate::storage::AlarmOp),
     /// Forget up to `limit` dedup entries expired by `now_ms` ([`OpOutcome::Chunk`]).
     SweepDedup {
         /// Unix ms.

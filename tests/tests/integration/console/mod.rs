@@ -6,6 +6,7 @@
 //! saves a screenshot of the pages it visits under `<target>/console-screenshots/`.
 
 mod access;
+mod monitor;
 mod plugins;
 mod serving;
 

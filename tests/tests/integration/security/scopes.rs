@@ -204,7 +204,8 @@ async fn publish_consume_and_read_tokens_do_only_that() -> anyhow::Result<()> {
         .map(|q| q.name)
         .collect();
     assert_eq!(queues, ["mail-eu"], "only the queues it may read");
-    assert_eq!(reader.list_topics().await?.len(), 2);
+    // Theirs and the server's own `switchyard.alarms`.
+    assert_eq!(reader.list_topics().await?.len(), 3);
     assert_eq!(reader.peek("mail-eu", 10, None).await?.len(), 0);
     assert_api_error(reader.peek("billing", 10, None).await, 403, "forbidden");
     assert_api_error(reader.receive("mail-eu", &request).await, 403, "forbidden");

@@ -10,6 +10,7 @@ use anyhow::{Context, bail};
 /// Every example plugin, by crate name.
 const PLUGINS: &[&str] = &[
     "ack-all",
+    "alarm-webhook",
     "charge-payment",
     "confirm-order",
     "faulty",

@@ -296,6 +296,12 @@ fn QueueFacts(queue: Queue) -> impl IntoView {
                 QueueOrdering::None => "none",
                 QueueOrdering::PerKey => "per key: one message of a key at a time",
             }}</dd>
+            <dt>"Fairness"</dt>
+            <dd>{queue.fairness.as_ref().map_or_else(|| "none: oldest first".to_string(), |fair| {
+                let weights: Vec<String> = fair.weights.iter().map(|(g, w)| format!("{g} ×{w}")).collect();
+                let weights = if weights.is_empty() { String::new() } else { format!(" ({})", weights.join(", ")) };
+                format!("turns by {}{weights}", fair.by)
+            })}</dd>
             <dt>"Retry"</dt>
             <dd>{queue.retry.as_ref().map_or_else(|| "at once (a lease: when it ends)".to_string(), |retry| retry.describe(format::age))}</dd>
         </dl>

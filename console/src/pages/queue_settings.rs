@@ -3,7 +3,9 @@
 
 use leptos::prelude::*;
 use leptos::task::spawn_local;
-use switchyard_client::{Action, Kind, PatchQueue, Queue, QueueList, QueueOrdering, RetrySchedule};
+use switchyard_client::{
+    Action, Fairness, Kind, PatchQueue, Queue, QueueList, QueueOrdering, RetrySchedule,
+};
 
 use crate::api;
 use crate::fields::{Choice, SaveOrCancel, TextField, form_error, optional_number, send_patch};
@@ -53,6 +55,14 @@ pub(crate) fn QueueSettingsForm(
     let dead_letter_queue = RwSignal::new(queue.dead_letter_queue.clone().unwrap_or_default());
     let ordering = RwSignal::new(ordering_text(queue.ordering).to_string());
     let retry = RwSignal::new(retry_text(queue.retry.as_ref()));
+    let fair_by = RwSignal::new(
+        queue
+            .fairness
+            .as_ref()
+            .map(|f| f.by.clone())
+            .unwrap_or_default(),
+    );
+    let weights = RwSignal::new(weights_text(queue.fairness.as_ref()));
     let others = RwSignal::new(Vec::<String>::new());
     let error = RwSignal::new(None::<String>);
     let name = queue.name.clone();
@@ -81,16 +91,19 @@ pub(crate) fn QueueSettingsForm(
     let save = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
         let was = original.get_value();
-        let patch = match changes(
-            &was,
-            &visibility.get_untracked(),
-            &delay.get_untracked(),
-            &retention.get_untracked(),
-            &max_receives.get_untracked(),
-            &dead_letter_queue.get_untracked(),
-            &ordering.get_untracked(),
-            &retry.get_untracked(),
-        ) {
+        let texts = [
+            visibility,
+            delay,
+            retention,
+            max_receives,
+            dead_letter_queue,
+            ordering,
+            retry,
+            fair_by,
+            weights,
+        ]
+        .map(|field| field.get_untracked());
+        let patch = match changes(&was, &Form::from(texts.each_ref().map(String::as_str))) {
             Ok(patch) => patch,
             Err(why) => return error.set(Some(why)),
         };
@@ -125,23 +138,70 @@ pub(crate) fn QueueSettingsForm(
                 />
                 <TextField label="Retry after (s, one per failed delivery)" name="retry" placeholder="at once, e.g. 1, 10, 60" value=retry />
             </div>
+            <div class="row">
+                <TextField label="Fair between (key or attribute:<name>)" name="fair-by" placeholder="none: oldest first" value=fair_by />
+                <TextField label="Weights (group=n, ...; others 1)" name="weights" placeholder="e.g. acme=3, globex=1" value=weights />
+            </div>
             {form_error(error)}
             <SaveOrCancel save="Save settings" permit=permit cancel=cancel />
         </form>
     }
 }
 
+/// The form's fields as typed.
+struct Form<'a> {
+    visibility: &'a str,
+    delay: &'a str,
+    retention: &'a str,
+    max_receives: &'a str,
+    dead_letter_queue: &'a str,
+    ordering: &'a str,
+    retry: &'a str,
+    fair_by: &'a str,
+    weights: &'a str,
+}
+
+impl<'a> From<[&'a str; 9]> for Form<'a> {
+    /// In the order the form shows them.
+    fn from(fields: [&'a str; 9]) -> Self {
+        let [
+            visibility,
+            delay,
+            retention,
+            max_receives,
+            dead_letter_queue,
+            ordering,
+            retry,
+            fair_by,
+            weights,
+        ] = fields;
+        Form {
+            visibility,
+            delay,
+            retention,
+            max_receives,
+            dead_letter_queue,
+            ordering,
+            retry,
+            fair_by,
+            weights,
+        }
+    }
+}
+
 /// The fields that differ from `was`, as a patch; or why the form cannot be sent.
-fn changes(
-    was: &Queue,
-    visibility: &str,
-    delay: &str,
-    retention: &str,
-    max_receives: &str,
-    dead_letter_queue: &str,
-    ordering: &str,
-    retry: &str,
-) -> Result<PatchQueue, String> {
+fn changes(was: &Queue, form: &Form<'_>) -> Result<PatchQueue, String> {
+    let Form {
+        visibility,
+        delay,
+        retention,
+        max_receives,
+        dead_letter_queue,
+        ordering,
+        retry,
+        fair_by,
+        weights,
+    } = *form;
     let mut patch = PatchQueue::default();
     if visibility.trim() != in_unit(was.visibility_timeout_ms, MS_PER_SECOND) {
         patch.visibility_timeout_ms = Some(to_ms(visibility, MS_PER_SECOND, "Visibility timeout")?);
@@ -173,7 +233,54 @@ fn changes(
     if retry.trim() != retry_text(was.retry.as_ref()) {
         patch.retry = Some(retry_schedule(retry)?);
     }
+    let was_by = was.fairness.as_ref().map_or("", |f| f.by.as_str());
+    if fair_by.trim() != was_by || weights.trim() != weights_text(was.fairness.as_ref()) {
+        patch.fairness = Some(fairness(fair_by, weights, was.fairness.as_ref())?);
+    }
     Ok(patch)
+}
+
+/// A fairness setting's weights as the weights field shows them: `acme=3, globex=1`.
+fn weights_text(fairness: Option<&Fairness>) -> String {
+    fairness.map_or_else(String::new, |f| {
+        f.weights
+            .iter()
+            .map(|(group, weight)| format!("{group}={weight}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    })
+}
+
+/// The fairness fields back to a setting (empty `by`: none), keeping the default weight
+/// the queue had.
+fn fairness(by: &str, weights: &str, was: Option<&Fairness>) -> Result<Option<Fairness>, String> {
+    let by = by.trim();
+    if by.is_empty() {
+        if !weights.trim().is_empty() {
+            return Err("Weights need a group to be fair between.".into());
+        }
+        return Ok(None);
+    }
+    let weights = weights
+        .split(',')
+        .map(str::trim)
+        .filter(|pair| !pair.is_empty())
+        .map(|pair| {
+            let (group, weight) = pair
+                .rsplit_once('=')
+                .ok_or_else(|| format!("Weight {pair:?} is not group=n."))?;
+            let weight = weight
+                .trim()
+                .parse::<u32>()
+                .map_err(|_| format!("The weight of {:?} must be a whole number.", group.trim()))?;
+            Ok((group.trim().to_string(), weight))
+        })
+        .collect::<Result<_, String>>()?;
+    Ok(Some(Fairness {
+        by: by.to_string(),
+        weights,
+        default_weight: was.map_or(1, |f| f.default_weight),
+    }))
 }
 
 /// The ordering choice's option for `per_key` (the empty option is none).
@@ -242,15 +349,24 @@ mod tests {
         .expect("a queue")
     }
 
+    /// A form with `fields` typed, in the order it shows them.
+    fn form(fields: [&str; 9]) -> Form<'_> {
+        Form::from(fields)
+    }
+
     #[test]
     fn only_changed_fields_are_sent() {
         let q = queue();
-        let patch = changes(&q, "30", "0", "96", "", "", "", "").expect("valid");
+        let patch = changes(&q, &form(["30", "0", "96", "", "", "", "", "", ""])).expect("valid");
         assert_eq!(
             serde_json::to_value(&patch).expect("json"),
             serde_json::json!({})
         );
-        let patch = changes(&q, "45", "0.5", "96", "3", "jobs-dlq", "", "").expect("valid");
+        let patch = changes(
+            &q,
+            &form(["45", "0.5", "96", "3", "jobs-dlq", "", "", "", ""]),
+        )
+        .expect("valid");
         assert_eq!(
             serde_json::to_value(&patch).expect("json"),
             serde_json::json!({
@@ -260,12 +376,24 @@ mod tests {
                 "max_receive_count": 3
             })
         );
-        let patch = changes(&q, "30", "0", "96", "", "", PER_KEY, "1, 10, 60").expect("valid");
+        let fields = [
+            "30",
+            "0",
+            "96",
+            "",
+            "",
+            PER_KEY,
+            "1, 10, 60",
+            "attribute:tenant",
+            "acme=3, globex = 2",
+        ];
+        let patch = changes(&q, &form(fields)).expect("valid");
         assert_eq!(
             serde_json::to_value(&patch).expect("json"),
             serde_json::json!({
                 "ordering": "per_key",
-                "retry": {"backoff_ms": [1000, 10_000, 60_000]}
+                "retry": {"backoff_ms": [1000, 10_000, 60_000]},
+                "fairness": {"by": "attribute:tenant", "weights": {"acme": 3, "globex": 2}}
             })
         );
     }
@@ -273,9 +401,12 @@ mod tests {
     #[test]
     fn bad_numbers_and_max_receives_without_a_queue_are_refused() {
         let q = queue();
-        assert!(changes(&q, "soon", "0", "96", "", "", "", "").is_err());
-        assert!(changes(&q, "-1", "0", "96", "", "", "", "").is_err());
-        assert!(changes(&q, "30", "0", "96", "3", "", "", "").is_err());
-        assert!(changes(&q, "30", "0", "96", "", "", "", "1, soon").is_err());
+        let bad = |fields: [&str; 9]| changes(&q, &form(fields)).is_err();
+        assert!(bad(["soon", "0", "96", "", "", "", "", "", ""]));
+        assert!(bad(["-1", "0", "96", "", "", "", "", "", ""]));
+        assert!(bad(["30", "0", "96", "3", "", "", "", "", ""]));
+        assert!(bad(["30", "0", "96", "", "", "", "1, soon", "", ""]));
+        assert!(bad(["30", "0", "96", "", "", "", "", "", "a=1"]));
+        assert!(bad(["30", "0", "96", "", "", "", "", "key", "a=lots"]));
     }
 }

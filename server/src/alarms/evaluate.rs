@@ -80,10 +80,26 @@ impl Alarms {
         let now = now_ms();
         self.sample(&watched, now);
         let mut values = Vec::with_capacity(watched.len());
+        // Alarms on the same queue and age share one walk of it.
+        let mut walks: HashMap<(String, u64), Option<f64>> = HashMap::new();
         for (name, metric, queue, consumer) in watched {
-            let value = self
-                .value(metric, queue.as_deref(), consumer.as_deref())
-                .await;
+            let value = match (metric, &queue) {
+                (AlarmMetric::StuckOverMs(ms), Some(queue)) => {
+                    let key = (queue.clone(), ms);
+                    match walks.get(&key) {
+                        Some(value) => *value,
+                        None => {
+                            let value = self.value(metric, Some(queue), None).await;
+                            walks.insert(key, value);
+                            value
+                        }
+                    }
+                }
+                _ => {
+                    self.value(metric, queue.as_deref(), consumer.as_deref())
+                        .await
+                }
+            };
             values.push((name, value));
         }
         let _admin = self.admin.lock().await;

@@ -466,3 +466,175 @@ async fn alarms_are_managed_with_manage_and_read_with_read_on_their_queue() -> a
     assert_eq!(left, ["billing-backlog"]);
     Ok(())
 }
+
+#[tokio::test]
+async fn an_alarm_reaches_a_chat_webhook_through_a_subscription_and_the_example_plugin()
+-> anyhow::Result<()> {
+    let server = TestServer::start().await?;
+    let client = &server.client;
+    let chat = HttpSink::start(Vec::new()).await?;
+    client.create_queue(&queue("work")).await?;
+    pager(
+        client,
+        "chat",
+        json!({"attributes": {"level": ["critical"]}}),
+    )
+    .await?;
+    client
+        .deploy_plugin("alarm-webhook", plugin_wasm("alarm-webhook")?, true)
+        .await?;
+    client
+        .create_consumer(&CreateConsumer {
+            name: "chat-notifier".into(),
+            queue: "chat".into(),
+            plugin: "alarm-webhook".into(),
+            secrets: [("webhook".to_string(), chat.url("/hooks/T0/secret"))].into(),
+            allowed_hosts: vec![chat.origin()],
+            ..CreateConsumer::default()
+        })
+        .await?;
+    client
+        .create_alarm(&alarm(
+            "backlog",
+            "work",
+            "depth",
+            2.0,
+            AlarmLevel::Critical,
+        ))
+        .await?;
+    for n in 0..2 {
+        client.send("work", &json_message(json!(n))).await?;
+    }
+    let posts = |count: usize| {
+        let chat = chat.clone();
+        async move {
+            wait_for(
+                &format!("{count} posts to the chat"),
+                PATIENCE,
+                async || {
+                    let requests = chat.requests();
+                    Ok((requests.len() >= count).then_some(requests))
+                },
+            )
+            .await
+        }
+    };
+    let requests = posts(1).await?;
+    let first = &requests[0];
+    assert_eq!(
+        (first.method.as_str(), first.path.as_str()),
+        ("POST", "/hooks/T0/secret")
+    );
+    assert!(
+        first
+            .headers
+            .iter()
+            .any(|(name, _)| name == "idempotency-key"),
+        "{:?}",
+        first.headers
+    );
+    let body: serde_json::Value = serde_json::from_slice(&first.body)?;
+    assert_eq!(
+        body,
+        json!({"text": "FIRING [critical] backlog: depth is 2 (threshold 2) on queue work"})
+    );
+    client.purge("work").await?;
+    let requests = posts(2).await?;
+    let body: serde_json::Value = serde_json::from_slice(&requests[1].body)?;
+    assert_eq!(
+        body,
+        json!({"text": "RESOLVED [critical] backlog: depth is 0 (threshold 2) on queue work"})
+    );
+    let notifier = client.get_consumer("chat-notifier").await?;
+    assert_eq!(notifier.stats.acked, 2);
+    Ok(())
+}
+
+#[tokio::test]
+async fn age_stuck_and_dead_letter_metrics_fire_on_their_queues() -> anyhow::Result<()> {
+    let server = TestServer::start().await?;
+    let client = &server.client;
+    client.create_queue(&queue("mail-dlq")).await?;
+    client
+        .create_queue(&CreateQueue {
+            name: "mail".into(),
+            dead_letter_queue: Some("mail-dlq".into()),
+            max_receive_count: Some(1),
+            ..CreateQueue::default()
+        })
+        .await?;
+    pager(
+        client,
+        "pager",
+        json!({"attributes": {"state": ["firing"]}}),
+    )
+    .await?;
+    for (name, queue, metric, threshold) in [
+        ("old", "mail", "oldest_age_ms", 1000.0),
+        ("stuck", "mail", "stuck_over_ms:1000", 2.0),
+        ("dead", "mail-dlq", "dead_lettered", 1.0),
+        ("dying", "mail-dlq", "dead_letters_per_minute", 2.0),
+    ] {
+        client
+            .create_alarm(&alarm(name, queue, metric, threshold, AlarmLevel::Warning))
+            .await?;
+    }
+    for n in 0..2 {
+        client.send("mail", &json_message(json!(n))).await?;
+    }
+    // Both wait past a second: the age and stuck alarms fire, and nothing else yet.
+    let mut fired = Vec::new();
+    for _ in 0..2 {
+        let (_, event) = next_event(client, "pager").await?;
+        fired.push((event.alarm, event.value));
+    }
+    fired.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(fired[0].0, "old");
+    assert!(fired[0].1.is_some_and(|age| age >= 1000.0), "{fired:?}");
+    assert_eq!(fired[1], ("stuck".to_string(), Some(2.0)));
+    for name in ["dead", "dying"] {
+        assert_eq!(
+            client.get_alarm(name).await?.state,
+            AlarmState::Ok,
+            "{name}"
+        );
+    }
+
+    // Leased once and left to expire: both are dead-lettered into mail-dlq.
+    let leased = client
+        .receive(
+            "mail",
+            &switchyard_client::ReceiveRequest {
+                max_messages: Some(2),
+                wait_ms: Some(0),
+                visibility_timeout_ms: Some(100),
+            },
+        )
+        .await?;
+    assert_eq!(leased.len(), 2);
+    let mut fired = Vec::new();
+    for _ in 0..2 {
+        let (_, event) = next_event(client, "pager").await?;
+        assert_eq!(event.queue.as_deref(), Some("mail-dlq"));
+        fired.push((event.alarm, event.value));
+    }
+    fired.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(
+        fired,
+        [
+            ("dead".to_string(), Some(2.0)),
+            ("dying".to_string(), Some(2.0))
+        ]
+    );
+    for name in ["old", "stuck"] {
+        let resolved = wait_alarm(client, name, "mail emptied to resolve it", |a| {
+            a.state == AlarmState::Ok
+        })
+        .await?;
+        assert_eq!(
+            resolved.last_transition.map(|t| t.state),
+            Some(Transition::Resolved)
+        );
+    }
+    Ok(())
+}

@@ -510,3 +510,129 @@ async fn serve_refuses_to_turn_auth_off_off_loopback() -> anyhow::Result<()> {
     );
     Ok(())
 }
+
+#[tokio::test]
+async fn cli_sets_monitor_thresholds_shows_the_monitor_and_manages_alarms() -> anyhow::Result<()> {
+    let server = TestServer::start().await?;
+    let url = server.url();
+    let created = run_json(
+        url,
+        &[
+            "queue",
+            "create",
+            "jobs",
+            "--monitor-thresholds-ms",
+            "1000,60000",
+        ],
+    )
+    .await?;
+    assert_eq!(created["monitor_thresholds_ms"], json!([1000, 60000]));
+    let updated = run_json(
+        url,
+        &["queue", "update", "jobs", "--monitor-thresholds-ms", "2000"],
+    )
+    .await?;
+    assert_eq!(updated["monitor_thresholds_ms"], json!([2000]));
+    let output = run(
+        url,
+        &[
+            "queue",
+            "update",
+            "jobs",
+            "--monitor-thresholds-ms",
+            "5000,1000",
+        ],
+    )
+    .await?;
+    assert_eq!(output.status.code(), Some(1), "{output:?}");
+    assert!(String::from_utf8_lossy(&output.stderr).contains("invalid_setting"));
+
+    let id = server
+        .client
+        .send("jobs", &json_message(json!("stuck")))
+        .await?;
+    let report = run_json(url, &["monitor"]).await?;
+    assert_eq!(report["queues"][0]["queue"], "jobs");
+    assert_eq!(report["queues"][0]["waiting"]["total"], 1);
+    wait_until("the message past 2 s", PATIENCE, async || {
+        let stuck = server
+            .client
+            .stuck_messages("jobs", None, None, None)
+            .await?;
+        Ok(!stuck.messages.is_empty())
+    })
+    .await?;
+    let output = run(url, &["monitor", "jobs"]).await?;
+    assert!(output.status.success(), "{output:?}");
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(text.contains(&id) && text.contains("ready"), "{text}");
+    let output = run(url, &["monitor"]).await?;
+    assert!(String::from_utf8_lossy(&output.stdout).contains(">2s 1"));
+
+    let alarm = run_json(
+        url,
+        &[
+            "alarm",
+            "create",
+            "jobs-waiting",
+            "--queue",
+            "jobs",
+            "--metric",
+            "depth",
+            "--threshold",
+            "1",
+            "--comparison",
+            ">",
+            "--for-ms",
+            "5000",
+            "--level",
+            "warning",
+        ],
+    )
+    .await?;
+    assert_eq!(
+        (
+            &alarm["name"],
+            &alarm["comparison"],
+            &alarm["for_ms"],
+            &alarm["level"]
+        ),
+        (
+            &json!("jobs-waiting"),
+            &json!(">"),
+            &json!(5000),
+            &json!("warning")
+        )
+    );
+    let output = run(
+        url,
+        &[
+            "alarm",
+            "create",
+            "odd",
+            "--queue",
+            "jobs",
+            "--metric",
+            "cpu",
+            "--threshold",
+            "1",
+            "--level",
+            "warning",
+        ],
+    )
+    .await?;
+    assert_eq!(output.status.code(), Some(1), "{output:?}");
+    assert!(String::from_utf8_lossy(&output.stderr).contains("invalid_alarm"));
+    let output = run(url, &["alarm", "list"]).await?;
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        text.contains("jobs-waiting") && text.contains("depth > 1 for 5s"),
+        "{text}"
+    );
+    let output = run(url, &["alarm", "get", "jobs-waiting"]).await?;
+    assert!(String::from_utf8_lossy(&output.stdout).contains("queue jobs"));
+    let deleted = run_json(url, &["alarm", "delete", "jobs-waiting"]).await?;
+    assert_eq!(deleted["deleted"], true);
+    assert!(server.client.list_alarms().await?.is_empty());
+    Ok(())
+}

@@ -10,6 +10,7 @@ mod crash;
 mod dead_letter_collisions;
 mod dead_letters;
 mod delays;
+mod fairness;
 mod fanout;
 mod leases;
 mod monitor;

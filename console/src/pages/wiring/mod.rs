@@ -149,10 +149,18 @@ fn Picture(
 ) -> impl IntoView {
     move || {
         let w = wiring.get();
-        if w.topics.is_empty() && w.queues.is_empty() {
+        // The server's own topic of alarm transitions is always there: alone, it is nothing
+        // wired yet.
+        let own = |t: &switchyard_client::Topic| {
+            t.name == switchyard_client::ALARMS_TOPIC && t.subscriptions == 0
+        };
+        if w.topics.iter().all(own) && w.queues.is_empty() {
             return view! {
                 <EmptyState title="Nothing is wired yet">
-                    "Create a topic and a queue with the forms below, then subscribe the queue to the topic."
+                    "Create a topic and a queue with the forms below, then subscribe the queue to the topic. "
+                    "Alarms publish their transitions to the topic "
+                    <code>{switchyard_client::ALARMS_TOPIC}</code>
+                    ": subscribe a queue to it to route them."
                 </EmptyState>
             }
             .into_any();

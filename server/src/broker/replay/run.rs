@@ -106,7 +106,7 @@ impl Broker {
         ops.extend(copies.iter().map(|(id, key)| Op::PutCopy {
             queue: queue.id,
             id: *id,
-            record: copy(*id, *key),
+            record: copy(*id, key),
         }));
         let pending = self.storage.submit_background(ops);
         let sequence = pending.sequence();

@@ -2,6 +2,7 @@
 //! topic, queue and subscription (`bench-<ulid>`), runs batched, single-message and serial
 //! publishes against them, deletes them and prints the figures.
 
+mod fairness;
 mod http1;
 mod load;
 mod plugins;
@@ -61,6 +62,9 @@ pub(super) struct BenchArgs {
     /// Messages the queue holds when its retention sweep starts, for --scenario retention.
     #[arg(long, default_value_t = 1_000_000, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=100_000_000))]
     fill: u64,
+    /// Messages of the flooding tenant ahead of the small one's, for --scenario fairness.
+    #[arg(long, default_value_t = 100_000, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
+    flood: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -80,6 +84,9 @@ enum Scenario {
     /// A queue of --fill small messages has its retention lowered so that one sweep
     /// deletes them all: serial publish latency to another topic before and during it.
     Retention,
+    /// One tenant floods a queue with --flood messages, then another sends 100: the small
+    /// tenant's time in the queue, and the receive latency, oldest first and with fairness.
+    Fairness,
 }
 
 /// One run of the plan.
@@ -102,6 +109,9 @@ pub(super) async fn run(client: &Client, out: Output, args: BenchArgs) -> anyhow
     }
     if args.scenario == Scenario::Retention {
         return retention::run(client, out, &args).await;
+    }
+    if args.scenario == Scenario::Fairness {
+        return fairness::run(client, out, &args).await;
     }
     let name = fixture_name(client).await?;
     let stop = Arc::new(AtomicBool::new(false));
@@ -162,7 +172,11 @@ fn plans(scenario: Scenario) -> Vec<Plan> {
         Scenario::Batch => batch.to_vec(),
         Scenario::Single => single.to_vec(),
         Scenario::Latency => serial.to_vec(),
-        Scenario::Routing | Scenario::Plugins | Scenario::Quota | Scenario::Retention => Vec::new(),
+        Scenario::Routing
+        | Scenario::Plugins
+        | Scenario::Quota
+        | Scenario::Retention
+        | Scenario::Fairness => Vec::new(),
     }
 }
 

@@ -292,6 +292,18 @@ async fn queue_page_shows_dead_letters_with_reasons_redrives_and_purges() -> any
     browser
         .fill("#queue-settings input[name=max-receives]", "7")
         .await?;
+    browser
+        .select("#queue-settings select[name=ordering]", "per key")
+        .await?;
+    browser
+        .fill("#queue-settings input[name=retry]", "1, 10, 60")
+        .await?;
+    browser
+        .fill("#queue-settings input[name=fair-by]", "attribute:tenant")
+        .await?;
+    browser
+        .fill("#queue-settings input[name=weights]", "acme=3")
+        .await?;
     browser.click("#queue-settings button[type=submit]").await?;
     browser
         .wait_for_text(".banner.ok", "Settings saved")
@@ -305,7 +317,21 @@ async fn queue_page_shows_dead_letters_with_reasons_redrives_and_purges() -> any
         ),
         (45_000, Some(7), Some("jobs-dlq"))
     );
+    assert_eq!(jobs.ordering, switchyard_client::QueueOrdering::PerKey);
+    assert_eq!(
+        jobs.retry.and_then(|retry| retry.backoff_ms),
+        Some(vec![1000, 10_000, 60_000])
+    );
+    let fairness = jobs.fairness.expect("fairness set");
+    assert_eq!(fairness.by, "attribute:tenant");
+    assert_eq!(fairness.weights.get("acme"), Some(&3));
     browser.wait_for_text(".facts", "45 s").await?;
+    browser.wait_for_text(".facts", "per key").await?;
+    browser
+        .wait_for_text(".facts", "turns by attribute:tenant (acme ×3)")
+        .await?;
+    browser.wait_for_text(".facts", "1 s, 10 s, 1 min").await?;
+    browser.screenshot("queue-settings").await?;
     browser.close().await
 }
 

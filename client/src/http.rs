@@ -377,14 +377,51 @@ impl Client {
             .purged)
     }
 
-    /// Moves ready dead letters back to their source queues (or to `destination`).
+    /// Starts moving ready dead letters back to their source queues (or to
+    /// `destination`) in the background; answers the job as it started.
+    pub async fn start_redrive(
+        &self,
+        queue: &str,
+        request: &RedriveRequest,
+    ) -> Result<RedriveJob, ClientError> {
+        let path = format!("/v1/queues/{}/redrive", segment(queue));
+        self.post(&path, request).await
+    }
+
+    /// Moves ready dead letters back (see [`Client::start_redrive`]) and waits until the
+    /// job has ended; answers it as it ended.
     pub async fn redrive(
         &self,
         queue: &str,
         request: &RedriveRequest,
-    ) -> Result<RedriveResponse, ClientError> {
-        let path = format!("/v1/queues/{}/redrive", segment(queue));
-        self.post(&path, request).await
+    ) -> Result<RedriveJob, ClientError> {
+        let mut job = self.start_redrive(queue, request).await?;
+        let mut pause = std::time::Duration::from_millis(5);
+        while !job.state.is_finished() {
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(std::time::Duration::from_millis(200));
+            job = self.get_redrive(queue, &job.id).await?;
+        }
+        Ok(job)
+    }
+
+    /// A redrive job of `queue`.
+    pub async fn get_redrive(&self, queue: &str, id: &str) -> Result<RedriveJob, ClientError> {
+        let path = format!("/v1/queues/{}/redrives/{}", segment(queue), segment(id));
+        self.get(&path).await
+    }
+
+    /// The recent redrive jobs of `queue`, newest first.
+    pub async fn list_redrives(&self, queue: &str) -> Result<Vec<RedriveJob>, ClientError> {
+        let path = format!("/v1/queues/{}/redrives", segment(queue));
+        Ok(self.get::<RedriveList>(&path).await?.redrives)
+    }
+
+    /// Cancels a running redrive job; answers it as it stopped.
+    pub async fn cancel_redrive(&self, queue: &str, id: &str) -> Result<RedriveJob, ClientError> {
+        let path = format!("/v1/queues/{}/redrives/{}", segment(queue), segment(id));
+        self.call::<(), RedriveJob>(Method::DELETE, &path, None)
+            .await
     }
 
     // ------------------------------------------------------------ subscriptions

@@ -115,6 +115,31 @@ pub(crate) async fn post<B: Serialize, T: DeserializeOwned>(
     json(call(Request::post(path), |r| r.json(body)).await?).await
 }
 
+/// Starts a redrive of the queue at `queue_path` (`/v1/queues/{q}`) and follows the job
+/// until it has ended; answers the job as it ended.
+pub(crate) async fn redrive(
+    queue_path: &str,
+    request: &switchyard_client::RedriveRequest,
+) -> Result<switchyard_client::RedriveJob, ApiFailure> {
+    let mut job: switchyard_client::RedriveJob =
+        post(&format!("{queue_path}/redrive"), request).await?;
+    while !job.state.is_finished() {
+        pause(200).await;
+        job = get(&format!("{queue_path}/redrives/{}", segment(&job.id))).await?;
+    }
+    Ok(job)
+}
+
+/// Waits `ms` milliseconds.
+async fn pause(ms: i32) {
+    let timer = js_sys::Promise::new(&mut |resolve, _| {
+        if let Some(window) = web_sys::window() {
+            let _ = window.set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, ms);
+        }
+    });
+    let _ = wasm_bindgen_futures::JsFuture::from(timer).await;
+}
+
 /// `PATCH path` with a JSON body, answered with JSON.
 pub(crate) async fn patch<B: Serialize, T: DeserializeOwned>(
     path: &str,

@@ -181,15 +181,54 @@ pub struct RedriveRequest {
     /// Move at most this many.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_messages: Option<u32>,
+    /// Move at most this many per second (1 to 100 000); default: as fast as the disk
+    /// takes them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_per_second: Option<u32>,
 }
 
-/// `200` answer to redrive.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct RedriveResponse {
-    /// Messages moved (as new deliveries: receive count 0).
+/// Where a redrive job is: the states of a replay job.
+pub type RedriveState = super::ReplayState;
+
+/// A redrive job and its progress: `POST /v1/queues/{q}/redrive` answers `202` with it,
+/// `GET /v1/queues/{q}/redrives/{id}` follows it, `DELETE` cancels it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RedriveJob {
+    /// Its id.
+    pub id: String,
+    /// The dead-letter queue it moves messages out of.
+    pub queue: String,
+    /// Where every message goes (none: back to the queue each came from).
+    pub destination: Option<String>,
+    /// As asked.
+    pub max_messages: Option<u32>,
+    /// As asked.
+    pub max_per_second: Option<u32>,
+    /// Where it is.
+    pub state: RedriveState,
+    /// Ready messages when it started (at most `max_messages`): what it expects to move.
+    pub total: u64,
+    /// Messages moved so far (as new deliveries: receive count 0).
     pub moved: u64,
     /// Ready messages left in place: no source queue recorded, or it no longer exists.
     pub skipped: u64,
+    /// Why it failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// Unix ms.
+    pub started_at_ms: u64,
+    /// When it last moved messages, or started (Unix ms).
+    pub updated_at_ms: u64,
+    /// Unix ms.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finished_at_ms: Option<u64>,
+}
+
+/// `GET /v1/queues/{q}/redrives`: the queue's recent redrive jobs, newest first.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RedriveList {
+    /// The jobs.
+    pub redrives: Vec<RedriveJob>,
 }
 
 /// `GET /v1/queues/{q}/messages`: browse without leasing.

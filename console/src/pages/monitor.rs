@@ -9,7 +9,7 @@ use leptos::prelude::*;
 use leptos::task::spawn_local;
 use switchyard_client::{
     Action, AgeBuckets, ConsumerMonitor, Kind, MonitorReport, PurgeResponse, QueueMonitor,
-    RedriveRequest, RedriveResponse, StuckMessages,
+    RedriveRequest, StuckMessages,
 };
 
 use crate::api::{self, ApiFailure};
@@ -226,8 +226,7 @@ fn StuckList(queue: String) -> impl IntoView {
     let queue_path = move || format!("/v1/queues/{}", api::segment(&name.get_value()));
     let redrive = Callback::new(move |()| {
         spawn_local(async move {
-            let path = format!("{}/redrive", queue_path());
-            match api::post::<_, RedriveResponse>(&path, &RedriveRequest::default()).await {
+            match api::redrive(&queue_path(), &RedriveRequest::default()).await {
                 Ok(done) => {
                     error.set(None);
                     notice.set(Some(format!(

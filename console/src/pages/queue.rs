@@ -7,7 +7,7 @@ use leptos::prelude::*;
 use leptos::task::spawn_local;
 use switchyard_client::{
     Action, Kind, Message, PeekResponse, PurgeResponse, Queue, QueueList as QueueListBody,
-    QueueOrdering, RedriveRequest, RedriveResponse,
+    QueueOrdering, RedriveJob, RedriveRequest,
 };
 
 use super::queue_settings::QueueSettingsForm;
@@ -126,8 +126,7 @@ pub(crate) fn QueuePage(name: String) -> impl IntoView {
 
     let redrive = Callback::new(move |()| {
         spawn_local(async move {
-            let path = format!("{}/redrive", base.get_value());
-            match api::post::<_, RedriveResponse>(&path, &RedriveRequest::default()).await {
+            match api::redrive(&base.get_value(), &RedriveRequest::default()).await {
                 Ok(done) => {
                     notice.set(Some(redrive_note(&done)));
                     error.set(None);
@@ -231,7 +230,7 @@ pub(crate) fn QueuePage(name: String) -> impl IntoView {
     }
 }
 
-fn redrive_note(done: &RedriveResponse) -> String {
+fn redrive_note(done: &RedriveJob) -> String {
     match (done.moved, done.skipped) {
         (0, 0) => "No dead letters were ready to redrive.".into(),
         (moved, 0) => format!(

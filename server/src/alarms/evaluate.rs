@@ -77,8 +77,7 @@ impl Alarms {
                 )
             })
             .collect();
-        let now = now_ms();
-        self.sample(&watched, now);
+        self.sample(&watched, now_ms());
         let mut values = Vec::with_capacity(watched.len());
         // Alarms on the same queue and age share one walk of it.
         let mut walks: HashMap<(String, u64), Option<f64>> = HashMap::new();
@@ -102,6 +101,9 @@ impl Alarms {
             };
             values.push((name, value));
         }
+        // The time of the evaluation is taken once every value is read: a condition counts
+        // as holding from no earlier than the moment it was seen.
+        let now = now_ms();
         let _admin = self.admin.lock().await;
         for (name, value) in values {
             let transition = {

@@ -162,6 +162,7 @@ fn broker_status(error: &BrokerError) -> StatusCode {
         | BrokerError::SubscriptionNotFound { .. }
         | BrokerError::MessageNotFound { .. }
         | BrokerError::ReplayNotFound { .. }
+        | BrokerError::RedriveNotFound { .. }
         | BrokerError::ReceiptMessageGone => StatusCode::NOT_FOUND,
         BrokerError::TopicExists { .. }
         | BrokerError::TopicProtected { .. }
@@ -170,7 +171,8 @@ fn broker_status(error: &BrokerError) -> StatusCode {
         | BrokerError::QueueInUse { .. }
         | BrokerError::QueueHasConsumers { .. }
         | BrokerError::ArchiveNotEnabled { .. }
-        | BrokerError::ReplayNotRunning { .. } => StatusCode::CONFLICT,
+        | BrokerError::ReplayNotRunning { .. }
+        | BrokerError::RedriveRunning { .. } => StatusCode::CONFLICT,
         BrokerError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
         BrokerError::Storage(
             crate::storage::StorageError::WriterFailed { .. }

@@ -8,8 +8,8 @@ use serde::Deserialize;
 use switchyard_client::{
     AckRequest, AckResponse, Action, CreateQueue, ExtendRequest, ExtendResponse, Kind, NackRequest,
     NackResponse, PatchQueue, PeekResponse, PublishBatch, PublishMessage, Published,
-    PublishedBatch, PurgeResponse, Queue, QueueList, ReceiveRequest, ReceiveResponse,
-    RedriveRequest, RedriveResponse,
+    PublishedBatch, PurgeResponse, Queue, QueueList, ReceiveRequest, ReceiveResponse, RedriveJob,
+    RedriveList, RedriveRequest,
 };
 use tracing::instrument;
 
@@ -37,6 +37,9 @@ pub(super) fn routes() -> Routes<AppState> {
         .delete("/queues/{queue}", MANAGE, delete_queue)
         .post("/queues/{queue}/purge", MANAGE, purge_queue)
         .post("/queues/{queue}/redrive", MANAGE, redrive_queue)
+        .get("/queues/{queue}/redrives", READ, list_redrives)
+        .get("/queues/{queue}/redrives/{id}", READ, get_redrive)
+        .delete("/queues/{queue}/redrives/{id}", MANAGE, cancel_redrive)
 }
 
 /// The hot paths: send, peek, receive, ack, nack, extend. The broker itself finishes what
@@ -182,11 +185,35 @@ async fn redrive_queue(
     caller: Caller,
     Path(name): Path<String>,
     ApiJson(request): ApiJson<RedriveRequest>,
-) -> Result<ApiJson<RedriveResponse>, ApiError> {
+) -> Result<(StatusCode, ApiJson<RedriveJob>), ApiError> {
     if let Some(destination) = &request.destination {
         caller.require(Action::Manage, Kind::Queue, destination)?;
     }
-    Ok(ApiJson(broker.redrive(&name, request).await?))
+    let job = broker.start_redrive(&name, request).await?;
+    Ok((StatusCode::ACCEPTED, ApiJson(job)))
+}
+
+async fn list_redrives(
+    State(broker): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<ApiJson<RedriveList>, ApiError> {
+    let redrives = broker.list_redrives(&name)?;
+    Ok(ApiJson(RedriveList { redrives }))
+}
+
+async fn get_redrive(
+    State(broker): State<AppState>,
+    Path((name, id)): Path<(String, String)>,
+) -> Result<ApiJson<RedriveJob>, ApiError> {
+    Ok(ApiJson(broker.get_redrive(&name, &id)?))
+}
+
+#[instrument(skip_all, fields(queue = %name, redrive = %id))]
+async fn cancel_redrive(
+    State(broker): State<AppState>,
+    Path((name, id)): Path<(String, String)>,
+) -> Result<ApiJson<RedriveJob>, ApiError> {
+    Ok(ApiJson(broker.cancel_redrive(&name, &id)?))
 }
 
 #[derive(Debug, Deserialize)]

@@ -212,7 +212,7 @@ mod tests {
         let before = writes(&broker);
         let request = RedriveRequest {
             destination: Some("q".into()),
-            max_messages: None,
+            ..RedriveRequest::default()
         };
         let response = broker.redrive("dlq", request).await.unwrap();
         assert_eq!((response.moved, response.skipped), (MANY as u64, 0));

@@ -4,8 +4,6 @@
 
 use std::sync::Arc;
 
-use switchyard_client::{RedriveRequest, RedriveResponse};
-
 use super::bounded::CHUNK;
 use super::publish::add_copies;
 use super::queue::{Entry, QueueHandle, QueueState, enqueued_at};
@@ -78,59 +76,18 @@ impl Broker {
         (promoted, Some(moves))
     }
 
-    /// Moves ready messages of a dead-letter queue back to the queues they came from (or
-    /// all to `destination`), as new deliveries: receive count 0, no dead-letter record,
-    /// retention counting from the move. Messages in flight or delayed stay; so do messages
-    /// with nowhere to go. Moves go in chunks, each its own write, and carry on to the end
-    /// even when the caller stops waiting.
-    pub async fn redrive(
-        &self,
-        queue: &str,
-        request: RedriveRequest,
-    ) -> Result<RedriveResponse, BrokerError> {
-        let source = self.queue(queue)?;
-        let destination = match &request.destination {
-            Some(name) if name == queue => {
-                return Err(BrokerError::InvalidSetting {
-                    name: "destination",
-                    reason: "a queue cannot be redriven into itself".into(),
-                });
-            }
-            Some(name) => Some(self.queue(name)?),
-            None => None,
-        };
-        let limit = request.max_messages.unwrap_or(u32::MAX) as usize;
-        let broker = self.me.upgrade().expect("the broker serves from an Arc");
-        let task = tokio::spawn(async move {
-            let mut done = RedriveResponse {
-                moved: 0,
-                skipped: 0,
-            };
-            let mut after = None;
-            while (done.moved as usize) < limit {
-                let left = limit - done.moved as usize;
-                let more = broker
-                    .redrive_chunk(&source, destination.as_ref(), &mut after, left, &mut done)
-                    .await?;
-                if !more {
-                    break;
-                }
-            }
-            tracing::info!(queue = %source.name, moved = done.moved, skipped = done.skipped, "redrove dead letters");
-            Ok(done)
-        });
-        task.await.expect("a redrive does not panic")
-    }
-
-    /// Moves up to [`CHUNK`] (and at most `left`) ready messages after `after` in one
-    /// write, counting them into `done`; `Ok(true)` when more ready messages may follow.
-    async fn redrive_chunk(
+    /// Moves up to [`CHUNK`] (and at most `left`) ready messages of a dead-letter queue
+    /// after `after` back to the queues they came from (or to `destination`) in one write,
+    /// counting them into `done` (moved, skipped); `Ok(true)` when more ready messages may
+    /// follow. A moved copy is a new delivery: receive count 0, no dead-letter record,
+    /// retention counting from the move.
+    pub(super) async fn redrive_chunk(
         &self,
         source: &Arc<QueueHandle>,
         destination: Option<&Arc<QueueHandle>>,
         after: &mut Option<MessageId>,
         left: usize,
-        done: &mut RedriveResponse,
+        done: &mut (u64, u64),
     ) -> Result<bool, BrokerError> {
         // Targets are looked up before the queue lock is taken (catalog, then queue).
         let queues: Vec<Arc<QueueHandle>> = self.queues();
@@ -162,7 +119,7 @@ impl Broker {
                                 break;
                             }
                         }
-                        None => done.skipped += 1,
+                        None => done.1 += 1,
                     }
                 }
             }
@@ -196,16 +153,16 @@ impl Broker {
         for ((id, entry, target), outcome) in moves.into_iter().zip(outcomes) {
             match outcome {
                 OpOutcome::Done => {
-                    done.moved += 1;
+                    done.0 += 1;
                     let copy = fresh_copy(now, id, &entry);
                     add_copies(&target, vec![(id, copy)], sequence, now);
                 }
                 // The destination held the message already: the two copies became one.
-                OpOutcome::Merged => done.moved += 1,
+                OpOutcome::Merged => done.0 += 1,
                 // Purged meanwhile: nothing is left to move.
                 OpOutcome::Missing => {}
                 _ => {
-                    done.skipped += 1;
+                    done.1 += 1;
                     restored.push((id, entry));
                 }
             }

@@ -183,6 +183,20 @@ pub enum BrokerError {
         /// Its state.
         state: &'static str,
     },
+    /// No such redrive job.
+    #[error("redrive {id:?} does not exist")]
+    RedriveNotFound {
+        /// The id asked for.
+        id: String,
+    },
+    /// A redrive of the queue is running already.
+    #[error("a redrive of {queue:?} is running already ({id}); cancel it or wait for it")]
+    RedriveRunning {
+        /// The queue.
+        queue: String,
+        /// The running job.
+        id: String,
+    },
     /// Storage failed; nothing was acknowledged.
     #[error("storage failed")]
     Storage(#[from] StorageError),
@@ -219,6 +233,8 @@ impl BrokerError {
             BrokerError::InvalidRange { .. } => "invalid_range",
             BrokerError::ReplayNotFound { .. } => "replay_not_found",
             BrokerError::ReplayNotRunning { .. } => "replay_not_running",
+            BrokerError::RedriveNotFound { .. } => "redrive_not_found",
+            BrokerError::RedriveRunning { .. } => "redrive_running",
             BrokerError::Storage(StorageError::Overloaded { .. }) => "overloaded",
             BrokerError::Storage(_) => "internal",
         }

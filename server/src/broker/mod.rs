@@ -16,6 +16,7 @@ mod monitor;
 mod publish;
 mod queue;
 pub(crate) mod receipt;
+mod redrive;
 mod replay;
 mod rollback;
 mod topics;
@@ -81,6 +82,8 @@ pub struct Broker {
     orphans: Mutex<std::collections::BTreeSet<crate::storage::QueueId>>,
     /// The most recent delivery failures, per queue, for the monitor.
     failures: Mutex<monitor::FailureNotes>,
+    /// Redrive jobs, running and recent.
+    redrives: Mutex<redrive::RedriveJobs>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -249,6 +252,7 @@ impl Broker {
             closing: AtomicBool::new(false),
             orphans: Mutex::new(orphans),
             failures: Mutex::default(),
+            redrives: Mutex::default(),
         }))
     }
 

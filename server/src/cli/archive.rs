@@ -206,23 +206,30 @@ async fn follow(
 
 /// `[#########...........]  45%  450/1000 scanned, 300 matched  running`
 pub(super) fn progress_line(job: &Replay) -> String {
-    const WIDTH: u64 = 30;
-    let done = if job.total == 0 {
-        u64::from(job.state.is_finished())
-    } else {
-        job.scanned.min(job.total)
-    };
-    let total = job.total.max(1);
-    let filled = (done * WIDTH / total) as usize;
     format!(
-        "[{}{}] {:>3}%  {}/{} scanned, {} matched  {}",
-        "#".repeat(filled),
-        ".".repeat(WIDTH as usize - filled),
-        done * 100 / total,
+        "{}  {}/{} scanned, {} matched  {}",
+        bar(job.scanned, job.total, job.state.is_finished()),
         job.scanned,
         job.total,
         job.matched,
         job.state.name()
+    )
+}
+
+/// `[#########...........]  45%`: `done` of `total` (a job with nothing to do is at 0%
+/// until it has `finished`, then at 100%).
+pub(super) fn bar(done: u64, total: u64, finished: bool) -> String {
+    const WIDTH: u64 = 30;
+    let (done, total) = match total {
+        0 => (u64::from(finished), 1),
+        total => (done.min(total), total),
+    };
+    let filled = (done * WIDTH / total) as usize;
+    format!(
+        "[{}{}] {:>3}%",
+        "#".repeat(filled),
+        ".".repeat(WIDTH as usize - filled),
+        done * 100 / total
     )
 }
 

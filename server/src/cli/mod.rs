@@ -418,6 +418,21 @@ enum QueueCommand {
         /// Move at most this many.
         #[arg(long, value_name = "N")]
         max: Option<u32>,
+        /// Move at most this many per second.
+        #[arg(long, value_name = "N")]
+        max_per_second: Option<u32>,
+        /// Start the job and print it, without following it to its end.
+        #[arg(long)]
+        no_wait: bool,
+    },
+    /// Follow a queue's redrive jobs: the recent ones, or one (with `--cancel`, cancel it).
+    Redrives {
+        name: String,
+        /// The job to show.
+        id: Option<String>,
+        /// Cancel that job.
+        #[arg(long, requires = "id")]
+        cancel: bool,
     },
     /// Browse a queue's messages without leasing them.
     Peek {

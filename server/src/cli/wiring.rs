@@ -205,20 +205,57 @@ pub(super) async fn queue(
             }
             println!("purged {purged} messages from queue {name}");
         }
-        QueueCommand::Redrive { name, to, max } => {
+        QueueCommand::Redrive {
+            name,
+            to,
+            max,
+            max_per_second,
+            no_wait,
+        } => {
             let request = switchyard_client::RedriveRequest {
                 destination: to,
                 max_messages: max,
+                max_per_second,
             };
-            let answer = client.redrive(&name, &request).await?;
-            if out.json {
-                return out.print_json(&answer);
+            let mut job = client.start_redrive(&name, &request).await?;
+            if !no_wait {
+                job = follow_redrive(client, out, job).await?;
             }
-            println!(
-                "moved {} messages out of queue {name} ({} left in place)",
-                answer.moved, answer.skipped
-            );
+            if out.json {
+                return out.print_json(&job);
+            }
+            print_redrive(&job);
         }
+        QueueCommand::Redrives { name, id, cancel } => match id {
+            Some(id) => {
+                let job = if cancel {
+                    client.cancel_redrive(&name, &id).await?
+                } else {
+                    client.get_redrive(&name, &id).await?
+                };
+                if out.json {
+                    return out.print_json(&job);
+                }
+                print_redrive(&job);
+            }
+            None => {
+                let redrives = client.list_redrives(&name).await?;
+                if out.json {
+                    return out.print_json(&switchyard_client::RedriveList { redrives });
+                }
+                let mut table = Table::new(&["ID", "STATE", "MOVED", "SKIPPED", "STARTED"]);
+                for job in &redrives {
+                    table.row(vec![
+                        job.id.clone(),
+                        job.state.name().to_string(),
+                        format!("{} of {}", job.moved, job.total),
+                        job.skipped.to_string(),
+                        output::relative(job.started_at_ms),
+                    ]);
+                }
+                table.print_or("no redrives");
+            }
+        },
         QueueCommand::Peek { name, limit, after } => {
             let messages = client.peek(&name, limit, after.as_deref()).await?;
             if out.json {
@@ -434,4 +471,60 @@ pub(super) async fn subscription(
         }
     }
     Ok(())
+}
+
+/// Polls a redrive job until it ends, drawing a bar on stderr unless the output is JSON.
+async fn follow_redrive(
+    client: &Client,
+    out: Output,
+    mut job: switchyard_client::RedriveJob,
+) -> anyhow::Result<switchyard_client::RedriveJob> {
+    loop {
+        if !out.json {
+            eprint!(
+                "\r{}  {}/{} moved, {} skipped  {}",
+                super::archive::bar(job.moved, job.total, job.state.is_finished()),
+                job.moved,
+                job.total,
+                job.skipped,
+                job.state.name()
+            );
+            let _ = std::io::Write::flush(&mut std::io::stderr());
+        }
+        if job.state.is_finished() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        job = client.get_redrive(&job.queue, &job.id).await?;
+    }
+    if !out.json {
+        eprintln!();
+    }
+    Ok(job)
+}
+
+fn print_redrive(job: &switchyard_client::RedriveJob) {
+    let mut lines = vec![
+        ("id", job.id.clone()),
+        ("queue", job.queue.clone()),
+        (
+            "to",
+            job.destination
+                .clone()
+                .unwrap_or_else(|| "the queues the messages came from".to_string()),
+        ),
+        ("state", job.state.name().to_string()),
+        ("moved", format!("{} of {}", job.moved, job.total)),
+        ("left in place", job.skipped.to_string()),
+        (
+            "pace",
+            job.max_per_second
+                .map_or("as fast as it goes".to_string(), |rate| format!("{rate}/s")),
+        ),
+        ("started", output::time_and_relative(job.started_at_ms)),
+    ];
+    if let Some(error) = &job.error {
+        lines.push(("error", error.clone()));
+    }
+    output::print_fields(&lines);
 }

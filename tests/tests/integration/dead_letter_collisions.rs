@@ -98,6 +98,7 @@ async fn a_redrive_onto_a_queue_holding_the_message_keeps_one_copy() -> anyhow::
     let into_audit = RedriveRequest {
         destination: Some("audit".into()),
         max_messages: None,
+        max_per_second: None,
     };
     let answer = client.redrive("orders-dlq", &into_audit).await?;
     assert_eq!((answer.moved, answer.skipped), (1, 0));

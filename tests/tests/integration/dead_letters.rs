@@ -273,6 +273,7 @@ async fn redrive_to_a_destination_moves_at_most_the_limit() -> anyhow::Result<()
     let request = switchyard_client::RedriveRequest {
         destination: Some("orders-retry".into()),
         max_messages: Some(2),
+        max_per_second: None,
     };
     let answer = client.redrive("orders-dlq", &request).await?;
     assert_eq!(answer.moved, 2);
@@ -293,6 +294,7 @@ async fn redrive_to_a_destination_moves_at_most_the_limit() -> anyhow::Result<()
     let into_itself = switchyard_client::RedriveRequest {
         destination: Some("orders-dlq".into()),
         max_messages: None,
+        max_per_second: None,
     };
     assert_api_error(
         client.redrive("orders-dlq", &into_itself).await,
@@ -302,6 +304,7 @@ async fn redrive_to_a_destination_moves_at_most_the_limit() -> anyhow::Result<()
     let nowhere = switchyard_client::RedriveRequest {
         destination: Some("missing".into()),
         max_messages: None,
+        max_per_second: None,
     };
     assert_api_error(
         client.redrive("orders-dlq", &nowhere).await,

@@ -17,6 +17,7 @@ mod monitor;
 mod ordering;
 mod plugins;
 mod queue_retention;
+mod redrive;
 mod resources;
 mod restart;
 mod security;

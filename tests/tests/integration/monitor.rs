@@ -244,18 +244,19 @@ async fn an_invocation_running_past_a_threshold_shows_under_its_consumer() -> an
     let client = &server.client;
     faulty_consumer(client, "slow", vec![1000]).await?;
     client
-        .send("slow", &json_message(json!({"mode": "sleep", "ms": 3000})))
+        .send("slow", &json_message(json!({"mode": "sleep", "ms": 4000})))
         .await?;
-    let running = wait_for("an invocation past 1 s", PATIENCE, async || {
+    let report = wait_for("an invocation past 1 s", PATIENCE, async || {
         let report: MonitorReport = client.monitor().await?;
         let consumer = report
             .consumers
-            .into_iter()
+            .iter()
             .find(|c| c.consumer == "slow-worker")
             .expect("the consumer is in the monitor");
-        Ok((counts(&consumer.running) == [1]).then_some(consumer))
+        Ok((counts(&consumer.running) == [1]).then_some(report))
     })
     .await?;
+    let running = &report.consumers[0];
     assert_eq!(
         (running.queue.as_str(), running.plugin.as_str()),
         ("slow", "faulty")
@@ -265,8 +266,12 @@ async fn an_invocation_running_past_a_threshold_shows_under_its_consumer() -> an
     assert_eq!(running.invocations.len(), 1);
     assert_eq!(running.invocations[0].messages, 1);
     assert!(running.invocations[0].age_ms >= 1000);
-    // Its message is in flight meanwhile, by the queue's side of the monitor.
-    let queue = queue_monitor(client, "slow").await?;
+    // Its message is in flight meanwhile, by the queue's side of the same report.
+    let queue = report
+        .queues
+        .iter()
+        .find(|q| q.queue == "slow")
+        .expect("slow");
     assert_eq!(queue.in_flight.total, 1);
     // Once the invocation ends it leaves the monitor and its message is acked.
     wait_until("the invocation to end", PATIENCE, async || {

@@ -1,7 +1,10 @@
 //! The client's calls for the task monitor and alarms.
 
 use crate::http::segment;
-use crate::{Alarm, AlarmList, Client, ClientError, CreateAlarm, MonitorReport, StuckMessages};
+use crate::{
+    Alarm, AlarmList, Client, ClientError, CreateAlarm, Method, MonitorReport, PatchAlarm,
+    StuckMessages,
+};
 
 impl Client {
     /// `GET /v1/monitor`: stuck messages and long invocations, per queue and consumer.
@@ -49,6 +52,12 @@ impl Client {
     /// One alarm with its state.
     pub async fn get_alarm(&self, name: &str) -> Result<Alarm, ClientError> {
         self.get(&format!("/v1/alarms/{}", segment(name))).await
+    }
+
+    /// Changes an alarm's threshold, comparison, `for_ms` or level.
+    pub async fn patch_alarm(&self, name: &str, patch: &PatchAlarm) -> Result<Alarm, ClientError> {
+        let path = format!("/v1/alarms/{}", segment(name));
+        self.call(Method::PATCH, &path, Some(patch)).await
     }
 
     /// Deletes an alarm (a firing one publishes nothing more).

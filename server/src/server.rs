@@ -26,7 +26,7 @@ pub struct Server {
     tls: bool,
     stop: Option<oneshot::Sender<()>>,
     http: JoinHandle<()>,
-    housekeeping: JoinHandle<()>,
+    housekeeping: Option<crate::broker::Housekeeper>,
     alarms: JoinHandle<()>,
 }
 
@@ -51,6 +51,9 @@ pub enum StartError {
     /// Plugins or consumers could not be loaded.
     #[error("cannot load plugins and consumers: {0}")]
     Dispatcher(#[from] DispatcherError),
+    /// The housekeeping thread could not start.
+    #[error("cannot start housekeeping: {0}")]
+    Housekeeping(String),
     /// The listen address could not be bound.
     #[error("cannot listen on {addr}: {source}")]
     Bind {
@@ -100,7 +103,8 @@ pub async fn start(config: Config) -> Result<Server, StartError> {
         ..RuntimeConfig::default()
     })?);
     let dispatcher = Dispatcher::start(broker.clone(), runtime).await?;
-    let housekeeping = tokio::spawn(crate::broker::housekeeping(broker.clone()));
+    let housekeeping = crate::broker::Housekeeper::start(broker.clone())
+        .map_err(|e| StartError::Housekeeping(e.to_string()))?;
     let alarms = crate::alarms::Alarms::open(broker.clone(), dispatcher.clone()).await?;
     let evaluator = tokio::spawn(alarms.clone().run());
     let app = crate::api::app(broker.clone(), dispatcher.clone(), access, alarms, &config);
@@ -120,7 +124,7 @@ pub async fn start(config: Config) -> Result<Server, StartError> {
         tls: config.tls_cert.is_some(),
         stop: Some(stop),
         http,
-        housekeeping,
+        housekeeping: Some(housekeeping),
         alarms: evaluator,
     })
 }
@@ -160,8 +164,11 @@ impl Server {
         self.broker.stop_replays().await;
         self.alarms.abort();
         let _ = (&mut self.alarms).await;
-        self.housekeeping.abort();
-        let _ = (&mut self.housekeeping).await;
+        if let Some(housekeeping) = self.housekeeping.take() {
+            tokio::task::spawn_blocking(move || housekeeping.stop())
+                .await
+                .expect("stopping housekeeping does not panic");
+        }
         let broker = self.broker.clone();
         tokio::task::spawn_blocking(move || broker.close())
             .await

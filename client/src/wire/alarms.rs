@@ -36,6 +36,25 @@ pub struct CreateAlarm {
     pub level: AlarmLevel,
 }
 
+/// `PATCH /v1/alarms/{name}`: the parts of the condition to change; absent ones stay. What
+/// an alarm watches (its queue or consumer, its metric) does not change: make another.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PatchAlarm {
+    /// See [`CreateAlarm::threshold`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub threshold: Option<f64>,
+    /// See [`CreateAlarm::comparison`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comparison: Option<Comparison>,
+    /// See [`CreateAlarm::for_ms`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub for_ms: Option<u64>,
+    /// See [`CreateAlarm::level`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub level: Option<AlarmLevel>,
+}
+
 /// How bad an alarm is; published as the message attribute `level`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -1,15 +1,16 @@
 //! Monitor: per queue, the messages that have waited or been in flight longer than each of
 //! its thresholds, and per consumer the invocations running that long, refreshed every two
 //! seconds from `GET /v1/monitor`; a queue's stuck messages (`GET /v1/monitor/{queue}`),
-//! each linking to its lookup, with the queue's redrive and purge.
+//! each linking to its lookup, with the queue's redrive and purge; and every alarm with its
+//! state (`GET /v1/alarms`).
 
 use std::time::Duration;
 
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 use switchyard_client::{
-    Action, AgeBuckets, ConsumerMonitor, Kind, MonitorReport, PurgeResponse, QueueMonitor,
-    RedriveRequest, StuckMessages,
+    Action, AgeBuckets, Alarm, AlarmList, AlarmState, ConsumerMonitor, Kind, MonitorReport,
+    PurgeResponse, QueueMonitor, RedriveRequest, StuckMessages,
 };
 
 use crate::api::{self, ApiFailure};
@@ -38,6 +39,16 @@ const CONSUMER_COLUMNS: &[(&str, bool)] = &[
     ("Longest", true),
 ];
 
+const ALARM_COLUMNS: &[(&str, bool)] = &[
+    ("Alarm", false),
+    ("Watches", false),
+    ("Condition", false),
+    ("Level", false),
+    ("State", false),
+    ("Value", true),
+    ("Last change", false),
+];
+
 const STUCK_COLUMNS: &[(&str, bool)] = &[
     ("Message", false),
     ("State", false),
@@ -56,6 +67,7 @@ fn stuck(queue: &QueueMonitor) -> bool {
 #[component]
 pub(crate) fn MonitorPage(queue: Option<String>) -> impl IntoView {
     let report = RwSignal::new(None::<MonitorReport>);
+    let alarms = RwSignal::new(Vec::<Alarm>::new());
     let error = RwSignal::new(None::<ApiFailure>);
     let poll = move || {
         spawn_local(async move {
@@ -65,6 +77,9 @@ pub(crate) fn MonitorPage(queue: Option<String>) -> impl IntoView {
                     report.set(Some(fresh));
                 }
                 Err(e) => error.set(Some(e)),
+            }
+            if let Ok(list) = api::get::<AlarmList>("/v1/alarms").await {
+                alarms.set(list.alarms);
             }
         });
     };
@@ -90,6 +105,7 @@ pub(crate) fn MonitorPage(queue: Option<String>) -> impl IntoView {
                 view! {
                     <QueueBuckets queues=report.queues.clone() selected=selected />
                     <ConsumerBuckets consumers=report.consumers.clone() />
+                    <AlarmTable alarms=alarms.get() />
                 }
                     .into_any()
             }
@@ -195,6 +211,78 @@ fn ConsumerBuckets(consumers: Vec<ConsumerMonitor>) -> impl IntoView {
     view! {
         <h2>"Consumers"</h2>
         <DataTable id="monitor-consumers" columns=CONSUMER_COLUMNS>
+            {rows}
+        </DataTable>
+    }
+    .into_any()
+}
+
+/// Every alarm the token may read, with its state and last transition.
+#[component]
+fn AlarmTable(alarms: Vec<Alarm>) -> impl IntoView {
+    if alarms.is_empty() {
+        return view! {
+            <h2>"Alarms"</h2>
+            <EmptyState title="No alarms">
+                "An alarm watches a queue's or a consumer's metric and publishes to "
+                <code>{switchyard_client::ALARMS_TOPIC}</code>
+                " when it fires and resolves: "
+                <code>"switchyard alarm create NAME --queue Q --metric depth --threshold 1000 --level critical"</code>
+            </EmptyState>
+        }
+        .into_any();
+    }
+    let rows = alarms
+        .into_iter()
+        .map(|alarm| {
+            let watches = match (&alarm.queue, &alarm.consumer) {
+                (Some(queue), _) => format!("queue {queue}"),
+                (None, Some(consumer)) => format!("consumer {consumer}"),
+                (None, None) => "–".into(),
+            };
+            let mut condition = format!(
+                "{} {} {}",
+                alarm.metric,
+                alarm.comparison.as_str(),
+                alarm.threshold
+            );
+            if alarm.for_ms > 0 {
+                condition.push_str(&format!(" for {}", format::age(alarm.for_ms)));
+            }
+            let (class, state) = match alarm.state {
+                AlarmState::Ok => ("badge ready", "ok"),
+                AlarmState::Pending => ("badge delayed", "pending"),
+                AlarmState::Firing => ("badge expired", "firing"),
+            };
+            let last = alarm.last_transition.as_ref().map_or_else(
+                || "–".to_string(),
+                |t| {
+                    let what = match t.state {
+                        switchyard_client::Transition::Firing => "fired",
+                        switchyard_client::Transition::Resolved => "resolved",
+                    };
+                    format!("{what} {}", format::ago(t.at_ms))
+                },
+            );
+            let level = alarm.level.as_str();
+            let firing = alarm.state == AlarmState::Firing;
+            let value = alarm.value.map_or_else(|| "–".into(), |v| v.to_string());
+            view! {
+                <tr data-alarm=alarm.name.clone() class:stuck=firing>
+                    <td>{alarm.name.clone()}</td>
+                    <td>{watches}</td>
+                    <td><code>{condition}</code></td>
+                    <td><span class=format!("badge level {level}")>{level}</span></td>
+                    <td data-col="state"><span class=class>{state}</span></td>
+                    <td class="num">{value}</td>
+                    <td>{last}</td>
+                </tr>
+            }
+        })
+        .collect_view();
+    view! {
+        <h2>"Alarms"</h2>
+        <DataTable id="monitor-alarms" columns=ALARM_COLUMNS>
             {rows}
         </DataTable>
     }

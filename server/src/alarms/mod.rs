@@ -12,7 +12,8 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 use switchyard_client::{
-    ALARMS_TOPIC, Alarm, AlarmEvent, AlarmMetric, AlarmState, CreateAlarm, PublishMessage,
+    ALARMS_TOPIC, Alarm, AlarmEvent, AlarmMetric, AlarmState, CreateAlarm, PatchAlarm,
+    PublishMessage,
 };
 
 use crate::broker::{Broker, BrokerError, MAX_RETENTION_MS, now_ms, validate_name};
@@ -64,6 +65,23 @@ impl AlarmError {
             AlarmError::Dispatcher(error) => error.code(),
         }
     }
+}
+
+fn check_threshold(threshold: f64) -> Result<(), AlarmError> {
+    if threshold.is_finite() {
+        Ok(())
+    } else {
+        Err(invalid("threshold must be a finite number"))
+    }
+}
+
+fn check_for_ms(for_ms: u64) -> Result<(), AlarmError> {
+    if for_ms > MAX_FOR_MS {
+        return Err(invalid(format!(
+            "for_ms {for_ms} is over the maximum of {MAX_FOR_MS} (a day)"
+        )));
+    }
+    Ok(())
 }
 
 fn invalid(reason: impl Into<String>) -> AlarmError {
@@ -237,15 +255,9 @@ impl Alarms {
                 "stuck_over_ms:{ms} is over 14 days, longer than any message is kept"
             )));
         }
-        if !request.threshold.is_finite() {
-            return Err(invalid("threshold must be a finite number"));
-        }
+        check_threshold(request.threshold)?;
         let for_ms = request.for_ms.unwrap_or(0);
-        if for_ms > MAX_FOR_MS {
-            return Err(invalid(format!(
-                "for_ms {for_ms} is over the maximum of {MAX_FOR_MS} (a day)"
-            )));
-        }
+        check_for_ms(for_ms)?;
         let record = AlarmRecord {
             name: request.name,
             queue: request.queue,
@@ -300,6 +312,34 @@ impl Alarms {
             .get(name)
             .map(Watched::view)
             .ok_or_else(|| AlarmError::NotFound { name: name.into() })
+    }
+
+    /// Changes an alarm's condition (threshold, comparison, `for_ms`, level). Its state stays;
+    /// the time its condition has held counts again from the next evaluation, which fires or
+    /// resolves it by the new condition.
+    pub async fn patch(&self, name: &str, patch: PatchAlarm) -> Result<Alarm, AlarmError> {
+        if let Some(threshold) = patch.threshold {
+            check_threshold(threshold)?;
+        }
+        if let Some(for_ms) = patch.for_ms {
+            check_for_ms(for_ms)?;
+        }
+        let _admin = self.admin.lock().await;
+        let mut record = self
+            .alarms()
+            .get(name)
+            .map(|w| w.record.clone())
+            .ok_or_else(|| AlarmError::NotFound { name: name.into() })?;
+        record.threshold = patch.threshold.unwrap_or(record.threshold);
+        record.comparison = patch.comparison.unwrap_or(record.comparison);
+        record.for_ms = patch.for_ms.unwrap_or(record.for_ms);
+        record.level = patch.level.unwrap_or(record.level);
+        self.write(AlarmOp::Put(record.clone())).await?;
+        let mut alarms = self.alarms();
+        let watched = alarms.get_mut(name).expect("changes hold the admin lock");
+        watched.record = record;
+        watched.breaching_since_ms = None;
+        Ok(watched.view())
     }
 
     /// Deletes an alarm; from the moment this answers it publishes nothing more.

@@ -8,7 +8,7 @@
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use std::sync::Arc;
-use switchyard_client::{Action, Alarm, AlarmList, CreateAlarm, Kind};
+use switchyard_client::{Action, Alarm, AlarmList, CreateAlarm, Kind, PatchAlarm};
 use tracing::instrument;
 
 use super::auth::{Caller, Need, Routes};
@@ -24,6 +24,7 @@ pub(super) fn routes() -> Routes<AlarmState> {
         .post("/alarms", MANAGE, create_alarm)
         .get("/alarms", READ, list_alarms)
         .get("/alarms/{name}", READ, get_alarm)
+        .patch("/alarms/{name}", MANAGE, patch_alarm)
         .delete("/alarms/{name}", MANAGE, delete_alarm)
 }
 
@@ -52,6 +53,18 @@ async fn get_alarm(
 ) -> Result<ApiJson<Alarm>, ApiError> {
     caller.require(Action::Read, Kind::Queue, &alarms.access_queue(&name)?)?;
     Ok(ApiJson(alarms.get(&name)?))
+}
+
+#[instrument(skip_all, fields(alarm = %name))]
+async fn patch_alarm(
+    State(alarms): State<AlarmState>,
+    caller: Caller,
+    Path(name): Path<String>,
+    ApiJson(patch): ApiJson<PatchAlarm>,
+) -> Result<ApiJson<Alarm>, ApiError> {
+    caller.note("alarm", &name);
+    caller.require(Action::Manage, Kind::Queue, &alarms.access_queue(&name)?)?;
+    Ok(ApiJson(alarms.patch(&name, patch).await?))
 }
 
 #[instrument(skip_all, fields(alarm = %name))]

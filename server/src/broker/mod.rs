@@ -324,6 +324,58 @@ impl Broker {
     }
 }
 
+/// [`housekeeping`] on a thread of its own, with a runtime of its own, so none of its work
+/// ever holds up the threads that serve requests. Stops when told or dropped.
+pub struct Housekeeper {
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Housekeeper {
+    /// Starts upkeep of `broker`.
+    pub fn start(broker: Arc<Broker>) -> std::io::Result<Self> {
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        let thread = std::thread::Builder::new()
+            .name("housekeeping".into())
+            .spawn(move || {
+                runtime.block_on(async move {
+                    tokio::select! {
+                        () = housekeeping(broker) => {}
+                        _ = stopped => {}
+                    }
+                });
+            })?;
+        Ok(Self {
+            stop: Some(stop),
+            thread: Some(thread),
+        })
+    }
+
+    /// Stops upkeep and waits for its thread to end (it blocks: call it where blocking is
+    /// allowed).
+    pub fn stop(mut self) {
+        self.signal();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+
+    fn signal(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+impl Drop for Housekeeper {
+    fn drop(&mut self) {
+        self.signal();
+    }
+}
+
 /// Background upkeep: every 20 ms makes delayed and expired-lease messages visible and
 /// dead-letters what reached `max_receive_count`; beside that, in bounded chunks, drops
 /// messages past retention and forgets old statuses and dedup ids (see [`bounded`]).

@@ -6,6 +6,7 @@ use clap::{Args, Subcommand};
 use serde_json::json;
 use switchyard_client::{
     AgeBuckets, Alarm, AlarmLevel, AlarmList, Client, Comparison, CreateAlarm, MonitorReport,
+    PatchAlarm,
 };
 
 use super::output::{self, Output, Table};
@@ -151,6 +152,22 @@ pub(super) enum AlarmCommand {
     List,
     /// Show one alarm with its state and last transition.
     Get { name: String },
+    /// Change an alarm's condition; what is not given stays as it is.
+    Update {
+        name: String,
+        /// The value the metric is compared with.
+        #[arg(long, value_name = "X")]
+        threshold: Option<f64>,
+        /// How: >=, >, <= or <.
+        #[arg(long, value_name = "OP", value_parser = parse_comparison)]
+        comparison: Option<Comparison>,
+        /// How long the condition must hold before it fires.
+        #[arg(long, value_name = "MS")]
+        for_ms: Option<u64>,
+        /// warning or critical.
+        #[arg(long, value_name = "LEVEL", value_parser = parse_level)]
+        level: Option<AlarmLevel>,
+    },
     /// Delete an alarm.
     Delete { name: String },
 }
@@ -247,6 +264,30 @@ pub(super) async fn alarm(
                 ));
             }
             output::print_fields(&lines);
+        }
+        AlarmCommand::Update {
+            name,
+            threshold,
+            comparison,
+            for_ms,
+            level,
+        } => {
+            let patch = PatchAlarm {
+                threshold,
+                comparison,
+                for_ms,
+                level,
+            };
+            if patch == PatchAlarm::default() {
+                anyhow::bail!(
+                    "nothing to change: give --threshold, --comparison, --for-ms or --level"
+                );
+            }
+            let alarm = client.patch_alarm(&name, &patch).await?;
+            if out.json {
+                return out.print_json(&alarm);
+            }
+            println!("updated alarm {}: {}", alarm.name, condition(&alarm));
         }
         AlarmCommand::Delete { name } => {
             client.delete_alarm(&name).await?;

@@ -456,6 +456,16 @@ async fn alarms_are_managed_with_manage_and_read_with_read_on_their_queue() -> a
     assert_eq!(visible, ["mail-backlog"]);
     assert_api_error(team.get_alarm("billing-backlog").await, 403, "forbidden");
     assert_api_error(team.delete_alarm("billing-backlog").await, 403, "forbidden");
+    let patch = switchyard_client::PatchAlarm {
+        threshold: Some(1.0),
+        ..Default::default()
+    };
+    assert_api_error(
+        team.patch_alarm("billing-backlog", &patch).await,
+        403,
+        "forbidden",
+    );
+    assert_eq!(client.get_alarm("billing-backlog").await?.threshold, 100.0);
     team.delete_alarm("mail-backlog").await?;
     let left: Vec<String> = client
         .list_alarms()
@@ -636,5 +646,64 @@ async fn age_stuck_and_dead_letter_metrics_fire_on_their_queues() -> anyhow::Res
             Some(Transition::Resolved)
         );
     }
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_changed_threshold_resolves_a_firing_alarm_and_bad_changes_are_refused()
+-> anyhow::Result<()> {
+    let server = TestServer::start().await?;
+    let client = &server.client;
+    client.create_queue(&queue("work")).await?;
+    pager(client, "pager", json!({"attributes": {"alarm": ["busy"]}})).await?;
+    client
+        .create_alarm(&alarm("busy", "work", "depth", 1.0, AlarmLevel::Warning))
+        .await?;
+    client.send("work", &json_message(json!("x"))).await?;
+    let (_, event) = next_event(client, "pager").await?;
+    assert_eq!(
+        (event.state, event.level),
+        (Transition::Firing, AlarmLevel::Warning)
+    );
+
+    for (body, status, code) in [
+        (r#"{"for_ms": 100000000000}"#, 400, "invalid_alarm"),
+        (r#"{"metric": "fault_rate"}"#, 400, "invalid_body"),
+        (r#"{"level": "loud"}"#, 400, "invalid_body"),
+    ] {
+        server
+            .raw(reqwest::Method::PATCH, "/v1/alarms/busy", Some(body))
+            .await
+            .assert_error(status, code);
+    }
+    server
+        .raw(reqwest::Method::PATCH, "/v1/alarms/missing", Some("{}"))
+        .await
+        .assert_error(404, "alarm_not_found");
+    let unchanged = client.get_alarm("busy").await?;
+    assert_eq!((unchanged.threshold, unchanged.for_ms), (1.0, 0));
+
+    let patch = switchyard_client::PatchAlarm {
+        threshold: Some(5.0),
+        level: Some(AlarmLevel::Critical),
+        ..Default::default()
+    };
+    let patched = client.patch_alarm("busy", &patch).await?;
+    assert_eq!(
+        (patched.threshold, patched.level, patched.metric.as_str()),
+        (5.0, AlarmLevel::Critical, "depth")
+    );
+    let (message, event) = next_event(client, "pager").await?;
+    assert_eq!(
+        (event.state, event.threshold, event.value),
+        (Transition::Resolved, 5.0, Some(1.0))
+    );
+    assert_eq!(
+        message.attributes.get("level").map(String::as_str),
+        Some("critical")
+    );
+    let server = server.restart().await?;
+    let kept = server.client.get_alarm("busy").await?;
+    assert_eq!((kept.threshold, kept.level), (5.0, AlarmLevel::Critical));
     Ok(())
 }

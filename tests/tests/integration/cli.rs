@@ -629,6 +629,26 @@ async fn cli_sets_monitor_thresholds_shows_the_monitor_and_manages_alarms() -> a
         text.contains("jobs-waiting") && text.contains("depth > 1 for 5s"),
         "{text}"
     );
+    let updated = run_json(
+        url,
+        &[
+            "alarm",
+            "update",
+            "jobs-waiting",
+            "--threshold",
+            "7",
+            "--level",
+            "critical",
+        ],
+    )
+    .await?;
+    assert_eq!(
+        (&updated["threshold"], &updated["level"]),
+        (&json!(7.0), &json!("critical"))
+    );
+    let output = run(url, &["alarm", "update", "jobs-waiting"]).await?;
+    assert_eq!(output.status.code(), Some(1), "{output:?}");
+    assert!(String::from_utf8_lossy(&output.stderr).contains("nothing to change"));
     let output = run(url, &["alarm", "get", "jobs-waiting"]).await?;
     assert!(String::from_utf8_lossy(&output.stdout).contains("queue jobs"));
     let deleted = run_json(url, &["alarm", "delete", "jobs-waiting"]).await?;

@@ -91,6 +91,12 @@ async fn the_monitor_drills_down_to_stuck_dead_letters_and_a_firing_alarm_shows_
             "0",
         )
         .await?;
+    browser
+        .wait_for_text(
+            "#monitor-alarms tr[data-alarm=jobs-dead] td[data-col=state]",
+            "firing",
+        )
+        .await?;
     browser.click(&format!("{row} a.drill")).await?;
     for id in &ids {
         browser
@@ -120,6 +126,12 @@ async fn the_monitor_drills_down_to_stuck_dead_letters_and_a_firing_alarm_shows_
         .wait_for_text("#stuck-list .banner.ok", "Redrove 2")
         .await?;
     browser.wait_until_gone("#firing-alarms").await?;
+    browser
+        .wait_for_text(
+            "#monitor-alarms tr[data-alarm=jobs-dead] td[data-col=state]",
+            "ok",
+        )
+        .await?;
     let stats = client.get_queue("jobs").await?.stats.expect("stats");
     assert_eq!(stats.ready, 2);
     browser

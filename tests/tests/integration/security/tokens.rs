@@ -141,11 +141,12 @@ async fn a_fresh_data_directory_gets_its_admin_token_from_a_private_file() -> an
         ("admin", ["admin:*:*".to_string()].as_slice())
     );
     let link = format!("console login link: {}/#token={token}", server.url());
-    assert!(
-        server.output().contains(&link),
-        "no login link in:\n{}",
-        server.output()
-    );
+    // The harness reads the child's output in the background: wait for the line.
+    let printed = wait_until("the login link", PATIENCE, async || {
+        Ok(server.output().contains(&link))
+    })
+    .await;
+    assert!(printed.is_ok(), "no login link in:\n{}", server.output());
     // The harness's own admin token was not given: it is not a token here.
     assert_api_error(
         admin_client(server.url()).whoami().await,

@@ -405,6 +405,11 @@ impl Client {
         Ok(job)
     }
 
+    /// The last hour of queue and topic samples the token may read.
+    pub async fn history(&self) -> Result<History, ClientError> {
+        self.get("/v1/history").await
+    }
+
     /// A redrive job of `queue`.
     pub async fn get_redrive(&self, queue: &str, id: &str) -> Result<RedriveJob, ClientError> {
         let path = format!("/v1/queues/{}/redrives/{}", segment(queue), segment(id));

@@ -37,6 +37,11 @@ dedup_window_ms = 300000
 # publish time, in ms (1 day; 1 minute to 14 days).
 status_retention_ms = 86400000
 
+# How often the server samples every queue's counts and topic's publishes for
+# GET /v1/history, which keeps the last 360 samples (an hour at the default 10 s), in ms
+# (100 ms to 1 minute).
+history_interval_ms = 10000
+
 # Every /v1 request carries "Authorization: Bearer <token>". On a data directory without
 # tokens, the first admin token is SWITCHYARD_ADMIN_TOKEN (at least 16 characters) if set,
 # else a random one written to <data_dir>/admin-token (mode 0600).
@@ -104,6 +109,8 @@ pub struct Config {
     pub dedup_window_ms: u64,
     /// How long message status remembers acked and expired copies, in ms.
     pub status_retention_ms: u64,
+    /// How often queue and topic figures are sampled for `GET /v1/history`, in ms.
+    pub history_interval_ms: u64,
     /// The first admin token's secret, for a data directory without tokens.
     #[serde(default)]
     pub admin_token: Option<Secret>,
@@ -298,6 +305,13 @@ impl Config {
             "ms (1 minute to 14 days)",
         )?;
         within(
+            "history_interval_ms",
+            self.history_interval_ms,
+            100,
+            60_000,
+            "ms (100 ms to 1 minute)",
+        )?;
+        within(
             "max_plugin_instances",
             u64::from(self.max_plugin_instances),
             1,
@@ -427,6 +441,8 @@ mod tests {
             ("dedup_window_ms = 0", "dedup_window_ms"),
             ("dedup_window_ms = 18446744073709551615", "dedup_window_ms"),
             ("status_retention_ms = 5", "status_retention_ms"),
+            ("history_interval_ms = 5", "history_interval_ms"),
+            ("history_interval_ms = 60001", "history_interval_ms"),
             ("status_retention_ms = 9999999999999", "status_retention_ms"),
             ("max_group_commit = 0", "max_group_commit"),
             ("max_group_commit = 100000000", "max_group_commit"),

@@ -1,20 +1,24 @@
 //! Overview: every queue's counts and oldest age, topic publish rates, and charts of the
-//! last five minutes, refreshed every second from `GET /v1/queues` and `GET /v1/topics`.
+//! last five minutes, refreshed every second from `GET /v1/queues` and `GET /v1/topics`;
+//! on opening, the charts start from the server's own samples (`GET /v1/history`), so they
+//! show what happened before the page was opened.
 
 use std::collections::VecDeque;
 use std::time::Duration;
 
 use leptos::prelude::*;
 use leptos::task::spawn_local;
-use switchyard_client::{Queue, QueueList as QueueListBody, QueueStats, Topic, TopicList};
+use switchyard_client::{
+    History, HistorySample, Queue, QueueList as QueueListBody, QueueStats, Topic, TopicList,
+};
 
 use crate::api::{self, ApiFailure};
 use crate::format;
 use crate::widgets::{DataTable, EmptyState, ErrorBanner, Sparkline};
 
-/// One second between samples; five minutes of them.
+/// One second between samples; charts span five minutes.
 const POLL: Duration = Duration::from_secs(1);
-const SAMPLES: usize = 300;
+const SPAN_MS: f64 = 300_000.0;
 /// Rates shown as numbers are averaged over this many seconds.
 const RATE_WINDOW: usize = 10;
 
@@ -27,6 +31,34 @@ struct Sample {
 }
 
 impl Sample {
+    /// A sample the server took, in the shape of a live one: the queues and topics that
+    /// exist now (`queues`, `topics`), with the figures they had then.
+    fn from_past(past: &HistorySample, queues: &[Queue], topics: &[Topic]) -> Self {
+        Sample {
+            at_ms: past.at_ms as f64,
+            queues: queues
+                .iter()
+                .filter_map(|queue| {
+                    let stats = past.queues.get(&queue.name)?;
+                    Some(Queue {
+                        stats: Some(stats.clone()),
+                        ..queue.clone()
+                    })
+                })
+                .collect(),
+            topics: topics
+                .iter()
+                .filter_map(|topic| {
+                    let published = *past.topics.get(&topic.name)?;
+                    Some(Topic {
+                        published,
+                        ..topic.clone()
+                    })
+                })
+                .collect(),
+        }
+    }
+
     fn stats(&self, queue: &str) -> QueueStats {
         self.queues
             .iter()
@@ -82,18 +114,36 @@ pub(crate) fn Overview() -> impl IntoView {
     let error = RwSignal::new(None::<ApiFailure>);
     let poll = move || {
         spawn_local(async move {
+            let opening = history.with_untracked(VecDeque::is_empty);
             let queues = api::get::<QueueListBody>("/v1/queues").await;
             let topics = api::get::<TopicList>("/v1/topics").await;
+            // The server's samples of the span before the page opened (none is no harm).
+            let past = if opening {
+                api::get::<History>("/v1/history").await.ok()
+            } else {
+                None
+            };
             match (queues, topics) {
                 (Ok(queues), Ok(topics)) => {
                     error.set(None);
+                    let now = format::now_ms();
                     history.update(|h| {
+                        for sample in past.iter().flat_map(|p| &p.samples) {
+                            let at = sample.at_ms as f64;
+                            if at >= now - SPAN_MS && at < now {
+                                h.push_back(Sample::from_past(
+                                    sample,
+                                    &queues.queues,
+                                    &topics.topics,
+                                ));
+                            }
+                        }
                         h.push_back(Sample {
-                            at_ms: format::now_ms(),
+                            at_ms: now,
                             queues: queues.queues,
                             topics: topics.topics,
                         });
-                        while h.len() > SAMPLES {
+                        while h.front().is_some_and(|s| s.at_ms < now - SPAN_MS) {
                             h.pop_front();
                         }
                     });
@@ -176,7 +226,7 @@ fn Totals(history: RwSignal<VecDeque<Sample>>) -> impl IntoView {
                         <span class="value" id="total-rate">{format::rate(rate)}</span>
                         <Sparkline values=publish_rates width=220 height=40 />
                     </div>
-                    <div class="card stat">
+                    <div class="card stat" id="waiting-chart" data-from-ms=h.front().map_or(0, |s| s.at_ms as u64)>
                         <span class="label">"Messages waiting"</span>
                         <span class="value" id="total-depth">
                             {format::count(waiting.last().copied().unwrap_or(0.0) as u64)}

@@ -6,8 +6,8 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use serde::Deserialize;
 use switchyard_client::{
-    AckRequest, AckResponse, Action, CreateQueue, ExtendRequest, ExtendResponse, Kind, NackRequest,
-    NackResponse, PatchQueue, PeekResponse, PublishBatch, PublishMessage, Published,
+    AckRequest, AckResponse, Action, CreateQueue, ExtendRequest, ExtendResponse, History, Kind,
+    NackRequest, NackResponse, PatchQueue, PeekResponse, PublishBatch, PublishMessage, Published,
     PublishedBatch, PurgeResponse, Queue, QueueList, ReceiveRequest, ReceiveResponse, RedriveJob,
     RedriveList, RedriveRequest,
 };
@@ -40,6 +40,19 @@ pub(super) fn routes() -> Routes<AppState> {
         .get("/queues/{queue}/redrives", READ, list_redrives)
         .get("/queues/{queue}/redrives/{id}", READ, get_redrive)
         .delete("/queues/{queue}/redrives/{id}", MANAGE, cancel_redrive)
+        .get(
+            "/history",
+            Need::some(Action::Read, Kind::Queue),
+            get_history,
+        )
+}
+
+/// The last hour of samples, of the queues and topics the token may read.
+async fn get_history(State(broker): State<AppState>, caller: Caller) -> ApiJson<History> {
+    ApiJson(broker.history(|queue, name| {
+        let kind = if queue { Kind::Queue } else { Kind::Topic };
+        caller.may(Action::Read, kind, name)
+    }))
 }
 
 /// The hot paths: send, peek, receive, ack, nack, extend. The broker itself finishes what

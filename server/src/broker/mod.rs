@@ -10,6 +10,7 @@ mod dead_letter;
 mod delivery;
 mod error;
 pub(crate) mod filter;
+mod history;
 #[cfg(test)]
 mod model_tests;
 mod monitor;
@@ -84,6 +85,8 @@ pub struct Broker {
     failures: Mutex<monitor::FailureNotes>,
     /// Redrive jobs, running and recent.
     redrives: Mutex<redrive::RedriveJobs>,
+    /// The last hour of queue and topic figures.
+    history: Mutex<history::Samples>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -92,6 +95,7 @@ struct Limits {
     max_batch_messages: usize,
     dedup_window_ms: u64,
     status_retention_ms: u64,
+    history_interval_ms: u64,
 }
 
 #[derive(Default)]
@@ -246,6 +250,7 @@ impl Broker {
                 max_batch_messages: config.max_batch_messages,
                 dedup_window_ms: config.dedup_window_ms,
                 status_retention_ms: config.status_retention_ms,
+                history_interval_ms: config.history_interval_ms,
             },
             receipt_key,
             consumers: Mutex::default(),
@@ -253,6 +258,7 @@ impl Broker {
             orphans: Mutex::new(orphans),
             failures: Mutex::default(),
             redrives: Mutex::default(),
+            history: Mutex::default(),
         }))
     }
 
@@ -378,16 +384,23 @@ impl Drop for Housekeeper {
 
 /// Background upkeep: every 20 ms makes delayed and expired-lease messages visible and
 /// dead-letters what reached `max_receive_count`; beside that, in bounded chunks, drops
-/// messages past retention and forgets old statuses and dedup ids (see [`bounded`]).
+/// messages past retention and forgets old statuses and dedup ids (see [`bounded`]); and
+/// every `history_interval_ms` samples the figures `GET /v1/history` serves.
 pub async fn housekeeping(broker: Arc<Broker>) {
     let upkeep = async {
         let mut tick = tokio::time::interval(Duration::from_millis(20));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let every = Duration::from_millis(broker.limits.history_interval_ms);
+        let mut next_sample = tokio::time::Instant::now();
         loop {
             tick.tick().await;
             let now = now_ms();
             for queue in broker.queues() {
                 broker.promote(&queue, now).await;
+            }
+            if tokio::time::Instant::now() >= next_sample {
+                broker.record_history();
+                next_sample = tokio::time::Instant::now() + every;
             }
         }
     };

@@ -12,6 +12,7 @@ mod dead_letters;
 mod delays;
 mod fairness;
 mod fanout;
+mod history;
 mod leases;
 mod monitor;
 mod ordering;

@@ -176,6 +176,52 @@ async fn overview_follows_queue_depth_and_topic_publishes_live() -> anyhow::Resu
     browser.close().await
 }
 
+#[tokio::test]
+async fn overview_charts_start_from_what_the_server_sampled_before_the_page_opened()
+-> anyhow::Result<()> {
+    let assets = console_assets()?.to_path_buf();
+    let server = TestServer::start_with(|config| {
+        config.console_dir = Some(assets);
+        config.history_interval_ms = 100;
+    })
+    .await?;
+    let client = &server.client;
+    client.create_queue(&queue("backlog")).await?;
+    for n in 0..3 {
+        client
+            .send("backlog", &json_message(json!({ "n": n })))
+            .await?;
+    }
+    let sampled = wait_for("three samples of the backlog", PATIENCE, async || {
+        let history = client.history().await?;
+        let with: Vec<u64> = history
+            .samples
+            .iter()
+            .filter(|s| s.queues.get("backlog").is_some_and(|q| q.ready == 3))
+            .map(|s| s.at_ms)
+            .collect();
+        Ok((with.len() >= 3).then(|| with[0]))
+    })
+    .await?;
+    let browser = Browser::start().await?;
+    browser.log_in(server.url(), ADMIN_TOKEN).await?;
+    let opened_at = now_ms();
+    browser.open(&format!("{}/#/", server.url())).await?;
+    browser.wait_for_text("#total-depth", "3").await?;
+    let from: u64 = browser
+        .element("#waiting-chart")
+        .await?
+        .attr("data-from-ms")
+        .await?
+        .unwrap_or_default()
+        .parse()?;
+    assert!(
+        from > 0 && from <= sampled && from < opened_at,
+        "the chart starts at {from}, the server's samples at {sampled}, the page opened at {opened_at}"
+    );
+    browser.close().await
+}
+
 /// A message that is dead-lettered from `jobs` into `jobs-dlq` after one expired lease.
 async fn dead_letter(client: &switchyard_client::Client) -> anyhow::Result<Message> {
     client.create_queue(&queue("jobs-dlq")).await?;

@@ -144,3 +144,65 @@ mod tests {
         );
     }
 }
+
+/// A queue's Purge button (`id`), which asks first: its confirm button (`{id}-confirm`)
+/// purges the queue at `queue_path` (`/v1/queues/{q}`), says how many messages went in
+/// `notice` (or why not in `error`) and then runs `purged`.
+#[component]
+pub(crate) fn PurgeButton(
+    permit: Permit,
+    id: &'static str,
+    queue_path: String,
+    notice: RwSignal<Option<String>>,
+    error: RwSignal<Option<crate::api::ApiFailure>>,
+    purged: Callback<()>,
+) -> impl IntoView {
+    let confirming = RwSignal::new(false);
+    let path = StoredValue::new(format!("{queue_path}/purge"));
+    let purge = move |_| {
+        confirming.set(false);
+        leptos::task::spawn_local(async move {
+            let body = serde_json::json!({});
+            let answer =
+                crate::api::post::<_, switchyard_client::PurgeResponse>(&path.get_value(), &body)
+                    .await;
+            match answer {
+                Ok(done) => {
+                    error.set(None);
+                    notice.set(Some(format!(
+                        "Purged {} messages.",
+                        crate::format::count(done.purged)
+                    )));
+                    purged.run(());
+                }
+                Err(e) => error.set(Some(e)),
+            }
+        });
+    };
+    let confirm_id = format!("{id}-confirm");
+    move || {
+        if confirming.get() {
+            view! {
+                <span class="confirm">
+                    "Delete every message in this queue?"
+                    <button class="danger" id=confirm_id.clone() on:click=purge>"Yes, purge"</button>
+                    <button class="secondary" on:click=move |_| confirming.set(false)>"Keep them"</button>
+                </span>
+            }
+            .into_any()
+        } else {
+            view! {
+                <ScopedButton
+                    permit=permit
+                    class="danger"
+                    id=id
+                    hint=true
+                    on_click=Callback::new(move |()| confirming.set(true))
+                >
+                    "Purge…"
+                </ScopedButton>
+            }
+            .into_any()
+        }
+    }
+}

@@ -10,12 +10,12 @@ use leptos::prelude::*;
 use leptos::task::spawn_local;
 use switchyard_client::{
     Action, AgeBuckets, Alarm, AlarmList, AlarmState, ConsumerMonitor, Kind, MonitorReport,
-    PurgeResponse, QueueMonitor, RedriveRequest, StuckMessages,
+    QueueMonitor, RedriveRequest, StuckMessages,
 };
 
 use crate::api::{self, ApiFailure};
 use crate::format;
-use crate::permit::{Permit, ScopedButton};
+use crate::permit::{Permit, PurgeButton, ScopedButton};
 use crate::widgets::{DataTable, EmptyState, ErrorBanner, MessageIdCell, Notice, StateBadge};
 
 const POLL: Duration = Duration::from_secs(2);
@@ -295,7 +295,6 @@ fn StuckList(queue: String) -> impl IntoView {
     let stuck = RwSignal::new(None::<StuckMessages>);
     let error = RwSignal::new(None::<ApiFailure>);
     let notice = RwSignal::new(None::<String>);
-    let confirm_purge = RwSignal::new(false);
     let name = StoredValue::new(queue.clone());
     let manage = Permit::to(Action::Manage, Kind::Queue, &queue);
     let load = move || {
@@ -328,23 +327,6 @@ fn StuckList(queue: String) -> impl IntoView {
             }
         });
     });
-    let purge = move |_| {
-        confirm_purge.set(false);
-        spawn_local(async move {
-            let path = format!("{}/purge", queue_path());
-            match api::post::<_, PurgeResponse>(&path, &serde_json::json!({})).await {
-                Ok(done) => {
-                    error.set(None);
-                    notice.set(Some(format!(
-                        "Purged {} messages.",
-                        format::count(done.purged)
-                    )));
-                    load();
-                }
-                Err(e) => error.set(Some(e)),
-            }
-        });
-    };
     view! {
         <section class="stuck-list" id="stuck-list" data-queue=queue.clone()>
             <div class="page-head">
@@ -354,33 +336,14 @@ fn StuckList(queue: String) -> impl IntoView {
                     <ScopedButton permit=manage class="secondary" id="monitor-redrive" on_click=redrive>
                         "Redrive dead letters"
                     </ScopedButton>
-                    {move || if confirm_purge.get() {
-                        view! {
-                            <span class="confirm">
-                                "Delete every message in this queue?"
-                                <button class="danger" id="monitor-purge-confirm" on:click=purge>
-                                    "Yes, purge"
-                                </button>
-                                <button class="secondary" on:click=move |_| confirm_purge.set(false)>
-                                    "Keep them"
-                                </button>
-                            </span>
-                        }
-                            .into_any()
-                    } else {
-                        view! {
-                            <ScopedButton
-                                permit=manage
-                                class="danger"
-                                id="monitor-purge"
-                                hint=true
-                                on_click=Callback::new(move |()| confirm_purge.set(true))
-                            >
-                                "Purge…"
-                            </ScopedButton>
-                        }
-                            .into_any()
-                    }}
+                    <PurgeButton
+                        permit=manage
+                        id="monitor-purge"
+                        queue_path=queue_path()
+                        notice=notice
+                        error=error
+                        purged=Callback::new(move |()| load())
+                    />
                 </div>
             </div>
             <ErrorBanner error=error />

@@ -6,14 +6,14 @@ use std::time::Duration;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 use switchyard_client::{
-    Action, Kind, Message, PeekResponse, PurgeResponse, Queue, QueueList as QueueListBody,
-    QueueOrdering, RedriveJob, RedriveRequest,
+    Action, Kind, Message, PeekResponse, Queue, QueueList as QueueListBody, QueueOrdering,
+    RedriveJob, RedriveRequest,
 };
 
 use super::queue_settings::QueueSettingsForm;
 use crate::api::{self, ApiFailure};
 use crate::format;
-use crate::permit::{Permit, ScopedButton};
+use crate::permit::{Permit, PurgeButton, ScopedButton};
 use crate::widgets::{
     DataTable, EmptyState, ErrorBanner, MessageIdCell, Notice, PayloadCell, StateBadge,
 };
@@ -76,7 +76,6 @@ pub(crate) fn QueuePage(name: String) -> impl IntoView {
     let more = RwSignal::new(false);
     let error = RwSignal::new(None::<ApiFailure>);
     let notice = RwSignal::new(None::<String>);
-    let confirm_purge = RwSignal::new(false);
     let editing = RwSignal::new(false);
     let base = StoredValue::new(format!("/v1/queues/{name}"));
     let manage = Permit::to(Action::Manage, Kind::Queue, &name);
@@ -136,23 +135,6 @@ pub(crate) fn QueuePage(name: String) -> impl IntoView {
             }
         });
     });
-    let purge = move |_| {
-        confirm_purge.set(false);
-        spawn_local(async move {
-            let path = format!("{}/purge", base.get_value());
-            match api::post::<_, PurgeResponse>(&path, &serde_json::json!({})).await {
-                Ok(done) => {
-                    notice.set(Some(format!(
-                        "Purged {} messages.",
-                        format::count(done.purged)
-                    )));
-                    error.set(None);
-                    reload();
-                }
-                Err(e) => error.set(Some(e)),
-            }
-        });
-    };
 
     view! {
         <div class="page-head">
@@ -173,29 +155,14 @@ pub(crate) fn QueuePage(name: String) -> impl IntoView {
                 <ScopedButton permit=manage class="secondary" id="redrive" on_click=redrive>
                     "Redrive dead letters"
                 </ScopedButton>
-                {move || if confirm_purge.get() {
-                    view! {
-                        <span class="confirm">
-                            "Delete every message in this queue?"
-                            <button class="danger" id="purge-confirm" on:click=purge>"Yes, purge"</button>
-                            <button class="secondary" on:click=move |_| confirm_purge.set(false)>"Keep them"</button>
-                        </span>
-                    }
-                        .into_any()
-                } else {
-                    view! {
-                        <ScopedButton
-                            permit=manage
-                            class="danger"
-                            id="purge"
-                            hint=true
-                            on_click=Callback::new(move |()| confirm_purge.set(true))
-                        >
-                            "Purge…"
-                        </ScopedButton>
-                    }
-                        .into_any()
-                }}
+                <PurgeButton
+                    permit=manage
+                    id="purge"
+                    queue_path=base.get_value()
+                    notice=notice
+                    error=error
+                    purged=Callback::new(move |()| reload())
+                />
             </div>
         </div>
         <ErrorBanner error=error />

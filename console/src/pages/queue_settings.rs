@@ -103,7 +103,7 @@ pub(crate) fn QueueSettingsForm(
             weights,
         ]
         .map(|field| field.get_untracked());
-        let patch = match changes(&was, &Form::from(texts.each_ref().map(String::as_str))) {
+        let patch = match changes(&was, texts.each_ref().map(String::as_str)) {
             Ok(patch) => patch,
             Err(why) => return error.set(Some(why)),
         };
@@ -148,50 +148,10 @@ pub(crate) fn QueueSettingsForm(
     }
 }
 
-/// The form's fields as typed.
-struct Form<'a> {
-    visibility: &'a str,
-    delay: &'a str,
-    retention: &'a str,
-    max_receives: &'a str,
-    dead_letter_queue: &'a str,
-    ordering: &'a str,
-    retry: &'a str,
-    fair_by: &'a str,
-    weights: &'a str,
-}
-
-impl<'a> From<[&'a str; 9]> for Form<'a> {
-    /// In the order the form shows them.
-    fn from(fields: [&'a str; 9]) -> Self {
-        let [
-            visibility,
-            delay,
-            retention,
-            max_receives,
-            dead_letter_queue,
-            ordering,
-            retry,
-            fair_by,
-            weights,
-        ] = fields;
-        Form {
-            visibility,
-            delay,
-            retention,
-            max_receives,
-            dead_letter_queue,
-            ordering,
-            retry,
-            fair_by,
-            weights,
-        }
-    }
-}
-
 /// The fields that differ from `was`, as a patch; or why the form cannot be sent.
-fn changes(was: &Queue, form: &Form<'_>) -> Result<PatchQueue, String> {
-    let Form {
+/// `fields` are the form's texts in the order it shows them.
+fn changes(was: &Queue, fields: [&str; 9]) -> Result<PatchQueue, String> {
+    let [
         visibility,
         delay,
         retention,
@@ -201,7 +161,7 @@ fn changes(was: &Queue, form: &Form<'_>) -> Result<PatchQueue, String> {
         retry,
         fair_by,
         weights,
-    } = *form;
+    ] = fields;
     let mut patch = PatchQueue::default();
     if visibility.trim() != in_unit(was.visibility_timeout_ms, MS_PER_SECOND) {
         patch.visibility_timeout_ms = Some(to_ms(visibility, MS_PER_SECOND, "Visibility timeout")?);
@@ -349,24 +309,16 @@ mod tests {
         .expect("a queue")
     }
 
-    /// A form with `fields` typed, in the order it shows them.
-    fn form(fields: [&str; 9]) -> Form<'_> {
-        Form::from(fields)
-    }
-
     #[test]
     fn only_changed_fields_are_sent() {
         let q = queue();
-        let patch = changes(&q, &form(["30", "0", "96", "", "", "", "", "", ""])).expect("valid");
+        let patch = changes(&q, ["30", "0", "96", "", "", "", "", "", ""]).expect("valid");
         assert_eq!(
             serde_json::to_value(&patch).expect("json"),
             serde_json::json!({})
         );
-        let patch = changes(
-            &q,
-            &form(["45", "0.5", "96", "3", "jobs-dlq", "", "", "", ""]),
-        )
-        .expect("valid");
+        let patch =
+            changes(&q, ["45", "0.5", "96", "3", "jobs-dlq", "", "", "", ""]).expect("valid");
         assert_eq!(
             serde_json::to_value(&patch).expect("json"),
             serde_json::json!({
@@ -387,7 +339,7 @@ mod tests {
             "attribute:tenant",
             "acme=3, globex = 2",
         ];
-        let patch = changes(&q, &form(fields)).expect("valid");
+        let patch = changes(&q, fields).expect("valid");
         assert_eq!(
             serde_json::to_value(&patch).expect("json"),
             serde_json::json!({
@@ -401,7 +353,7 @@ mod tests {
     #[test]
     fn bad_numbers_and_max_receives_without_a_queue_are_refused() {
         let q = queue();
-        let bad = |fields: [&str; 9]| changes(&q, &form(fields)).is_err();
+        let bad = |fields: [&str; 9]| changes(&q, fields).is_err();
         assert!(bad(["soon", "0", "96", "", "", "", "", "", ""]));
         assert!(bad(["-1", "0", "96", "", "", "", "", "", ""]));
         assert!(bad(["30", "0", "96", "3", "", "", "", "", ""]));

@@ -76,13 +76,16 @@ pub struct KvEntry {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BatchSettings {
-    /// Most messages per invocation (1 to 1000; default 10).
+    /// Most messages per invocation (1 to 10 000; default 10).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_messages: Option<u32>,
-    /// Most payload bytes per invocation (default 1 MiB; a larger message goes alone).
+    /// Most payload bytes per invocation (up to 64 MiB; default 1 MiB; a larger message
+    /// goes alone).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_bytes: Option<u64>,
-    /// How long to gather a fuller batch once the first message is there (default 0).
+    /// The batch window (up to 24 h; default 0): with one, a batch is formed once the queue
+    /// holds `max_messages` or `max_bytes` of ready messages, or its first ready message has
+    /// waited this long; no message is leased while the batch forms.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_wait_ms: Option<u64>,
 }
@@ -94,7 +97,7 @@ pub struct Batching {
     pub max_messages: u32,
     /// Most payload bytes per invocation.
     pub max_bytes: u64,
-    /// How long to gather a fuller batch once the first message is there.
+    /// The batch window (see [`BatchSettings::max_wait_ms`]).
     pub max_wait_ms: u64,
 }
 

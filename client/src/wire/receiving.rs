@@ -65,6 +65,9 @@ pub struct Message {
     pub published_at_ms: u64,
     /// Deliveries so far, this one included.
     pub receive_count: u32,
+    /// When it was first delivered from this queue (Unix ms).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_received_at_ms: Option<u64>,
     /// Its state in the queue (peek only): `ready`, `delayed` or `in_flight`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub state: Option<DeliveryState>,

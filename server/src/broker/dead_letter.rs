@@ -200,6 +200,7 @@ pub(crate) fn dead_letter_record(
         enqueued_at_ms: enqueued_at(id, now),
         key_hash: entry.key_hash,
         group_hash: entry.group_hash,
+        size: entry.size,
         ..DeliveryRecord::default()
     }
 }
@@ -212,6 +213,7 @@ fn fresh_copy(now: u64, id: MessageId, entry: &Entry) -> DeliveryRecord {
         enqueued_at_ms: enqueued_at(id, now),
         key_hash: entry.key_hash,
         group_hash: entry.group_hash,
+        size: entry.size,
         ..DeliveryRecord::default()
     }
 }

@@ -13,7 +13,7 @@ use switchyard_client::{
 };
 
 use super::consume::settle;
-use super::queue::{Entry, QueueHandle, ReceiptProblem};
+use super::queue::{BatchView, Entry, QueueHandle, ReceiptProblem};
 use super::receipt::Receipt;
 use super::rollback::{
     Change, give_back, put_back, reschedule, restore_on_failure, revert_on_failure,
@@ -24,6 +24,56 @@ use super::{
 use crate::storage::{DeadLetterRecord, MessageId, Op, OpOutcome, Settled, StoredMessage};
 
 const MAX_RECEIPTS: usize = 1000;
+
+/// When a buffered consumer's batch is formed: as soon as the queue holds `max_messages`
+/// ready messages or `max_bytes` of ready payload, or the first ready message (in publish
+/// order) has waited `max_wait_ms`; with a window of 0, whenever anything is ready. A batch
+/// takes at most `max_messages` messages and `max_bytes` bytes (one message at least).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct BatchRule {
+    pub(crate) max_messages: u32,
+    pub(crate) max_bytes: u64,
+    pub(crate) max_wait_ms: u64,
+}
+
+impl BatchRule {
+    /// `Ok` when the batch is formed at `now`; else when to look again (if a time is known:
+    /// the window's end, or when the next timed message is due).
+    fn due(&self, view: &BatchView, now: u64) -> Result<(), Option<u64>> {
+        let Some(since) = view.waiting_since_ms else {
+            return Err(view.next_due_ms);
+        };
+        let window_ends = since.saturating_add(self.max_wait_ms);
+        if view.ready >= u64::from(self.max_messages)
+            || view.ready_bytes >= self.max_bytes
+            || now >= window_ends
+        {
+            return Ok(());
+        }
+        Err(Some(
+            view.next_due_ms
+                .map_or(window_ends, |due| due.min(window_ends)),
+        ))
+    }
+}
+
+/// What one lease attempt takes.
+struct Take {
+    max: usize,
+    max_bytes: u64,
+    /// The queue's visibility timeout when not set.
+    visibility_ms: Option<u64>,
+    /// A buffered consumer's rule; none for a plain receive.
+    rule: Option<BatchRule>,
+}
+
+/// What one lease attempt did.
+enum Leasing {
+    /// Leased these (empty when all were gone by the time the lease was written).
+    Leased(Vec<Message>),
+    /// Nothing to lease yet; look again at this time, if one is known.
+    Wait { wake_at_ms: Option<u64> },
+}
 
 impl Broker {
     /// Leases up to `max_messages` ready messages, waiting up to `wait_ms` for the first.
@@ -56,71 +106,139 @@ impl Broker {
             ));
         }
         let handle = self.queue(queue)?;
-        let deadline = tokio::time::Instant::now() + Duration::from_millis(wait);
+        let take = Take {
+            max: max as usize,
+            max_bytes: u64::MAX,
+            visibility_ms: request.visibility_timeout_ms,
+            rule: None,
+        };
+        self.lease_waiting(&handle, take, wait).await
+    }
+
+    /// Leases a buffered consumer's batch from `queue` once `rule` says it is formed (see
+    /// [`BatchRule`]), waiting up to `wait_ms` for that; nothing is leased while it waits.
+    /// Empty when the wait ended first.
+    pub(crate) async fn lease_batch(
+        &self,
+        queue: &str,
+        rule: BatchRule,
+        visibility_ms: u64,
+        wait_ms: u64,
+    ) -> Result<Vec<Message>, BrokerError> {
+        let handle = self.queue(queue)?;
+        let take = Take {
+            max: rule.max_messages as usize,
+            max_bytes: rule.max_bytes,
+            visibility_ms: Some(visibility_ms.min(MAX_VISIBILITY_MS)),
+            rule: Some(rule),
+        };
+        self.lease_waiting(&handle, take, wait_ms).await
+    }
+
+    /// Leases what `take` allows, waiting up to `wait_ms` for it: woken when messages
+    /// become ready, and when the next timed message or the batch window is due.
+    async fn lease_waiting(
+        &self,
+        handle: &Arc<QueueHandle>,
+        take: Take,
+        wait_ms: u64,
+    ) -> Result<Vec<Message>, BrokerError> {
+        let deadline = tokio::time::Instant::now() + Duration::from_millis(wait_ms);
         loop {
             let notified = handle.ready.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
             if handle.is_deleted() {
-                return Err(BrokerError::QueueNotFound { name: queue.into() });
-            }
-            let target = self.dead_letter_target(&handle);
-            let now = now_ms();
-            let (leased, dead_letters, pending) = {
-                let mut state = handle.lock();
-                let (_, dead_letters) =
-                    self.promote_locked(&handle, &mut state, target.as_ref(), now);
-                let visibility = request
-                    .visibility_timeout_ms
-                    .unwrap_or(state.settings.visibility_timeout_ms);
-                let leased = state.lease(max as usize, now, visibility);
-                let pending = (!leased.is_empty()).then(|| {
-                    let ops = leased
-                        .iter()
-                        .map(|(id, entry, _)| Op::UpdateDelivery {
-                            queue: handle.id,
-                            id: *id,
-                            record: entry.record(),
-                        })
-                        .collect();
-                    self.storage.submit(ops)
+                return Err(BrokerError::QueueNotFound {
+                    name: handle.name.clone(),
                 });
-                (leased, dead_letters, pending)
+            }
+            let wake_at_ms = match self.lease_now(handle, &take).await? {
+                Leasing::Leased(messages) => return Ok(messages),
+                Leasing::Wait { wake_at_ms } => wake_at_ms,
             };
-            if let Some(dead_letters) = dead_letters {
-                dead_letters.finish_later();
-            }
-            if let Some(pending) = pending {
-                let sequence = pending.sequence();
-                // From here until they are handed out, a dropped receive gives them back.
-                let mut unclaimed = Unclaimed {
-                    storage: &self.storage,
-                    handle: &handle,
-                    leased,
-                };
-                return match pending.wait().await {
-                    Ok(outcomes) => {
-                        let messages = self.hand_out(&handle, &unclaimed.leased, &outcomes).await;
-                        if messages.is_ok() {
-                            unclaimed.leased.clear();
-                        }
-                        messages
-                    }
-                    Err(error) => {
-                        let leased = std::mem::take(&mut unclaimed.leased);
-                        put_back(&handle, |state| {
-                            for (id, entry, before) in &leased {
-                                state.revert(*id, entry, before, sequence, now);
-                            }
-                        });
-                        Err(error.into())
-                    }
-                };
-            }
             if tokio::time::Instant::now() >= deadline || self.is_closing() {
                 return Ok(Vec::new());
             }
-            let _ = tokio::time::timeout_at(deadline, notified).await;
+            let until = match (take.rule, wake_at_ms) {
+                // Plain receives keep waking on publishes only, as they always have.
+                (Some(_), Some(at)) => {
+                    let left = Duration::from_millis(at.saturating_sub(now_ms()));
+                    deadline.min(tokio::time::Instant::now() + left)
+                }
+                _ => deadline,
+            };
+            let _ = tokio::time::timeout_at(until, notified).await;
+        }
+    }
+
+    /// One attempt of [`Broker::lease_waiting`]: promotes what is due, then leases when
+    /// something is ready (and the batch rule, if any, says the batch is formed). Each
+    /// lease is durable before the messages are handed out.
+    async fn lease_now(
+        &self,
+        handle: &Arc<QueueHandle>,
+        take: &Take,
+    ) -> Result<Leasing, BrokerError> {
+        let target = self.dead_letter_target(handle);
+        let now = now_ms();
+        let (leased, dead_letters, pending, wake_at_ms) = {
+            let mut state = handle.lock();
+            let (_, dead_letters) = self.promote_locked(handle, &mut state, target.as_ref(), now);
+            let due = match take.rule {
+                Some(rule) => rule.due(&state.batch_view(), now),
+                None => Ok(()),
+            };
+            let visibility = take
+                .visibility_ms
+                .unwrap_or(state.settings.visibility_timeout_ms);
+            let leased = match due {
+                Ok(()) => state.lease(take.max, take.max_bytes, now, visibility),
+                Err(_) => Vec::new(),
+            };
+            let pending = (!leased.is_empty()).then(|| {
+                let ops = leased
+                    .iter()
+                    .map(|(id, entry, _)| Op::UpdateDelivery {
+                        queue: handle.id,
+                        id: *id,
+                        record: entry.record(),
+                    })
+                    .collect();
+                self.storage.submit(ops)
+            });
+            (leased, dead_letters, pending, due.err().flatten())
+        };
+        if let Some(dead_letters) = dead_letters {
+            dead_letters.finish_later();
+        }
+        let Some(pending) = pending else {
+            return Ok(Leasing::Wait { wake_at_ms });
+        };
+        let sequence = pending.sequence();
+        // From here until they are handed out, a dropped receive gives them back.
+        let mut unclaimed = Unclaimed {
+            storage: &self.storage,
+            handle,
+            leased,
+        };
+        match pending.wait().await {
+            Ok(outcomes) => {
+                let messages = self.hand_out(handle, &unclaimed.leased, &outcomes).await;
+                if messages.is_ok() {
+                    unclaimed.leased.clear();
+                }
+                messages.map(Leasing::Leased)
+            }
+            Err(error) => {
+                let leased = std::mem::take(&mut unclaimed.leased);
+                put_back(handle, |state| {
+                    for (id, entry, before) in &leased {
+                        state.revert(*id, entry, before, sequence, now);
+                    }
+                });
+                Err(error.into())
+            }
         }
     }
 
@@ -584,6 +702,7 @@ fn message_view(
         topic: body.topic,
         published_at_ms: body.published_at_ms,
         receive_count: entry.receive_count,
+        first_received_at_ms: entry.first_received_at_ms,
         state: with_state.then(|| entry.state()),
         dead_letter: entry.dead_letter.as_deref().map(dead_letter_view),
     }

@@ -28,6 +28,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 pub use consume::{BatchOutcome, BatchSummary};
+pub(crate) use delivery::BatchRule;
 pub use error::BrokerError;
 pub use monitor::{SCAN_CHUNK, SCAN_LIMIT};
 

@@ -302,7 +302,7 @@ impl Broker {
                         .max(message.delay_ms);
                     let copy = DeliveryRecord {
                         group_hash: route.queue.group_hash(&stored.attributes),
-                        ..fresh_delivery(now + delay, stored.key.as_deref())
+                        ..fresh_delivery(now + delay, stored)
                     };
                     targets.push((index, copy));
                 }
@@ -392,11 +392,12 @@ impl StorePlan {
     }
 }
 
-/// A new copy of a message with `key`, visible from `visible_at_ms`, enqueued at publish.
-pub(crate) fn fresh_delivery(visible_at_ms: u64, key: Option<&str>) -> DeliveryRecord {
+/// A new copy of `message`, visible from `visible_at_ms`, enqueued at publish.
+pub(crate) fn fresh_delivery(visible_at_ms: u64, message: &StoredMessage) -> DeliveryRecord {
     DeliveryRecord {
         visible_at_ms,
-        key_hash: super::queue::key_hash(key),
+        key_hash: super::queue::key_hash(message.key.as_deref()),
+        size: u32::try_from(message.payload.len()).unwrap_or(u32::MAX),
         ..DeliveryRecord::default()
     }
 }

@@ -94,7 +94,8 @@ pub(super) struct CreateConsumerArgs {
     /// Most payload bytes per invocation.
     #[arg(long, value_name = "BYTES")]
     batch_max_bytes: Option<u64>,
-    /// Gather a fuller batch for up to this long after the first message.
+    /// The batch window (up to 24 h): a batch forms once the queue holds --batch-max
+    /// messages or --batch-max-bytes, or its first ready message has waited this long.
     #[arg(long, value_name = "MS")]
     batch_wait_ms: Option<u64>,
     /// Invocations at once.

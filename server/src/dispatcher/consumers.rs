@@ -11,14 +11,15 @@ use switchyard_client::{
 use tokio::sync::Notify;
 
 use super::{Dispatcher, DispatcherError};
-use crate::broker::{MAX_RECEIVE, MAX_VISIBILITY_MS, now_ms, validate_name};
+use crate::broker::{now_ms, validate_name};
 use crate::runtime::{FaultKind, LogLine};
 use crate::storage::{ConsumerRecord, Op, PluginOp};
 
 const DEFAULT_MAX_MESSAGES: u32 = 10;
 const DEFAULT_MAX_BYTES: u64 = 1 << 20;
 const MAX_BATCH_BYTES: u64 = 64 << 20;
-const MAX_BATCH_WAIT_MS: u64 = 5 * 60 * 1000;
+const MAX_BATCH_MESSAGES: u64 = 10_000;
+const MAX_BATCH_WAIT_MS: u64 = 24 * 60 * 60 * 1000;
 const MAX_CONCURRENCY: u32 = 64;
 const DEFAULT_TIMEOUT_MS: u64 = 30_000;
 const MAX_TIMEOUT_MS: u64 = 15 * 60 * 1000;
@@ -369,13 +370,6 @@ impl Dispatcher {
             }
             record.allowed_hosts = hosts;
         }
-        let lease = record.max_wait_ms + record.timeout_ms;
-        if lease > MAX_VISIBILITY_MS {
-            return Err(invalid(
-                "timeout_ms",
-                "batch.max_wait_ms plus timeout_ms must stay under 12 h".into(),
-            ));
-        }
         Ok(())
     }
 
@@ -397,7 +391,7 @@ impl Dispatcher {
 
 fn apply_batch(record: &mut ConsumerRecord, batch: BatchSettings) -> Result<(), DispatcherError> {
     if let Some(max) = batch.max_messages {
-        check("batch.max_messages", max as u64, 1, MAX_RECEIVE as u64)?;
+        check("batch.max_messages", max as u64, 1, MAX_BATCH_MESSAGES)?;
         record.max_messages = max;
     }
     if let Some(bytes) = batch.max_bytes {

@@ -1,31 +1,32 @@
-//! A consumer's worker: lease a batch (gathering up to `max_wait_ms` for a fuller one),
-//! split it by `max_bytes`, invoke the plugin's active version, and complete the batch.
-//! A fault (trap, deadline, memory, budget) retries the batch's messages with the fault
+//! A consumer's worker: lease a batch (with a window, once the queue holds a full one or
+//! its first message has waited `max_wait_ms`, holding no lease meanwhile), invoke the
+//! plugin's active version, and complete the batch. A fault (trap, deadline, memory, budget) retries the batch's messages with the fault
 //! recorded, and dead-letters those that reached the queue's `max_receive_count`. A failure
 //! of the server itself (no instance, no compiled version, a failed write) gives the
-//! messages back without counting the delivery. Each piece of a split batch runs only
-//! under a lease that outlasts its deadline (the rest of the batch is extended when
-//! needed); a pause, a delete or a shutdown stops between pieces and gives the rest back.
+//! messages back without counting the delivery. A batch is leased within `max_bytes`; if
+//! the setting was lowered meanwhile, it is split, and each piece runs only under a lease
+//! that outlasts its deadline (the rest of the batch is extended when needed); a pause, a
+//! delete or a shutdown stops between pieces and gives the rest back.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use switchyard_client::{Message, ReceiveRequest};
+use switchyard_client::Message;
 
 use super::Dispatcher;
 use super::consumers::ConsumerHandle;
 use super::services::{BrokerServices, plugin_message, publish_message};
-use crate::broker::{BatchOutcome, BatchSummary, BrokerError, MAX_VISIBILITY_MS, now_ms};
+use crate::broker::{
+    BatchOutcome, BatchRule, BatchSummary, BrokerError, MAX_VISIBILITY_MS, now_ms,
+};
 use crate::runtime::{CompiledPlugin, Fault, Invocation, InvocationContext, Outcome};
 use crate::storage::{ConsumerRecord, Op, PluginOp};
 
 /// How long one long poll waits before the worker looks at its settings again.
 const POLL_MS: u64 = 2_000;
-/// Lease headroom beyond the batch window and the invocation deadline.
+/// Lease headroom beyond the invocation deadline.
 const LEASE_MARGIN_MS: u64 = 10_000;
-/// How long each long poll of the gather window waits at most.
-const GATHER_POLL_MS: u64 = 500;
 /// Delay before messages are given back when the server (not the plugin) failed.
 const SERVER_RETRY_MS: u64 = 1_000;
 /// A message whose invocation faulted waits this long before its second delivery, twice as
@@ -64,7 +65,13 @@ impl Dispatcher {
                 let _ = tokio::time::timeout(Duration::from_secs(1), notified).await;
                 continue;
             }
-            match self.lease(&consumer, &settings).await {
+            // A change of settings (a pause, a delete, another window) ends a batch that
+            // is still forming; a lease being written then is given back uncounted.
+            let leased = tokio::select! {
+                leased = self.lease(&settings) => leased,
+                () = notified.as_mut() => continue,
+            };
+            match leased {
                 Ok(leased) if leased.messages.is_empty() => {}
                 Ok(leased) => {
                     let _busy = Busy::new(&self);
@@ -159,48 +166,23 @@ impl Dispatcher {
         self.is_stopping() || consumer.deleted.load(Ordering::Acquire) || consumer.settings().paused
     }
 
-    /// Leases up to `max_messages`, waiting for the first, then up to `max_wait_ms` more
-    /// for a fuller batch (stopping early on a pause, a delete or a shutdown).
-    async fn lease(
-        &self,
-        consumer: &ConsumerHandle,
-        settings: &ConsumerRecord,
-    ) -> Result<Leased, BrokerError> {
-        let visibility =
-            (settings.max_wait_ms + settings.timeout_ms + LEASE_MARGIN_MS).min(MAX_VISIBILITY_MS);
+    /// Leases the next batch: at once what is ready without a window; with one, once the
+    /// queue holds `max_messages` or `max_bytes` for it or its first ready message has
+    /// waited `max_wait_ms`. Nothing is leased while a batch forms, so a restart during a
+    /// window redelivers nothing. Empty after a poll with no batch (the caller looks at
+    /// its settings again).
+    async fn lease(&self, settings: &ConsumerRecord) -> Result<Leased, BrokerError> {
+        let visibility = (settings.timeout_ms + LEASE_MARGIN_MS).min(MAX_VISIBILITY_MS);
         let until_ms = now_ms() + visibility;
-        let request = |max: u32, wait_ms: u64| ReceiveRequest {
-            max_messages: Some(max),
-            wait_ms: Some(wait_ms),
-            visibility_timeout_ms: Some(visibility),
+        let rule = BatchRule {
+            max_messages: settings.max_messages,
+            max_bytes: settings.max_bytes,
+            max_wait_ms: settings.max_wait_ms,
         };
-        let max = settings.max_messages;
-        let mut messages = self
+        let messages = self
             .broker
-            .receive(&settings.queue, request(max, POLL_MS))
+            .lease_batch(&settings.queue, rule, visibility, POLL_MS)
             .await?;
-        if messages.is_empty() || settings.max_wait_ms == 0 {
-            return Ok(Leased { messages, until_ms });
-        }
-        let deadline = tokio::time::Instant::now() + Duration::from_millis(settings.max_wait_ms);
-        while (messages.len() as u32) < max && !self.should_stop(consumer) {
-            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-            if left.is_zero() {
-                break;
-            }
-            // Short polls, so a pause, a delete or a shutdown ends the gathering promptly.
-            let wait = (left.as_millis() as u64).clamp(1, GATHER_POLL_MS);
-            let wanted = max - messages.len() as u32;
-            match self
-                .broker
-                .receive(&settings.queue, request(wanted, wait))
-                .await
-            {
-                Ok(more) => messages.extend(more),
-                // What is leased already is handled; the error shows on the next lease.
-                Err(_) => break,
-            }
-        }
         Ok(Leased { messages, until_ms })
     }
 

@@ -20,6 +20,8 @@ const FLAG_ENQUEUED: u8 = 8;
 const FLAG_KEY_HASH: u8 = 16;
 /// Set when the copy carries a fairness group hash.
 const FLAG_GROUP_HASH: u8 = 32;
+/// Set when the copy carries its message's payload size (not when it is 0).
+const FLAG_SIZE: u8 = 64;
 
 pub(crate) fn encode_message(message: &StoredMessage) -> Vec<u8> {
     let attrs_len: usize = message
@@ -124,6 +126,9 @@ pub(crate) fn encode_delivery(record: &DeliveryRecord) -> Vec<u8> {
     if record.group_hash.is_some() {
         flags |= FLAG_GROUP_HASH;
     }
+    if record.size != 0 {
+        flags |= FLAG_SIZE;
+    }
     out.push(flags);
     out.extend_from_slice(&record.visible_at_ms.to_be_bytes());
     out.extend_from_slice(&record.receive_count.to_be_bytes());
@@ -139,6 +144,9 @@ pub(crate) fn encode_delivery(record: &DeliveryRecord) -> Vec<u8> {
     }
     if let Some(hash) = record.group_hash {
         out.extend_from_slice(&hash.to_be_bytes());
+    }
+    if record.size != 0 {
+        out.extend_from_slice(&record.size.to_be_bytes());
     }
     if let Some(dead_letter) = &record.dead_letter {
         out.extend_from_slice(
@@ -174,6 +182,11 @@ pub(crate) fn decode_delivery(bytes: &[u8]) -> Result<DeliveryRecord, StorageErr
     } else {
         None
     };
+    let size = if flags & FLAG_SIZE != 0 {
+        reader.u32()?
+    } else {
+        0
+    };
     let dead_letter = if flags & FLAG_DEAD_LETTER != 0 {
         let record: DeadLetterRecord = serde_json::from_slice(&bytes[reader.at..])
             .map_err(|e| corrupt(format!("dead-letter record: {e}")))?;
@@ -191,6 +204,7 @@ pub(crate) fn decode_delivery(bytes: &[u8]) -> Result<DeliveryRecord, StorageErr
         enqueued_at_ms,
         key_hash,
         group_hash,
+        size,
     })
 }
 
@@ -284,6 +298,7 @@ mod tests {
             enqueued_at_ms: None,
             key_hash: None,
             group_hash: None,
+            size: 0,
         };
         assert_eq!(decode_delivery(&encode_delivery(&record)).unwrap(), record);
         record.leases = 7;
@@ -293,6 +308,8 @@ mod tests {
         record.key_hash = Some(u64::MAX - 3);
         assert_eq!(decode_delivery(&encode_delivery(&record)).unwrap(), record);
         record.group_hash = Some(7);
+        assert_eq!(decode_delivery(&encode_delivery(&record)).unwrap(), record);
+        record.size = 64 << 20;
         assert_eq!(decode_delivery(&encode_delivery(&record)).unwrap(), record);
         record.dead_letter = Some(Box::new(DeadLetterRecord {
             source_queue: "mail".into(),

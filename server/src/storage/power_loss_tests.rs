@@ -163,6 +163,7 @@ pub(super) fn publish(id: MessageId, queues: &[QueueId]) -> Op {
                     enqueued_at_ms: None,
                     key_hash: None,
                     group_hash: None,
+                    size: 0,
                 };
                 (*q, record)
             })

@@ -166,6 +166,9 @@ pub struct DeliveryRecord {
     /// The hash of the attribute value its queue's fairness groups by (`attribute:<name>`),
     /// taken when the copy was enqueued by the queue it was first enqueued in.
     pub group_hash: Option<u64>,
+    /// Its message's payload bytes, so buffered batches count bytes without reading
+    /// bodies. Copies written before sizes were kept count as 0.
+    pub size: u32,
 }
 
 /// How a message came to a dead-letter queue.

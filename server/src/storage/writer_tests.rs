@@ -36,6 +36,7 @@ fn move_to(from: QueueId, to: QueueId, id: MessageId) -> Op {
             enqueued_at_ms: None,
             key_hash: None,
             group_hash: None,
+            size: 0,
         },
     }
 }

@@ -1,5 +1,5 @@
 //! A consumer's settings edited in place (`PATCH /v1/consumers/{name}`): which plugin it
-//! runs, its batch size and wait, concurrency and deadline. Only changed fields are sent.
+//! runs, its batch size, bytes and window, concurrency and deadline. Only changed fields are sent.
 
 use leptos::prelude::*;
 use switchyard_client::{Action, BatchSettings, Consumer, Kind, PatchConsumer};
@@ -19,6 +19,7 @@ pub(crate) fn ConsumerSettingsForm(
     let original = StoredValue::new(consumer.clone());
     let plugin = RwSignal::new(consumer.plugin.clone());
     let batch = RwSignal::new(consumer.batch.max_messages.to_string());
+    let bytes = RwSignal::new(consumer.batch.max_bytes.to_string());
     let wait = RwSignal::new(consumer.batch.max_wait_ms.to_string());
     let concurrency = RwSignal::new(consumer.concurrency.to_string());
     let timeout = RwSignal::new(consumer.timeout_ms.to_string());
@@ -39,6 +40,7 @@ pub(crate) fn ConsumerSettingsForm(
         let form = Form {
             plugin: plugin.get_untracked(),
             batch: batch.get_untracked(),
+            bytes: bytes.get_untracked(),
             wait: wait.get_untracked(),
             concurrency: concurrency.get_untracked(),
             timeout: timeout.get_untracked(),
@@ -57,7 +59,8 @@ pub(crate) fn ConsumerSettingsForm(
             <div class="row">
                 <Choice label="Plugin" name="plugin" none="Choose a plugin…" value=plugin options=plugins />
                 <TextField label="Batch size (messages)" name="batch-size" placeholder="10" value=batch />
-                <TextField label="Batch wait (ms)" name="batch-wait" placeholder="0" value=wait />
+                <TextField label="Batch bytes" name="batch-bytes" placeholder="1048576" value=bytes />
+                <TextField label="Batch window (ms)" name="batch-wait" placeholder="0" value=wait />
             </div>
             <div class="row">
                 <TextField label="Concurrency" name="concurrency" placeholder="1" value=concurrency />
@@ -73,6 +76,7 @@ pub(crate) fn ConsumerSettingsForm(
 struct Form {
     plugin: String,
     batch: String,
+    bytes: String,
     wait: String,
     concurrency: String,
     timeout: String,
@@ -90,11 +94,17 @@ impl Form {
             patch.plugin = Some(plugin.to_string());
         }
         let max_messages = number::<u32>(&self.batch, "Batch size")?;
-        let max_wait_ms = number::<u64>(&self.wait, "Batch wait")?;
-        if max_messages != was.batch.max_messages || max_wait_ms != was.batch.max_wait_ms {
+        let max_bytes = number::<u64>(&self.bytes, "Batch bytes")?;
+        let max_wait_ms = number::<u64>(&self.wait, "Batch window")?;
+        let batch = switchyard_client::Batching {
+            max_messages,
+            max_bytes,
+            max_wait_ms,
+        };
+        if batch != was.batch {
             patch.batch = Some(BatchSettings {
                 max_messages: Some(max_messages),
-                max_bytes: Some(was.batch.max_bytes),
+                max_bytes: Some(max_bytes),
                 max_wait_ms: Some(max_wait_ms),
             });
         }
@@ -144,6 +154,7 @@ mod tests {
         Form {
             plugin: plugin.into(),
             batch: batch.into(),
+            bytes: "1048576".into(),
             wait: "0".into(),
             concurrency: concurrency.into(),
             timeout: "5000".into(),

@@ -132,13 +132,15 @@ impl QueueState {
 
     /// Takes the next ready copy: by turn with fairness, else the oldest.
     pub(super) fn take_ready(&mut self) -> Option<MessageId> {
-        match &mut self.fair {
-            None => self.ready.pop_first(),
+        let id = match &mut self.fair {
+            None => self.ready.pop_first()?,
             Some(fair) => {
                 let id = fair.take()?;
                 self.ready.remove(&id);
-                Some(id)
+                id
             }
-        }
+        };
+        self.ready_bytes -= u64::from(self.entries[&id].size);
+        Some(id)
     }
 }

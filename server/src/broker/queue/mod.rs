@@ -90,6 +90,8 @@ pub(crate) struct Entry {
     pub(crate) key_hash: Option<u64>,
     /// See [`DeliveryRecord::group_hash`].
     pub(crate) group_hash: Option<u64>,
+    /// See [`DeliveryRecord::size`].
+    pub(crate) size: u32,
     /// When the current lease began (Unix ms), for the monitor; in memory only, so a copy
     /// leased before a restart counts from its first delivery.
     leased_at_ms: Option<u64>,
@@ -115,6 +117,7 @@ impl Entry {
             enqueued_at_ms: record.enqueued_at_ms,
             key_hash: record.key_hash,
             group_hash: record.group_hash,
+            size: record.size,
             leased_at_ms: None,
             behind_key: false,
         }
@@ -136,6 +139,7 @@ impl Entry {
             enqueued_at_ms: self.enqueued_at_ms,
             key_hash: self.key_hash,
             group_hash: self.group_hash,
+            size: self.size,
         }
     }
 
@@ -172,6 +176,8 @@ pub(crate) struct QueueState {
     pub(crate) settings: QueueRecord,
     entries: BTreeMap<MessageId, Entry>,
     ready: BTreeSet<MessageId>,
+    /// The payload bytes of the ready copies.
+    ready_bytes: u64,
     timers: BTreeSet<(u64, MessageId)>,
     /// Copies that entered the queue after their message was published, by when they did:
     /// their retention runs from then. Every other copy's runs from the time in its id.
@@ -209,6 +215,7 @@ impl QueueState {
         Self {
             entries: BTreeMap::new(),
             ready: BTreeSet::new(),
+            ready_bytes: 0,
             timers: BTreeSet::new(),
             late: BTreeSet::new(),
             swept_below: 0,
@@ -280,10 +287,7 @@ impl QueueState {
     fn link(&mut self, id: MessageId, entry: &mut Entry) {
         entry.behind_key = false;
         if entry.is_ready {
-            self.ready.insert(id);
-            if let Some(fair) = &mut self.fair {
-                fair.add(id, entry);
-            }
+            self.add_ready(id, entry);
         } else {
             if entry.leased {
                 self.in_flight += 1;
@@ -311,6 +315,7 @@ impl QueueState {
             }
             if entry.is_ready {
                 ready.push(id);
+                self.ready_bytes += u64::from(entry.size);
             } else {
                 timers.push((entry.visible_at_ms, id));
                 if entry.leased {
@@ -358,6 +363,7 @@ impl QueueState {
             self.behind_key -= 1;
         } else if entry.is_ready {
             self.ready.remove(&id);
+            self.ready_bytes -= u64::from(entry.size);
             if let Some(fair) = &mut self.fair {
                 fair.remove(id, entry);
             }
@@ -425,6 +431,7 @@ impl QueueState {
             }
             entry.is_ready = true;
             self.ready.insert(id);
+            self.ready_bytes += u64::from(entry.size);
             if let Some(fair) = &mut self.fair {
                 fair.add(id, entry);
             }
@@ -433,21 +440,40 @@ impl QueueState {
         (promoted, moves)
     }
 
-    /// Leases up to `max` ready messages until `now_ms + visibility_ms`. Returns each
+    /// Marks a copy ready (it is in `entries`, not behind its key and not timed).
+    fn add_ready(&mut self, id: MessageId, entry: &Entry) {
+        self.ready.insert(id);
+        self.ready_bytes += u64::from(entry.size);
+        if let Some(fair) = &mut self.fair {
+            fair.add(id, entry);
+        }
+    }
+
+    /// Leases up to `max` ready messages of at most `max_bytes` payload bytes together
+    /// (but always one, when one is ready) until `now_ms + visibility_ms`. Returns each
     /// copy as leased, and as it was before (to put back if the lease cannot be stored).
     pub(crate) fn lease(
         &mut self,
         max: usize,
+        max_bytes: u64,
         now_ms: u64,
         visibility_ms: u64,
     ) -> Vec<(MessageId, Entry, Entry)> {
         self.last_now_ms = self.last_now_ms.max(now_ms);
         let until = now_ms.saturating_add(visibility_ms);
         let mut leased = Vec::with_capacity(max.min(self.ready.len()));
+        let mut bytes = 0u64;
         while leased.len() < max {
             let Some(id) = self.take_ready() else {
                 break;
             };
+            let size = u64::from(self.entries[&id].size);
+            if !leased.is_empty() && bytes + size > max_bytes {
+                let entry = self.entries[&id].clone();
+                self.add_ready(id, &entry);
+                break;
+            }
+            bytes += size;
             let entry = self.entries.get_mut(&id).expect("ready entry exists");
             let before = entry.clone();
             entry.is_ready = false;
@@ -574,6 +600,7 @@ impl QueueState {
     /// Removes everything; returns the copies there were.
     pub(crate) fn clear(&mut self) -> BTreeMap<MessageId, Entry> {
         self.ready.clear();
+        self.ready_bytes = 0;
         self.timers.clear();
         self.late.clear();
         self.in_flight = 0;
@@ -651,6 +678,29 @@ impl QueueState {
             .collect()
     }
 
+    /// What a buffered consumer decides on: the ready copies, their bytes, since when the
+    /// first of them (in publish order) has waited, and when the next timed copy is due.
+    pub(crate) fn batch_view(&self) -> BatchView {
+        let waiting_since_ms = self.ready.first().map(|id| {
+            let entry = &self.entries[id];
+            let entered = entry
+                .enqueued_at_ms
+                .unwrap_or_else(|| super::id_time_ms(*id));
+            // A redelivery does not wait out a second window; a delay ends before one starts.
+            if entry.receive_count > 0 {
+                entered
+            } else {
+                entered.max(entry.visible_at_ms)
+            }
+        });
+        BatchView {
+            ready: self.ready.len() as u64,
+            ready_bytes: self.ready_bytes,
+            waiting_since_ms,
+            next_due_ms: self.timers.first().map(|(at, _)| *at),
+        }
+    }
+
     pub(crate) fn stats(&self, now_ms: u64) -> QueueStats {
         let total = self.entries.len() as u64;
         let ready = self.ready.len() as u64;
@@ -667,6 +717,15 @@ impl QueueState {
                 .map(|id| now_ms.saturating_sub(super::id_time_ms(*id))),
         }
     }
+}
+
+/// See [`QueueState::batch_view`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct BatchView {
+    pub(crate) ready: u64,
+    pub(crate) ready_bytes: u64,
+    pub(crate) waiting_since_ms: Option<u64>,
+    pub(crate) next_due_ms: Option<u64>,
 }
 
 /// How long after delivery number `receive_count` of `id` failed it comes back, by the

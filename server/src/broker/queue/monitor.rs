@@ -243,7 +243,7 @@ mod tests {
         q.insert(id(10_000, 2), fresh(0), 10_000);
         q.insert(id(19_000, 3), fresh(50_000), 19_000);
         // Leased at 15 000: the oldest, so the first ready one.
-        let leased = q.lease(1, 15_000, 60_000);
+        let leased = q.lease(1, u64::MAX, 15_000, 60_000);
         assert_eq!(leased[0].0, id(0, 1));
         let s = scan(&q, &[5_000, 15_000], 20_000, 1);
         assert_eq!((s.waiting.total, s.in_flight.total), (2, 1));

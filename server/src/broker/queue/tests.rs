@@ -22,21 +22,24 @@ fn settings(max: Option<u32>) -> QueueRecord {
 }
 
 fn fresh(visible_at_ms: u64) -> DeliveryRecord {
-    crate::broker::publish::fresh_delivery(visible_at_ms, None)
+    DeliveryRecord {
+        visible_at_ms,
+        ..DeliveryRecord::default()
+    }
 }
 
 #[test]
 fn lease_then_expiry_makes_it_ready_with_count_kept() {
     let mut q = QueueState::new(settings(None));
     q.insert(10, fresh(0), 100);
-    let leased = q.lease(10, 100, 50);
+    let leased = q.lease(10, u64::MAX, 100, 50);
     assert_eq!(leased.len(), 1);
     assert_eq!(q.stats(100).in_flight, 1);
     assert_eq!(q.check_receipt(10, 1, 120), Ok(()));
     assert_eq!(q.promote_due(149, true).0, 0);
     assert_eq!(q.promote_due(150, true).0, 1);
     assert_eq!(q.check_receipt(10, 1, 151), Err(ReceiptProblem::Expired));
-    let again = q.lease(10, 200, 50);
+    let again = q.lease(10, u64::MAX, 200, 50);
     assert_eq!(again[0].1.receive_count, 2);
 }
 
@@ -52,6 +55,7 @@ fn bulk_load_matches_one_by_one_inserts() {
         enqueued_at_ms: None,
         key_hash: None,
         group_hash: None,
+        size: 0,
     };
     let copies = vec![(3, fresh(0)), (1, fresh(900)), (2, leased)];
     let mut bulk = QueueState::new(settings(None));
@@ -62,7 +66,7 @@ fn bulk_load_matches_one_by_one_inserts() {
     }
     assert_eq!(bulk.stats(100), single.stats(100));
     assert_eq!(bulk.stats(100).in_flight, 1);
-    assert_eq!(bulk.lease(5, 100, 10)[0].0, 3);
+    assert_eq!(bulk.lease(5, u64::MAX, 100, 10)[0].0, 3);
     assert_eq!(
         bulk.promote_due(900, true).0,
         3,
@@ -75,18 +79,18 @@ fn delayed_messages_wait_for_their_time() {
     let mut q = QueueState::new(settings(None));
     q.insert(1, fresh(500), 100);
     assert_eq!(q.stats(100).delayed, 1);
-    assert!(q.lease(1, 100, 10).is_empty());
+    assert!(q.lease(1, u64::MAX, 100, 10).is_empty());
     q.promote_due(500, true);
-    assert_eq!(q.lease(1, 500, 10).len(), 1);
+    assert_eq!(q.lease(1, u64::MAX, 500, 10).len(), 1);
 }
 
 #[test]
 fn max_receive_count_turns_into_a_dead_letter_move() {
     let mut q = QueueState::new(settings(Some(2)));
     q.insert(1, fresh(0), 0);
-    q.lease(1, 0, 10);
+    q.lease(1, u64::MAX, 0, 10);
     q.promote_due(10, true);
-    q.lease(1, 10, 10);
+    q.lease(1, u64::MAX, 10, 10);
     let (ready, moves) = q.promote_due(20, true);
     assert_eq!(ready, 0);
     assert_eq!(moves.len(), 1);
@@ -108,7 +112,7 @@ fn max_receive_count_turns_into_a_dead_letter_move() {
 fn nack_releases_and_extend_keeps_the_lease() {
     let mut q = QueueState::new(settings(None));
     q.insert(1, fresh(0), 0);
-    q.lease(1, 0, 10);
+    q.lease(1, u64::MAX, 0, 10);
     q.reschedule(1, 100, false).unwrap();
     assert_eq!(q.check_receipt(1, 1, 50), Ok(()));
     q.reschedule(1, 60, true).unwrap();
@@ -121,7 +125,7 @@ fn nack_releases_and_extend_keeps_the_lease() {
 fn a_failed_lease_is_reverted_to_ready() {
     let mut q = QueueState::new(settings(None));
     q.insert(1, fresh(0), 0);
-    let (id, leased, before) = q.lease(1, 0, 10).remove(0);
+    let (id, leased, before) = q.lease(1, u64::MAX, 0, 10).remove(0);
     q.revert(id, &leased, &before, 1, 0);
     assert_eq!(q.stats(0).ready, 1);
     assert_eq!(
@@ -135,9 +139,9 @@ fn a_failed_lease_is_reverted_to_ready() {
 fn a_revert_leaves_a_copy_changed_since_alone() {
     let mut q = QueueState::new(settings(None));
     q.insert(1, fresh(0), 0);
-    let (id, leased, before) = q.lease(1, 0, 10).remove(0);
+    let (id, leased, before) = q.lease(1, u64::MAX, 0, 10).remove(0);
     q.promote_due(10, true);
-    q.lease(1, 10, 10);
+    q.lease(1, u64::MAX, 10, 10);
     q.revert(id, &leased, &before, 1, 10);
     assert_eq!(q.stats(10).in_flight, 1, "the second lease stands");
 }
@@ -166,7 +170,7 @@ fn counters_saturate_instead_of_overflowing() {
     };
     q.insert(1, worn, 0);
     q.promote_due(0, true);
-    let leased = q.lease(1, 0, 10);
+    let leased = q.lease(1, u64::MAX, 0, 10);
     assert_eq!(leased[0].1.receive_count, u32::MAX);
     assert_eq!(leased[0].1.leases, u32::MAX);
 }
@@ -262,11 +266,15 @@ fn ordered() -> QueueRecord {
 }
 
 fn keyed(visible_at_ms: u64, key: &str) -> DeliveryRecord {
-    crate::broker::publish::fresh_delivery(visible_at_ms, Some(key))
+    DeliveryRecord {
+        visible_at_ms,
+        key_hash: super::key_hash(Some(key)),
+        ..DeliveryRecord::default()
+    }
 }
 
 fn leased_ids(q: &mut QueueState, now: u64) -> Vec<MessageId> {
-    q.lease(100, now, 1000)
+    q.lease(100, u64::MAX, now, 1000)
         .into_iter()
         .map(|(id, ..)| id)
         .collect()
@@ -389,7 +397,7 @@ fn a_copy_put_back_ahead_of_an_untouched_one_takes_its_place() {
     let mut q = QueueState::new(ordered());
     q.insert(1, keyed(0, "a"), 0);
     q.insert(2, keyed(0, "a"), 0);
-    let (id, leased, before) = q.lease(1, 0, 10).remove(0);
+    let (id, leased, before) = q.lease(1, u64::MAX, 0, 10).remove(0);
     let removed = q.remove(id).unwrap();
     assert_eq!(q.get(2).unwrap().state(), DeliveryState::Ready);
     q.restore(1, &removed, 1, 0);
@@ -417,15 +425,15 @@ fn an_expired_lease_waits_out_the_schedule_from_its_end() {
         ..Default::default()
     }));
     q.insert(1, fresh(0), 0);
-    q.lease(1, 0, 10);
+    q.lease(1, u64::MAX, 0, 10);
     assert_eq!(q.promote_due(10, true).0, 0, "the lease ended at 10");
     assert_eq!(q.stats(50).delayed, 1);
     assert_eq!(q.promote_due(109, true).0, 0);
     assert_eq!(q.promote_due(110, true).0, 1, "10 + the first step");
-    q.lease(1, 110, 10);
+    q.lease(1, u64::MAX, 110, 10);
     assert_eq!(q.promote_due(1119, true).0, 0);
     assert_eq!(q.promote_due(1120, true).0, 1, "120 + the second step");
-    q.lease(1, 1120, 10);
+    q.lease(1, u64::MAX, 1120, 10);
     assert_eq!(q.retry_at(1, 2000), 3000, "the last step repeats");
 }
 
@@ -457,7 +465,7 @@ fn fair(by: &str, weights: &[(&str, u32)]) -> QueueRecord {
 
 /// The keys of the copies `lease` hands out, by the ids `keys_of` gave them.
 fn served(q: &mut QueueState, max: usize, keys_of: &BTreeMap<MessageId, &'static str>) -> String {
-    q.lease(max, 0, 1000)
+    q.lease(max, u64::MAX, 0, 1000)
         .into_iter()
         .map(|(id, ..)| keys_of[&id])
         .collect()
@@ -562,7 +570,55 @@ fn a_fair_queue_loads_and_clears_like_any_other() {
         .collect();
     assert_eq!(served(&mut q, 4, &keys), "abab");
     q.clear();
-    assert!(q.lease(10, 0, 1000).is_empty());
+    assert!(q.lease(10, u64::MAX, 0, 1000).is_empty());
     q.insert(9, keyed(0, "z"), 0);
-    assert_eq!(q.lease(10, 0, 1000).len(), 1);
+    assert_eq!(q.lease(10, u64::MAX, 0, 1000).len(), 1);
+}
+
+fn sized(visible_at_ms: u64, size: u32) -> DeliveryRecord {
+    DeliveryRecord {
+        size,
+        ..fresh(visible_at_ms)
+    }
+}
+
+#[test]
+fn ready_bytes_follow_every_change_and_a_lease_stays_within_its_bytes() {
+    let mut q = QueueState::new(settings(None));
+    q.insert(1, sized(0, 300), 100);
+    q.insert(2, sized(0, 300), 100);
+    q.insert(3, sized(0, 300), 100);
+    q.insert(4, sized(500, 50), 100);
+    let view = q.batch_view();
+    assert_eq!((view.ready, view.ready_bytes), (3, 900));
+    assert_eq!(view.next_due_ms, Some(500));
+    // 700 bytes take two of the 300-byte copies; the third stays ready, in its place.
+    let leased = q.lease(10, 700, 100, 1000);
+    assert_eq!(leased.iter().map(|l| l.0).collect::<Vec<_>>(), [1, 2]);
+    assert_eq!(q.batch_view().ready_bytes, 300);
+    // One copy always goes, however large.
+    assert_eq!(q.lease(10, 10, 100, 1000).len(), 1);
+    assert_eq!(q.batch_view().ready_bytes, 0);
+    q.promote_due(500, true);
+    assert_eq!(q.batch_view().ready_bytes, 50);
+    q.remove(4);
+    q.promote_due(1100, true);
+    let view = q.batch_view();
+    assert_eq!((view.ready, view.ready_bytes), (3, 900), "expired leases");
+    q.clear();
+    assert_eq!(q.batch_view().ready_bytes, 0);
+}
+
+#[test]
+fn a_batch_waits_from_its_first_copy_s_time_a_redelivery_does_not_wait_again() {
+    let mut q = QueueState::new(settings(None));
+    let at = |ms: u64| u128::from(ms) << 80;
+    // Published at 1000, delayed to 5000: it waits from 5000.
+    q.insert(at(1000), fresh(5000), 1000);
+    q.promote_due(5000, true);
+    assert_eq!(q.batch_view().waiting_since_ms, Some(5000));
+    let (id, _, _) = q.lease(1, u64::MAX, 6000, 100).remove(0);
+    q.reschedule(id, 7000, true);
+    q.promote_due(7000, true);
+    assert_eq!(q.batch_view().waiting_since_ms, Some(1000), "a redelivery");
 }

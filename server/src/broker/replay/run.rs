@@ -85,7 +85,7 @@ impl Broker {
         let copy = |id: MessageId, message: &StoredMessage| DeliveryRecord {
             enqueued_at_ms: enqueued_at(id, now),
             group_hash: queue.group_hash(&message.attributes),
-            ..fresh_delivery(visible_at, message.key.as_deref())
+            ..fresh_delivery(visible_at, message)
         };
         let copies: Vec<_> = batch
             .iter()

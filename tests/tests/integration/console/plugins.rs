@@ -179,6 +179,12 @@ async fn plugins_page_uploads_activates_rolls_back_and_shows_consumer_errors() -
         .fill("#consumer-settings input[name=concurrency]", "2")
         .await?;
     browser
+        .fill("#consumer-settings input[name=batch-bytes]", "4096")
+        .await?;
+    browser
+        .fill("#consumer-settings input[name=batch-wait]", "3600000")
+        .await?;
+    browser
         .click("#consumer-settings button[type=submit]")
         .await?;
     browser
@@ -188,10 +194,12 @@ async fn plugins_page_uploads_activates_rolls_back_and_shows_consumer_errors() -
     assert_eq!(
         (
             consumer.batch.max_messages,
+            consumer.batch.max_bytes,
+            consumer.batch.max_wait_ms,
             consumer.concurrency,
             consumer.plugin.as_str()
         ),
-        (20, 2, "worker")
+        (20, 4096, 3_600_000, 2, "worker")
     );
 
     // The Wiring picture names the consumer under its queue.

@@ -12,7 +12,7 @@ use serde_json::json;
 use switchyard_client::{BatchSettings, Client};
 use switchyard_tests::*;
 
-use super::{consume, deploy, wait_consumer, wait_ready, wire};
+use super::{SETTLE, consume, deploy, wait_consumer, wait_ready, wire};
 use crate::SERVER_BIN;
 
 /// `effects` → queue `effects`: where the `sleep` mode publishes each message's id.
@@ -235,7 +235,8 @@ async fn a_split_batch_runs_each_piece_under_a_live_lease_and_effects_land_once(
 }
 
 #[tokio::test]
-async fn a_pause_gives_a_gathering_batch_back_uncounted() -> anyhow::Result<()> {
+async fn a_pause_during_a_window_leases_nothing_and_a_resume_forms_the_batch() -> anyhow::Result<()>
+{
     let server = TestServer::start().await?;
     let client = &server.client;
     wire(client, "gathered", "gathered", Some(3)).await?;
@@ -251,17 +252,24 @@ async fn a_pause_gives_a_gathering_batch_back_uncounted() -> anyhow::Result<()> 
     client
         .publish("gathered", &json_message(json!({"n": 1})))
         .await?;
-    wait_until("the batch is gathering", PATIENCE, async || {
-        let stats = client.get_queue("gathered").await?.stats.expect("stats");
-        Ok(stats.in_flight == 1)
-    })
-    .await?;
     client.pause_consumer("gathered").await?;
-    // The lease is 70 s; the pause ends the gathering and gives the message back.
-    let back = wait_ready(client, "gathered", 1).await?;
-    assert_eq!(back[0].receive_count, 0, "the delivery was not counted");
-    let consumer = client.get_consumer("gathered").await?;
-    assert_eq!(consumer.stats.invocations, 0, "{:?}", consumer.stats);
+    // With the window gone, a running consumer would take it at once; a paused one not.
+    let patch = switchyard_client::PatchConsumer {
+        batch: Some(BatchSettings {
+            max_wait_ms: Some(0),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    client.patch_consumer("gathered", &patch).await?;
+    tokio::time::sleep(SETTLE).await;
+    let waiting = wait_ready(client, "gathered", 1).await?;
+    assert_eq!(waiting[0].receive_count, 0, "never leased");
+    let stats = client.get_queue("gathered").await?.stats.expect("stats");
+    assert_eq!(stats.in_flight, 0, "{stats:?}");
+    client.resume_consumer("gathered").await?;
+    let consumer = wait_consumer(client, "gathered", "the ack", |c| c.stats.acked == 1).await?;
+    assert_eq!(consumer.stats.invocations, 1, "{:?}", consumer.stats);
     Ok(())
 }
 

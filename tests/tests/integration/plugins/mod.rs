@@ -1,12 +1,14 @@
 //! Plugins and consumers: deploying components, the outcomes a plugin returns, the limits
 //! that stop a misbehaving plugin, the HTTP allow-list, batching and concurrency, and the
-//! seed scenarios (signups, the order flow) played by the example plugins.
+//! seed scenarios (signups, the order flow) played by the example plugins, and batch
+//! windows.
 
 mod budgets;
 mod deploy;
 mod limits;
 mod sandbox;
 mod scenarios;
+mod windows;
 
 use std::time::Duration;
 

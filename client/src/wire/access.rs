@@ -17,6 +17,10 @@ pub struct CreateToken {
     /// How fast the token may publish and send; unlimited when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub publish_rate: Option<PublishRate>,
+    /// Also issue an AWS access key pair for the SQS-compatible endpoint, signing
+    /// (SigV4) as this token, with its scopes.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub aws_keys: bool,
 }
 
 /// A token's publish quota: messages per second, with bursts up to `burst`.
@@ -47,6 +51,12 @@ pub struct CreatedToken {
     /// Its publish quota.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub publish_rate: Option<PublishRate>,
+    /// With `aws_keys`: the access key id for the SQS-compatible endpoint.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aws_access_key_id: Option<String>,
+    /// With `aws_keys`: the secret access key, shown only here.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aws_secret_access_key: Option<String>,
 }
 
 /// A token as listed (never with its secret).
@@ -68,6 +78,9 @@ pub struct TokenInfo {
     pub created_at_ms: u64,
     /// The name of the token that created it (`bootstrap` for the first admin token).
     pub created_by: String,
+    /// Its AWS access key id, if it has a key pair.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aws_access_key_id: Option<String>,
 }
 
 /// `GET /v1/tokens`.

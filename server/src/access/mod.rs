@@ -18,7 +18,7 @@ use switchyard_client::{
 };
 
 use crate::broker::now_ms;
-use crate::storage::{AccessOp, AuditRecord, Op, Storage, StorageError, TokenRecord};
+use crate::storage::{AccessOp, AuditRecord, AwsKey, Op, Storage, StorageError, TokenRecord};
 use quota::Bucket;
 
 /// Name of the file a generated first admin token is written to, in the data directory.
@@ -128,6 +128,7 @@ impl Principal {
                 publish_rate: None,
                 created_at_ms: 0,
                 created_by: "--insecure-no-auth".into(),
+                aws_key: None,
             },
             grants: Grants::everything(),
             quota: None,
@@ -225,6 +226,8 @@ pub struct Access {
     /// False with `--insecure-no-auth`: every request acts as an admin.
     enabled: bool,
     tokens: RwLock<HashMap<[u8; 32], Arc<Principal>>>,
+    /// The tokens with an AWS key pair, by access key id.
+    aws_keys: RwLock<HashMap<String, Arc<Principal>>>,
     anonymous: Arc<Principal>,
     /// Token changes are decided one at a time (limits, then the durable write).
     changes: tokio::sync::Mutex<()>,
@@ -263,6 +266,7 @@ impl Access {
                 publish_rate: None,
                 created_at_ms: now_ms(),
                 created_by: "bootstrap".into(),
+                aws_key: None,
             };
             let op = Op::Access(AccessOp::PutToken(record.clone()));
             storage.write(vec![op]).await?;
@@ -274,17 +278,22 @@ impl Access {
         } else {
             records
         };
-        let tokens = records
+        let tokens: HashMap<[u8; 32], Arc<Principal>> = records
             .into_iter()
             .filter_map(|record| {
                 let hash = unhex(&record.hash)?;
                 Some((hash, Arc::new(Principal::new(record))))
             })
             .collect();
+        let aws_keys = tokens
+            .values()
+            .filter_map(|p| Some((p.record.aws_key.as_ref()?.access_key_id.clone(), p.clone())))
+            .collect();
         let access = Self {
             storage,
             enabled,
             tokens: RwLock::new(tokens),
+            aws_keys: RwLock::new(aws_keys),
             anonymous: Arc::new(Principal::anonymous()),
             changes: tokio::sync::Mutex::new(()),
             audit_keep,
@@ -331,6 +340,42 @@ impl Access {
             return Err(unauthenticated("the token has expired"));
         }
         Ok(principal)
+    }
+
+    /// The token an AWS access key id belongs to, if it is live, and the key's secret (to
+    /// verify the request's signature with). Without auth, `None` for the secret: any
+    /// signature goes.
+    pub fn aws_principal(
+        &self,
+        access_key_id: &str,
+    ) -> Result<(Arc<Principal>, Option<String>), AccessError> {
+        if !self.enabled {
+            return Ok((self.anonymous.clone(), None));
+        }
+        let principal = self
+            .aws_keys
+            .read()
+            .expect("aws key lock")
+            .get(access_key_id)
+            .cloned()
+            .ok_or_else(|| AccessError::Unauthenticated {
+                reason: "the access key id is not known here, or its token was revoked".into(),
+            })?;
+        if principal
+            .record
+            .expires_at_ms
+            .is_some_and(|at| at <= now_ms())
+        {
+            return Err(AccessError::Unauthenticated {
+                reason: "the access key's token has expired".into(),
+            });
+        }
+        let secret = principal
+            .record
+            .aws_key
+            .as_ref()
+            .map(|k| k.secret_access_key.clone());
+        Ok((principal, secret))
     }
 
     /// Makes a token; `creator` names who made it. The secret is in the answer only.
@@ -383,6 +428,7 @@ impl Access {
             publish_rate: request.publish_rate,
             created_at_ms: now_ms(),
             created_by: creator.name().to_string(),
+            aws_key: request.aws_keys.then(new_aws_key),
         };
         self.storage
             .write(vec![Op::Access(AccessOp::PutToken(record.clone()))])
@@ -394,11 +440,20 @@ impl Access {
             token: secret,
             expires_at_ms: record.expires_at_ms,
             publish_rate: record.publish_rate,
+            aws_access_key_id: record.aws_key.as_ref().map(|k| k.access_key_id.clone()),
+            aws_secret_access_key: record.aws_key.as_ref().map(|k| k.secret_access_key.clone()),
         };
+        let principal = Arc::new(Principal::new(record));
+        if let Some(key) = &principal.record.aws_key {
+            self.aws_keys
+                .write()
+                .expect("aws key lock")
+                .insert(key.access_key_id.clone(), principal.clone());
+        }
         self.tokens
             .write()
             .expect("token lock")
-            .insert(hash, Arc::new(Principal::new(record)));
+            .insert(hash, principal);
         Ok(created)
     }
 
@@ -429,11 +484,23 @@ impl Access {
         // Out of memory first, so that no request gets in while the delete commits; put
         // back if the write fails.
         let principal = self.tokens.write().expect("token lock").remove(&hash);
+        let key_id = principal
+            .as_ref()
+            .and_then(|p| Some(p.record.aws_key.as_ref()?.access_key_id.clone()));
+        let keyed = key_id
+            .as_ref()
+            .and_then(|id| self.aws_keys.write().expect("aws key lock").remove(id));
         let written = self
             .storage
             .write(vec![Op::Access(AccessOp::DeleteToken { id: id.into() })])
             .await;
         if let Err(error) = written {
+            if let (Some(id), Some(keyed)) = (key_id, keyed) {
+                self.aws_keys
+                    .write()
+                    .expect("aws key lock")
+                    .insert(id, keyed);
+            }
             if let Some(principal) = principal {
                 self.tokens
                     .write()
@@ -487,6 +554,20 @@ fn token_info(record: &TokenRecord) -> TokenInfo {
         publish_rate: record.publish_rate,
         created_at_ms: record.created_at_ms,
         created_by: record.created_by.clone(),
+        aws_access_key_id: record.aws_key.as_ref().map(|k| k.access_key_id.clone()),
+    }
+}
+
+/// A new AWS key pair: an id that says it is Switchyard's, and a 240-bit secret.
+fn new_aws_key() -> AwsKey {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+    let id: String = (0..16)
+        .map(|_| ALPHABET[rand::random_range(0..ALPHABET.len())] as char)
+        .collect();
+    let secret: [u8; 30] = rand::random();
+    AwsKey {
+        access_key_id: format!("SYAK{id}"),
+        secret_access_key: base64::engine::general_purpose::STANDARD.encode(secret),
     }
 }
 

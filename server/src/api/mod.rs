@@ -13,6 +13,7 @@ mod monitor;
 mod plugins;
 mod queues;
 mod replays;
+mod sqs;
 mod subscriptions;
 mod tokens;
 mod topics;
@@ -118,6 +119,7 @@ pub fn app(
     let request_id = axum::http::HeaderName::from_static("x-request-id");
     let (broker_routes, dispatcher_routes, access_routes, alarm_routes) = declared();
     let broker_for_health = broker.clone();
+    let sqs = Arc::new(sqs::Sqs::new(broker.clone(), access.clone(), config));
     let (v1, _) = broker_routes.finish::<()>(broker.clone(), "");
     let (plugins, _) = dispatcher_routes.finish::<()>(dispatcher, "");
     let (tokens, _) = access_routes.finish::<()>(access.clone(), "");
@@ -141,6 +143,7 @@ pub fn app(
     let shed = edge::Shedder::new(config.max_concurrent_requests);
     let served = authenticated
         .merge(console::routes(config.console_dir.as_deref()))
+        .layer(axum::middleware::from_fn_with_state(sqs, sqs::serve))
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(axum::middleware::from_fn_with_state(shed, edge::shed))
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(

@@ -25,6 +25,10 @@ pub(super) enum TokenCommand {
         /// Publish quota: messages that may go at once (default: the per-second rate).
         #[arg(long, value_name = "N", requires = "publish_per_second")]
         publish_burst: Option<u32>,
+        /// Also issue an AWS access key pair for the SQS-compatible endpoint (printed as
+        /// `AWS_ACCESS_KEY_ID` and `AWS_SECRET_ACCESS_KEY` lines, shown this once only).
+        #[arg(long)]
+        aws_keys: bool,
     },
     /// List tokens (never their secrets).
     List,
@@ -58,6 +62,7 @@ pub(super) async fn token(
             expires,
             publish_per_second,
             publish_burst,
+            aws_keys,
         } => {
             let expires_at_ms = expires
                 .as_deref()
@@ -73,6 +78,7 @@ pub(super) async fn token(
                     per_second,
                     burst: publish_burst,
                 }),
+                aws_keys,
             };
             let created = client
                 .create_token(&request)
@@ -82,6 +88,12 @@ pub(super) async fn token(
                 return out.print_json(&created);
             }
             println!("{}", created.token);
+            if let (Some(id), Some(secret)) =
+                (&created.aws_access_key_id, &created.aws_secret_access_key)
+            {
+                println!("AWS_ACCESS_KEY_ID={id}");
+                println!("AWS_SECRET_ACCESS_KEY={secret}");
+            }
             eprintln!(
                 "token {} ({}) created; the secret above is shown only now",
                 created.id, created.name

@@ -39,6 +39,19 @@ pub struct TokenRecord {
     pub created_at_ms: u64,
     /// The name of the token that created it.
     pub created_by: String,
+    /// Its AWS key pair for the SQS-compatible endpoint. Unlike the token's own secret,
+    /// the secret access key is kept: verifying a SigV4 signature needs it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aws_key: Option<AwsKey>,
+}
+
+/// An AWS access key pair issued with a token.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AwsKey {
+    /// `SYAK` and 16 upper-case letters and digits.
+    pub access_key_id: String,
+    /// 40 characters of the base64 alphabet.
+    pub secret_access_key: String,
 }
 
 /// One audit log entry (its sequence number is the key, given by the writer).

@@ -26,7 +26,7 @@ use std::sync::{Arc, RwLock};
 
 use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata};
 
-pub use access::{AccessOp, AuditRecord, TokenRecord};
+pub use access::{AccessOp, AuditRecord, AwsKey, TokenRecord};
 pub use alarms::{AlarmOp, AlarmRecord};
 pub use archive::{ArchiveHead, ArchiveId, ArchivedMessage};
 pub use pending::PendingWrite;

@@ -424,6 +424,7 @@ async fn alarms_are_managed_with_manage_and_read_with_read_on_their_queue() -> a
             scopes: vec!["manage:queue:mail".into(), "read:queue:mail".into()],
             expires_at_ms: None,
             publish_rate: None,
+            aws_keys: false,
         })
         .await?;
     let team = Client::new(server.url()).with_token(&created.token);

@@ -323,6 +323,7 @@ async fn the_monitor_shows_only_what_the_token_may_read() -> anyhow::Result<()> 
             scopes: vec!["read:queue:mine".into()],
             expires_at_ms: None,
             publish_rate: None,
+            aws_keys: false,
         })
         .await?;
     let watcher = Client::new(server.url()).with_token(&created.token);

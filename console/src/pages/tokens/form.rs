@@ -61,6 +61,7 @@ impl Form {
             scopes,
             expires_at_ms,
             publish_rate,
+            aws_keys: false,
         })
     }
 }

@@ -32,7 +32,7 @@ const CHROMIUM_ARGS: &[&str] = &[
 ];
 
 /// The cargo target directory this test binary was built in (`<target>/debug/deps/..`).
-fn target_dir() -> anyhow::Result<PathBuf> {
+pub(crate) fn target_dir() -> anyhow::Result<PathBuf> {
     let exe = std::env::current_exe().context("locating the test binary")?;
     exe.ancestors()
         .nth(3)

@@ -1,10 +1,12 @@
 //! The test harness: the real Switchyard server on 127.0.0.1, port 0, with a temp data
 //! directory, either in this process ([`TestServer`]) or as a child process a test can
 //! `kill -9` ([`ChildServer`]); plus bounded polling and the checks the tests share, and
-//! headless Chromium driving the web console ([`Browser`]).
+//! headless Chromium driving the web console ([`Browser`]), and the real AWS clients driving
+//! the SQS-compatible endpoint ([`run_sqs_scenario`]).
 //! It talks to the server only over HTTP (the typed client, or raw `reqwest` for bodies the
 //! typed client cannot send); it never reaches into the server's internals.
 
+mod aws;
 mod browser;
 mod checks;
 mod child;
@@ -22,6 +24,7 @@ use switchyard::{Config, Server};
 use switchyard_client::Client;
 use tempfile::TempDir;
 
+pub use aws::{aws_python, run_sqs_scenario};
 pub use browser::{Browser, console_assets, console_server};
 pub use checks::{Snapshot, assert_api_error, assert_still_serving, snapshot, states};
 pub use child::{ChildServer, temp_data_dir};

@@ -344,7 +344,8 @@ pub struct PublishMessage {
     /// stores nothing.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dedup_id: Option<String>,
-    /// Extra delay before this message becomes visible, at most 15 min.
+    /// This message's delay before it becomes visible (at most 15 min), instead of its
+    /// queues' delay (as in SQS: 0 makes it visible at once).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub delay_ms: Option<u64>,
 }

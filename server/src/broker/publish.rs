@@ -29,7 +29,8 @@ const OFFLOAD_MESSAGES: usize = 32;
 pub(super) struct Prepared {
     stored: StoredMessage,
     dedup_id: Option<String>,
-    delay_ms: u64,
+    /// The message's own delay, which replaces its queues' (as in SQS); none: theirs.
+    delay_ms: Option<u64>,
 }
 
 impl Broker {
@@ -220,8 +221,10 @@ impl Broker {
                 "dedup_id must be 1 to {MAX_DEDUP_ID} bytes"
             )));
         }
-        let delay_ms = message.delay_ms.unwrap_or(0);
-        if delay_ms > MAX_DELAY_MS {
+        let delay_ms = message.delay_ms;
+        if let Some(delay_ms) = delay_ms
+            && delay_ms > MAX_DELAY_MS
+        {
             return Err(BrokerError::InvalidSetting {
                 name: "delay_ms",
                 reason: format!(
@@ -295,11 +298,12 @@ impl Broker {
                     continue;
                 }
                 if route.filter.as_ref().is_none_or(|f| f.matches(&envelope)) {
-                    let delay = route
-                        .queue
-                        .delay_ms
-                        .load(std::sync::atomic::Ordering::Relaxed)
-                        .max(message.delay_ms);
+                    let delay = message.delay_ms.unwrap_or_else(|| {
+                        route
+                            .queue
+                            .delay_ms
+                            .load(std::sync::atomic::Ordering::Relaxed)
+                    });
                     let copy = DeliveryRecord {
                         group_hash: route.queue.group_hash(&stored.attributes),
                         ..fresh_delivery(now + delay, stored)

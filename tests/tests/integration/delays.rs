@@ -251,3 +251,28 @@ async fn messages_past_retention_are_dropped() -> anyhow::Result<()> {
     );
     Ok(())
 }
+
+#[tokio::test]
+async fn a_message_delay_replaces_its_queues_delay() -> anyhow::Result<()> {
+    let server = TestServer::start().await?;
+    let client = &server.client;
+    client
+        .create_queue(&CreateQueue {
+            name: "slow".into(),
+            delay_ms: Some(600_000),
+            ..CreateQueue::default()
+        })
+        .await?;
+    let waits = client
+        .send("slow", &json_message(json!("queue delay")))
+        .await?;
+    let now = client
+        .send("slow", &json_message(json!("no delay")).delay_ms(0))
+        .await?;
+
+    let got = receive_exactly(client, "slow", 1).await?;
+    assert_eq!(got[0].id, now, "delay_ms 0 overrides the queue's 600 s");
+    let status = client.message_status(&waits).await?;
+    assert_eq!(status.deliveries[0].state, DeliveryState::Delayed);
+    Ok(())
+}

@@ -22,6 +22,7 @@ mod redrive;
 mod resources;
 mod restart;
 mod security;
+mod sqs;
 mod torture;
 
 /// The real server binary, built by this crate, for tests that need a child process.
